@@ -1,0 +1,45 @@
+"""The manifest: everything a host needs to drive one generated accelerator."""
+
+from hw.config import BUS_WIDTH, FORMAT_VERSION
+from hw.layouts import (ACCEL_ID, Reg, Region, Status, bus_addr_width, field_offsets,
+                        lane_layout, region_addr_width)
+
+
+__all__ = ["manifest"]
+
+
+def manifest(cfg):
+    """A JSON-ready description of the accelerator built from ``cfg``."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "config": cfg.to_dict(),
+        "config_hash": cfg.config_hash,
+        "id": ACCEL_ID,
+        "latency": cfg.latency,
+        "bus": {
+            "word_width": BUS_WIDTH,
+            "addr_width": bus_addr_width(cfg),
+            "read_latency": 1,
+            "regions": {region.name: {"select": region.value,
+                                      "addr_width": region_addr_width(cfg, region)}
+                        for region in Region},
+        },
+        "registers": {reg.name: reg.value for reg in Reg},
+        "status_bits": {flag.name: flag.value for flag in Status},
+        "memories": {
+            "weights": {"beats": cfg.weight_depth, "words_per_beat": cfg.words_per_beat,
+                        "bits": cfg.weight_depth * cfg.beat_width},
+            "activations": {"replicas": cfg.pes, "words": cfg.act_words,
+                            "acts_per_word": cfg.acts_per_word,
+                            "bits": cfg.pes * cfg.act_words * BUS_WIDTH},
+            "outputs": {"banks": cfg.pes, "depth": cfg.out_depth,
+                        "bits": cfg.pes * cfg.out_depth * cfg.acc_width},
+        },
+        "layouts": {
+            "lane": {name: {"offset": offset, "width": width, "signed": is_signed}
+                     for name, (offset, width, is_signed)
+                     in field_offsets(lane_layout(cfg)).items()},
+            "lane_stride": lane_layout(cfg).size,
+            "lanes_per_beat": cfg.pes,
+        },
+    }

@@ -1,0 +1,1 @@
+"""The host side: pruning, quantization, encoding, the golden and cycle models."""

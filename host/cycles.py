@@ -1,0 +1,49 @@
+"""The cycle model: the counters the accelerator reports for a run, predicted exactly."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+__all__ = ["RunCounters", "predict_run", "dense_cycles", "efficiency"]
+
+
+@dataclass(frozen=True)
+class RunCounters:
+    """The performance counters of one run (see :class:`hw.layouts.Reg`)."""
+    cycles: int
+    beats: int
+    busy_lanes: int
+    nonzero_products: int
+    stalls: int
+
+
+def predict_run(cfg, layer, x):
+    """Counters of running ``layer`` (an :class:`~host.encode.EncodedLayer`) on input ``x``.
+
+    The datapath never stalls on its own: beats enter the PE array one per cycle, and a run of
+    ``n > 0`` beats ends ``cfg.latency`` cycles after the last one; a run of no beats takes one
+    cycle.
+    """
+    beats = layer.n_beats
+    cycles = beats + cfg.latency if beats else 1
+    kept = layer.weight != 0
+    activation = np.asarray(x)[layer.column]
+    return RunCounters(
+        cycles=cycles,
+        beats=beats,
+        busy_lanes=int(kept.sum()),
+        nonzero_products=int((kept & (activation != 0)).sum()),
+        stalls=cycles - beats,
+    )
+
+
+def dense_cycles(cfg, shape):
+    """Cycles of the same layer with every weight kept: ``ceil(M * K / P)`` beats plus L."""
+    m, k = shape
+    return -(-m * k // cfg.pes) + cfg.latency
+
+
+def efficiency(cfg, nnz, cycles):
+    """``eta = (nnz / P) / cycles``: the share of PE-cycles that did useful work."""
+    return nnz / cfg.pes / cycles

@@ -1,0 +1,42 @@
+"""The golden model: what the accelerator computes, bit for bit."""
+
+import numpy as np
+
+
+__all__ = ["wrap", "golden_matvec", "stream_matvec"]
+
+
+def wrap(values, width):
+    """Two's complement wrap of integers to ``width`` bits, as the accumulators do."""
+    values = np.asarray(values, dtype=np.int64)
+    half = 1 << (width - 1)
+    return ((values + half) & ((1 << width) - 1)) - half
+
+
+def golden_matvec(q, x, acc_width=32):
+    """``q @ x`` on integers, wrapped to the accumulator width.
+
+    ``x`` is one input vector (K,) or a batch (B, K); the result is (M,) or (B, M), int64.
+    """
+    q = np.asarray(q, dtype=np.int64)
+    x = np.asarray(x, dtype=np.int64)
+    return wrap(x @ q.T, acc_width)
+
+
+def stream_matvec(layer, x, acc_width=32):
+    """Run an :class:`~host.encode.EncodedLayer` the way the hardware reads it.
+
+    Decodes the lanes, sums each run into its row (rows close at ``last``) and returns one sum
+    per non-empty row, in the hardware's output order. An independent path to
+    :func:`golden_matvec` through the encoder.
+    """
+    weight = layer.weight.reshape(-1).astype(np.int64)
+    column = layer.column.reshape(-1)
+    last = layer.last.reshape(-1)
+    row = np.concatenate([[0], np.cumsum(last[:-1])]) if len(last) else last
+    x = np.asarray(x, dtype=np.int64)
+    products = weight * x[..., column]
+    sums = np.zeros(x.shape[:-1] + (len(layer.rows),), dtype=np.int64)
+    keep = row < len(layer.rows)
+    np.add.at(sums.T, row[keep], products[..., keep].T)
+    return wrap(sums, acc_width)

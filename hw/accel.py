@@ -1,0 +1,152 @@
+"""The accelerator: memories, datapath, control registers and counters behind a word bus."""
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In
+
+from .accum import OutputAccumulator
+from .config import BUS_WIDTH, FORMAT_VERSION, ceil_log2
+from .fetch import FetchUnit
+from .layouts import ACCEL_ID, BusSignature, Reg, Region, Status
+from .pe import PEArray
+from .reduce import ReductionTree
+from .sequencer import BeatSource
+
+
+__all__ = ["Accelerator"]
+
+
+def _popcount(bits):
+    return sum(bits[i] for i in range(len(bits)))
+
+
+class Accelerator(wiring.Component):
+    """A sparse matrix-vector engine for one :class:`~hw.config.AccelConfig`.
+
+    The host loads the encoded weights and the activations over ``bus``, writes ``N_BEATS``
+    and ``N_ROWS``, writes 1 to ``CONTROL`` and polls ``STATUS`` for ``DONE``; it then reads
+    the sums of the layer's non-empty rows from the output region and the counters from the
+    registers. A run of ``n > 0`` beats takes exactly ``n + cfg.latency`` cycles, and one of
+    no beats takes one cycle.
+
+    Datapath: :class:`BeatSource` -> :class:`FetchUnit` -> :class:`PEArray` ->
+    :class:`ReductionTree` -> :class:`OutputAccumulator`, joined by streams.
+
+    Members
+    -------
+    bus : ``In(BusSignature(cfg))``
+        Host access to registers and memories.
+    """
+    def __init__(self, cfg):
+        self.cfg = cfg
+        super().__init__({"bus": In(BusSignature(cfg))})
+
+    def elaborate(self, platform):
+        cfg = self.cfg
+        m = Module()
+
+        source = m.submodules.source = BeatSource(cfg)
+        fetch  = m.submodules.fetch  = FetchUnit(cfg)
+        pes    = m.submodules.pes    = PEArray(cfg)
+        tree   = m.submodules.tree   = ReductionTree(cfg)
+        accum  = m.submodules.accum  = OutputAccumulator(cfg)
+        wiring.connect(m, source.o, fetch.i)
+        wiring.connect(m, fetch.o, pes.i)
+        wiring.connect(m, pes.o, tree.i)
+        wiring.connect(m, tree.o, accum.i)
+
+        bus = self.bus
+        region = Signal(Region)
+        index = Signal(len(bus.addr) - 2)
+        m.d.comb += [region.eq(bus.addr[-2:]), index.eq(bus.addr[:-2])]
+
+        busy = Signal()
+        done = Signal()
+        start = Signal()
+        n_beats = Signal.like(source.n_beats)
+        n_rows = Signal(cfg.row_width + 1)
+        retired = Signal.like(n_beats)
+        counters = {reg: Signal(BUS_WIDTH, name=reg.name.lower())
+                    for reg in (Reg.CYCLES, Reg.BEATS, Reg.BUSY_LANES, Reg.NONZERO_PRODUCTS,
+                                Reg.STALLS)}
+
+        # Writes; ignored during a run, so a run always sees the layer it started with.
+        writable = bus.w_en & ~busy
+        with m.If(writable & (region == Region.REGS)):
+            with m.Switch(index[:8]):
+                with m.Case(Reg.CONTROL):
+                    m.d.comb += start.eq(bus.w_data[0])
+                with m.Case(Reg.N_BEATS):
+                    m.d.sync += n_beats.eq(bus.w_data)
+                with m.Case(Reg.N_ROWS):
+                    m.d.sync += n_rows.eq(bus.w_data)
+        word_bits = ceil_log2(cfg.words_per_beat)
+        m.d.comb += [
+            source.write.word.eq(index[:word_bits]),
+            source.write.beat.eq(index[word_bits:]),
+            source.write.data.eq(bus.w_data),
+            source.write.en.eq(writable & (region == Region.WEIGHTS)),
+            fetch.act_write.addr.eq(index),
+            fetch.act_write.data.eq(bus.w_data),
+            fetch.act_write.en.eq(writable & (region == Region.ACTIVATIONS)),
+            source.start.eq(start),
+            source.n_beats.eq(n_beats),
+            accum.clear.eq(start),
+        ]
+
+        # Run control.
+        with m.If(start):
+            m.d.sync += [busy.eq(1), done.eq(0), retired.eq(0)]
+            m.d.sync += [counter.eq(0) for counter in counters.values()]
+        with m.Elif(busy):
+            with m.If(retired == n_beats):
+                m.d.sync += [busy.eq(0), done.eq(1)]
+            with m.If(accum.retired):
+                m.d.sync += retired.eq(retired + 1)
+
+        # Counters. Lane counts are registered before they are added; the last beat's counts
+        # land long before the run's final write.
+        fed = fetch.o.valid & fetch.o.ready
+        kept = Signal(range(cfg.pes + 1))
+        nonzero = Signal(range(cfg.pes + 1))
+        lanes = [fetch.o.payload[i] for i in range(cfg.pes)]
+        m.d.sync += [
+            kept.eq(Mux(fed, _popcount(Cat(lane.weight != 0 for lane in lanes)), 0)),
+            nonzero.eq(Mux(fed, _popcount(Cat((lane.weight != 0) & (lane.activation != 0)
+                                              for lane in lanes)), 0)),
+        ]
+        with m.If(busy & ~start):
+            m.d.sync += [
+                counters[Reg.CYCLES].eq(counters[Reg.CYCLES] + 1),
+                counters[Reg.BEATS].eq(counters[Reg.BEATS] + fed),
+                counters[Reg.STALLS].eq(counters[Reg.STALLS] + ~fed),
+                counters[Reg.BUSY_LANES].eq(counters[Reg.BUSY_LANES] + kept),
+                counters[Reg.NONZERO_PRODUCTS].eq(counters[Reg.NONZERO_PRODUCTS] + nonzero),
+            ]
+
+        # Reads, one cycle after the request.
+        read_region = Signal(Region)
+        register = Signal(BUS_WIDTH)
+        m.d.comb += [
+            accum.read_row.eq(index),
+            accum.read_en.eq(bus.r_en & (region == Region.OUTPUTS)),
+        ]
+        with m.If(bus.r_en):
+            m.d.sync += read_region.eq(region)
+            with m.Switch(index[:8]):
+                readable = {
+                    Reg.ID: ACCEL_ID,
+                    Reg.VERSION: FORMAT_VERSION,
+                    Reg.CONFIG_HASH: cfg.config_hash,
+                    Reg.STATUS: Cat(busy, done, done & (accum.rows != n_rows)),
+                    Reg.N_BEATS: n_beats,
+                    Reg.N_ROWS: n_rows,
+                    **counters,
+                }
+                for reg, value in readable.items():
+                    with m.Case(reg):
+                        m.d.sync += register.eq(value)
+                with m.Default():
+                    m.d.sync += register.eq(0)
+        m.d.comb += bus.r_data.eq(Mux(read_region == Region.OUTPUTS, accum.read_data, register))
+        return m

@@ -1,0 +1,176 @@
+"""The one configuration object every part of the project is built from."""
+
+import dataclasses
+import json
+import zlib
+from dataclasses import dataclass
+
+
+__all__ = ["FORMAT_VERSION", "BUS_WIDTH", "ConfigError", "AccelConfig", "ceil_log2"]
+
+
+#: Version of the weight-stream format, the register map and the bus map. Raised whenever any of
+#: them changes, so that a host refuses a bitstream it cannot drive.
+FORMAT_VERSION = 1
+
+#: Width of a word on the host bus, in bits.
+BUS_WIDTH = 32
+
+
+class ConfigError(ValueError):
+    """A configuration field holds a value outside its accepted range.
+
+    Attributes
+    ----------
+    field : str
+        Name of the offending :class:`AccelConfig` field.
+    """
+    def __init__(self, field, message):
+        super().__init__(message)
+        self.field = field
+
+
+def ceil_log2(value):
+    return max(0, (value - 1).bit_length())
+
+
+@dataclass(frozen=True)
+class AccelConfig:
+    """Parameters of one accelerator.
+
+    Frozen and validated on construction; variants are made with
+    ``dataclasses.replace(cfg, pes=16)``. The same object yields the hardware (``hw.accel``),
+    the manifest (``gen``), and the golden and cycle models (``host``).
+
+    Parameters
+    ----------
+    pes : int
+        Number of processing elements (lanes) P: a power of two from 1 to 1024.
+    data_width : int
+        Width of weights and activations in bits: 4, 8 or 16. Both are signed and symmetric
+        (the most negative code is never produced by the host).
+    acc_width : int
+        Width of the output accumulators in bits, 16 to 32 (one bus word). Sums wrap
+        modulo ``2**acc_width``.
+    max_k : int
+        Activation memory depth: the largest input dimension K of a layer, 1 to 65536.
+    max_m : int
+        Output memory depth: the largest number of non-empty output rows of a layer, 1 to 65536.
+    weight_depth : int
+        Weight memory depth in beats (one beat feeds all P lanes for one cycle), 1 to 1048576.
+    """
+    pes: int = 64
+    data_width: int = 8
+    acc_width: int = 32
+    max_k: int = 1536
+    max_m: int = 1536
+    weight_depth: int = 2048
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"{field.name} must be an integer, not {value!r}")
+        if not (1 <= self.pes <= 1024 and self.pes & (self.pes - 1) == 0):
+            raise ConfigError("pes",
+                f"PE count must be a power of two from 1 to 1024, not {self.pes}")
+        if self.data_width not in (4, 8, 16):
+            raise ConfigError("data_width",
+                f"Data width must be 4, 8 or 16 bits, not {self.data_width}")
+        if not 16 <= self.acc_width <= BUS_WIDTH:
+            raise ConfigError("acc_width",
+                f"Accumulator width must be from 16 to {BUS_WIDTH} bits, not {self.acc_width}")
+        if self.acc_width < self.sum_width:
+            raise ConfigError("acc_width",
+                f"Accumulator width must be at least {self.sum_width} bits for "
+                f"{self.pes} PEs of {self.data_width} bits, not {self.acc_width}")
+        for name, limit in (("max_k", 65536), ("max_m", 65536), ("weight_depth", 1 << 20)):
+            value = getattr(self, name)
+            if not 1 <= value <= limit:
+                raise ConfigError(name,
+                    f"{name} must be from 1 to {limit}, not {value}")
+
+    # Lanes and the arithmetic.
+
+    @property
+    def lane_levels(self):
+        """Levels of the reduction tree and of the output router: log2(P)."""
+        return ceil_log2(self.pes)
+
+    @property
+    def column_width(self):
+        """Width of a column index, enough for ``max_k`` columns."""
+        return max(1, ceil_log2(self.max_k))
+
+    @property
+    def row_width(self):
+        """Width of a row index, enough for ``max_m`` rows."""
+        return max(1, ceil_log2(self.max_m))
+
+    @property
+    def product_width(self):
+        """Width of one signed product of a weight and an activation."""
+        return 2 * self.data_width
+
+    @property
+    def sum_width(self):
+        """Width of a sum of up to P products: the reduction tree's width."""
+        return self.product_width + self.lane_levels
+
+    @property
+    def quant_max(self):
+        """Largest magnitude the symmetric quantizer produces: 127 for INT8."""
+        return (1 << (self.data_width - 1)) - 1
+
+    # Memories and the host bus.
+
+    @property
+    def acts_per_word(self):
+        """Activations packed into one bus word, lowest column in the least significant bits."""
+        return BUS_WIDTH // self.data_width
+
+    @property
+    def act_words(self):
+        """Depth of each activation memory replica, in bus words."""
+        return -(-self.max_k // self.acts_per_word)
+
+    @property
+    def out_depth(self):
+        """Depth of each of the P output banks; row r lives in bank r % P at r // P."""
+        return -(-self.max_m // self.pes)
+
+    @property
+    def beat_width(self):
+        """Width of one encoded weight beat (P lanes), padded to whole bus words."""
+        return self.words_per_beat * BUS_WIDTH
+
+    @property
+    def words_per_beat(self):
+        """Bus words in one beat of the weight memory."""
+        from .layouts import beat_layout
+        return -(-beat_layout(self).size // BUS_WIDTH)
+
+    # Timing.
+
+    @property
+    def latency(self):
+        """Fixed pipeline latency L of a run, in cycles.
+
+        A run of ``n`` beats (``n > 0``) takes exactly ``n + L`` cycles from start to done:
+        the weight memory read (1), the activation gather (1), the multipliers (1), the
+        reduction tree (log2 P), the carry stage (1), the output router (log2 P) and the done
+        flag (1). For P = 64, L = 17.
+        """
+        return 5 + 2 * self.lane_levels
+
+    # Identity.
+
+    def to_dict(self):
+        """The fields as a plain dictionary, in declaration order."""
+        return dataclasses.asdict(self)
+
+    @property
+    def config_hash(self):
+        """32-bit hash of the fields and the format version, burned into the hardware."""
+        text = json.dumps({"format_version": FORMAT_VERSION, **self.to_dict()}, sort_keys=True)
+        return zlib.crc32(text.encode())

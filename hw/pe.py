@@ -1,0 +1,47 @@
+"""The PE array: one signed multiply per lane per cycle."""
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .layouts import operand_layout, product_layout
+
+
+__all__ = ["PEArray"]
+
+
+class PEArray(wiring.Component):
+    """Multiplies the weight and activation of every lane.
+
+    A padding lane carries a zero weight and yields a zero product. Latency is one cycle;
+    under back-pressure the array holds its output and does not accept input.
+
+    Members
+    -------
+    i : ``In(stream.Signature(operand_layout(cfg)))``
+        Weights with their activations.
+    o : ``Out(stream.Signature(product_layout(cfg)))``
+        Products with the row ends passed through.
+    """
+    def __init__(self, cfg):
+        self.cfg = cfg
+        super().__init__({
+            "i": In(stream.Signature(operand_layout(cfg))),
+            "o": Out(stream.Signature(product_layout(cfg))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        advance = Signal()
+        m.d.comb += [
+            advance.eq(~self.o.valid | self.o.ready),
+            self.i.ready.eq(advance),
+        ]
+        with m.If(advance):
+            m.d.sync += self.o.valid.eq(self.i.valid)
+            for lane_in, lane_out in zip(self.i.payload, self.o.payload):
+                m.d.sync += [
+                    lane_out.product.eq(lane_in.weight * lane_in.activation),
+                    lane_out.last.eq(lane_in.last),
+                ]
+        return m

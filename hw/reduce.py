@@ -1,0 +1,95 @@
+"""The reduction tree: sums every run of lanes that belong to the same output row."""
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .layouts import product_layout, sum_layout
+
+
+__all__ = ["ReductionTree"]
+
+
+class ReductionTree(wiring.Component):
+    """A segmented prefix sum over the P products of a beat.
+
+    A run of lanes ends at a lane whose ``last`` is set, or at the end of the beat; the next
+    lane starts a new run. Output lane ``i`` holds the sum of the products of its run up to and
+    including lane ``i``: a lane with ``last`` set therefore holds its row's sum within the
+    beat, and lane P-1 holds the sum of the run that continues into the next beat. Beside it,
+    each lane counts the ``last`` flags of the lanes before it, which places its row among the
+    rows the beat closes. Runs of any length from 1 to P, and any mix of them, take one pass.
+
+    The network is Sklansky's prefix tree: log2(P) levels of P/2 adders each, with a register
+    after every level. Latency is log2(P) cycles (none for P = 1); under back-pressure every
+    level holds its contents.
+
+    Members
+    -------
+    i : ``In(stream.Signature(product_layout(cfg)))``
+        Products with row ends.
+    o : ``Out(stream.Signature(sum_layout(cfg)))``
+        Run sums, row ends and closed-row counts.
+    """
+    def __init__(self, cfg):
+        self.cfg = cfg
+        super().__init__({
+            "i": In(stream.Signature(product_layout(cfg))),
+            "o": Out(stream.Signature(sum_layout(cfg))),
+        })
+
+    def elaborate(self, platform):
+        cfg = self.cfg
+        lanes, levels = cfg.pes, cfg.lane_levels
+        m = Module()
+
+        # Per lane: the running sum, whether a run starts within the lanes it covers, the
+        # count of row ends it covers, and its own row end.
+        sums    = [self.i.payload[i].product for i in range(lanes)]
+        heads   = [1] + [self.i.payload[i - 1].last for i in range(1, lanes)]
+        closed  = [self.i.payload[i].last for i in range(lanes)]
+        ends    = list(closed)
+        valid   = self.i.valid
+
+        advance = Signal()
+        m.d.comb += advance.eq(~self.o.valid | self.o.ready)
+        m.d.comb += self.i.ready.eq(advance)
+
+        for level in range(levels):
+            span = 1 << level
+            next_sums   = [Signal(signed(cfg.sum_width), name=f"l{level}_sum{i}")
+                           for i in range(lanes)]
+            next_heads  = [Signal(name=f"l{level}_head{i}") for i in range(lanes)]
+            next_closed = [Signal(unsigned(levels + 1), name=f"l{level}_closed{i}")
+                           for i in range(lanes)]
+            next_ends   = [Signal(name=f"l{level}_end{i}") for i in range(lanes)]
+            next_valid  = Signal(name=f"l{level}_valid")
+            with m.If(advance):
+                m.d.sync += next_valid.eq(valid)
+                for i in range(lanes):
+                    m.d.sync += next_ends[i].eq(ends[i])
+                    if i & span:
+                        left = (i & ~(span - 1)) - 1  # last lane of the block to the left
+                        m.d.sync += [
+                            next_sums[i].eq(sums[i] + Mux(heads[i], 0, sums[left])),
+                            next_heads[i].eq(heads[i] | heads[left]),
+                            next_closed[i].eq(closed[i] + closed[left]),
+                        ]
+                    else:
+                        m.d.sync += [
+                            next_sums[i].eq(sums[i]),
+                            next_heads[i].eq(heads[i]),
+                            next_closed[i].eq(closed[i]),
+                        ]
+            sums, heads, closed, ends, valid = \
+                next_sums, next_heads, next_closed, next_ends, next_valid
+
+        m.d.comb += self.o.valid.eq(valid)
+        for i in range(lanes):
+            lane = self.o.payload[i]
+            m.d.comb += [
+                lane.sum.eq(sums[i]),
+                lane.last.eq(ends[i]),
+                lane.closed_before.eq(closed[i] - ends[i]),
+            ]
+        return m

@@ -1,0 +1,83 @@
+"""The beat source: the weight memory and the sequencer that reads a layer out of it."""
+
+from amaranth.hdl import Cat, Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .config import BUS_WIDTH, ceil_log2
+from .layouts import beat_layout
+
+
+__all__ = ["WeightWriteSignature", "BeatSource"]
+
+
+class WeightWriteSignature(wiring.Signature):
+    """Writes bus word ``word`` of beat ``beat`` in the weight memory."""
+    def __init__(self, cfg):
+        super().__init__({
+            "beat": Out(ceil_log2(cfg.weight_depth)),
+            "word": Out(ceil_log2(cfg.words_per_beat)),
+            "data": Out(BUS_WIDTH),
+            "en":   Out(1),
+        })
+
+
+class BeatSource(wiring.Component):
+    """Holds the encoded layer and streams beats ``0 .. n_beats - 1`` after each ``start``.
+
+    One beat leaves per cycle unless the consumer holds ``o.ready`` low. The weight memory's
+    read port is synchronous, so the first beat is valid two cycles after ``start``.
+
+    Members
+    -------
+    o : ``Out(stream.Signature(beat_layout(cfg)))``
+        Encoded beats.
+    write : ``In(WeightWriteSignature(cfg))``
+        Loads the weight memory one bus word at a time.
+    start : ``In(1)``
+        Begin streaming ``n_beats`` beats from beat 0.
+    n_beats : ``In(ceil_log2(weight_depth + 1))``
+    """
+    def __init__(self, cfg):
+        self.cfg = cfg
+        super().__init__({
+            "o":       Out(stream.Signature(beat_layout(cfg))),
+            "write":   In(WeightWriteSignature(cfg)),
+            "start":   In(1),
+            "n_beats": In(ceil_log2(cfg.weight_depth + 1)),
+        })
+
+    def elaborate(self, platform):
+        cfg = self.cfg
+        m = Module()
+
+        weights = m.submodules.weights = Memory(
+            shape=cfg.beat_width, depth=cfg.weight_depth, init=[])
+        write = weights.write_port(granularity=BUS_WIDTH)
+        read = weights.read_port()
+        m.d.comb += [
+            write.addr.eq(self.write.beat),
+            write.data.eq(self.write.data.replicate(cfg.words_per_beat)),
+            write.en.eq(Cat(self.write.en & (self.write.word == word)
+                            for word in range(cfg.words_per_beat))),
+        ]
+
+        address = Signal.like(self.n_beats)
+        remaining = Signal.like(self.n_beats)
+        advance = Signal()
+        request = Signal()
+        m.d.comb += [
+            advance.eq(~self.o.valid | self.o.ready),
+            request.eq(remaining != 0),
+            read.addr.eq(address),
+            read.en.eq(advance),
+            self.o.payload.eq(read.data[:beat_layout(cfg).size]),
+        ]
+        with m.If(advance):
+            m.d.sync += self.o.valid.eq(request)
+            with m.If(request):
+                m.d.sync += [address.eq(address + 1), remaining.eq(remaining - 1)]
+        with m.If(self.start):
+            m.d.sync += [address.eq(0), remaining.eq(self.n_beats)]
+        return m

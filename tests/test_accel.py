@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from hw.accel import Accelerator
+from hw.config import AccelConfig
+from hw.layouts import ACCEL_ID, Reg, Status
+from host.bus import layer_writes, output_address, register_address
+from host.cycles import predict_run
+from host.encode import encode_unstructured
+from host.golden import golden_matvec, wrap
+
+
+def run_layer(cfg, q, x):
+    layer = encode_unstructured(q, cfg)
+    dut = Accelerator(cfg)
+    result = {}
+
+    async def testbench(ctx):
+        async def write(addr, data):
+            ctx.set(dut.bus.addr, int(addr))
+            ctx.set(dut.bus.w_data, int(data))
+            ctx.set(dut.bus.w_en, 1)
+            await ctx.tick()
+            ctx.set(dut.bus.w_en, 0)
+
+        async def read(addr):
+            ctx.set(dut.bus.addr, int(addr))
+            ctx.set(dut.bus.r_en, 1)
+            await ctx.tick()
+            ctx.set(dut.bus.r_en, 0)
+            return ctx.get(dut.bus.r_data)
+
+        for addr, data in zip(*layer_writes(cfg, layer, x)):
+            await write(addr, data)
+        await write(register_address(cfg, Reg.CONTROL), 1)
+        while not (await read(register_address(cfg, Reg.STATUS))) & Status.DONE.value:
+            pass
+        result["id"] = await read(register_address(cfg, Reg.ID))
+        result["status"] = await read(register_address(cfg, Reg.STATUS))
+        result["sums"] = [await read(output_address(cfg, row)) for row in range(len(layer.rows))]
+        result["counters"] = {reg: await read(register_address(cfg, reg))
+                              for reg in (Reg.CYCLES, Reg.BEATS, Reg.BUSY_LANES,
+                                          Reg.NONZERO_PRODUCTS, Reg.STALLS)}
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+    return layer, result
+
+
+@pytest.mark.parametrize("pes", [1, 4])
+def test_small_layer(pes):
+    cfg = AccelConfig(pes=pes, max_k=40, max_m=24, weight_depth=256)
+    rng = np.random.default_rng(pes)
+    q = rng.integers(-127, 128, (13, 37)) * (rng.random((13, 37)) < 0.3)
+    q[4] = 0
+    q[7] = 0
+    q[7, 36] = 5
+    x = rng.integers(-127, 128, 37)
+    layer, result = run_layer(cfg, q, x)
+    assert result["id"] == ACCEL_ID
+    sums = wrap(np.array(result["sums"], dtype=np.int64), cfg.acc_width)
+    assert np.array_equal(layer.scatter(sums), golden_matvec(q, x))
+    expected = predict_run(cfg, layer, x)
+    print(result["counters"], expected)
+    assert result["counters"][Reg.CYCLES] == expected.cycles
