@@ -1,0 +1,115 @@
+"""cocotb helpers shared by the benches: clock, reset, streams with random stalls, the bus.
+
+Every helper drives inputs just after the falling edge and samples in the read-only phase
+before the rising edge, so combinational paths such as ``ready = ~valid | ready_out`` have
+settled when a handshake is judged.
+"""
+
+import random
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+
+
+__all__ = ["start_clock", "StreamSource", "StreamSink", "Bus"]
+
+
+async def start_clock(dut):
+    """Start a 100 MHz clock on ``dut.clk`` and hold ``dut.rst`` for two cycles."""
+    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    dut.rst.value = 1
+    for _ in range(2):
+        await RisingEdge(dut.clk)
+    await FallingEdge(dut.clk)
+    dut.rst.value = 0
+
+
+class StreamSource:
+    """Drives ``<name>__valid``/``__payload`` with payloads, pausing at random.
+
+    ``pause`` is the chance of holding ``valid`` low in a cycle when a payload is waiting.
+    """
+    def __init__(self, dut, name, *, pause=0.0, seed=0):
+        self.valid = getattr(dut, f"{name}__valid")
+        self.payload = getattr(dut, f"{name}__payload")
+        self.ready = getattr(dut, f"{name}__ready")
+        self.clk = dut.clk
+        self.pause = pause
+        self.random = random.Random(seed)
+        self.valid.value = 0
+
+    async def send(self, payloads):
+        payloads = list(payloads)
+        while payloads:
+            await FallingEdge(self.clk)
+            if self.random.random() < self.pause:
+                self.valid.value = 0
+                continue
+            self.valid.value = 1
+            self.payload.value = payloads[0]
+            await ReadOnly()
+            if self.ready.value:
+                payloads.pop(0)
+        await FallingEdge(self.clk)
+        self.valid.value = 0
+
+
+class StreamSink:
+    """Takes payloads from ``<name>__valid``/``__payload``, dropping ``ready`` at random."""
+    def __init__(self, dut, name, *, pause=0.0, seed=1):
+        self.valid = getattr(dut, f"{name}__valid")
+        self.payload = getattr(dut, f"{name}__payload")
+        self.ready = getattr(dut, f"{name}__ready")
+        self.clk = dut.clk
+        self.pause = pause
+        self.random = random.Random(seed)
+        self.ready.value = 0
+
+    async def receive(self, count):
+        received = []
+        while len(received) < count:
+            await FallingEdge(self.clk)
+            self.ready.value = int(self.random.random() >= self.pause)
+            await ReadOnly()
+            if self.ready.value and self.valid.value:
+                received.append(int(self.payload.value))
+        await FallingEdge(self.clk)
+        self.ready.value = 0
+        return received
+
+
+class Bus:
+    """The accelerator's host bus: one write per cycle, reads with a latency of one cycle."""
+    def __init__(self, dut):
+        self.dut = dut
+        self.clk = dut.clk
+        for name in ("w_en", "r_en", "addr", "w_data"):
+            getattr(dut, f"bus__{name}").value = 0
+
+    async def write(self, addr, data):
+        await FallingEdge(self.clk)
+        self.dut.bus__addr.value = int(addr)
+        self.dut.bus__w_data.value = int(data)
+        self.dut.bus__w_en.value = 1
+        await FallingEdge(self.clk)
+        self.dut.bus__w_en.value = 0
+
+    async def write_all(self, addresses, words):
+        dut = self.dut
+        for addr, data in zip(addresses, words):
+            await FallingEdge(self.clk)
+            dut.bus__addr.value = int(addr)
+            dut.bus__w_data.value = int(data)
+            dut.bus__w_en.value = 1
+        await FallingEdge(self.clk)
+        dut.bus__w_en.value = 0
+
+    async def read(self, addr):
+        await FallingEdge(self.clk)
+        self.dut.bus__addr.value = int(addr)
+        self.dut.bus__r_en.value = 1
+        await FallingEdge(self.clk)
+        self.dut.bus__r_en.value = 0
+        await ReadOnly()
+        return int(self.dut.bus__r_data.value)
