@@ -3,10 +3,10 @@
 import numpy as np
 
 from hw.config import BUS_WIDTH, ceil_log2
-from hw.layouts import Reg, Region, Status, bus_addr_width
+from hw.layouts import Reg, Region, bus_addr_width
 
 
-__all__ = ["address", "register_address", "output_address", "layer_writes", "Reg", "Status"]
+__all__ = ["address", "register_address", "output_address", "activation_words", "layer_writes"]
 
 
 def address(cfg, region, index):

@@ -1,0 +1,72 @@
+"""The reduction tree and the fetch unit alone, on the Verilog ``gen`` emits, with random
+stalls on both streams, against their NumPy models."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from hw.config import AccelConfig
+from hw.fetch import FetchUnit
+from hw.reduce import ReductionTree
+from host.bus import activation_words
+from host.golden import reduction_model
+from sim_tb.runner import build, run_bench
+
+
+def block_config(pes):
+    return AccelConfig(pes=pes, max_k=3 * pes + 7, max_m=64, weight_depth=16)
+
+
+def run_block(block, cfg, component, inputs, **extra):
+    stimulus = {"block": block, "config": json.dumps(dataclasses.asdict(cfg)),
+                "pause": 0.3, "seed": cfg.pes,
+                **{f"in_{name}": values for name, values in inputs.items()}, **extra}
+    return run_bench(build(component, block), block, "bench_blocks", stimulus)
+
+
+def run_patterns(rng, pes, beats):
+    """Row ends that make runs of every length: none, all, every other, random, P-1 apart."""
+    patterns = [np.zeros(pes, bool), np.ones(pes, bool), np.arange(pes) % 2 == 1,
+                np.arange(pes) % max(pes - 1, 1) == 0]
+    patterns += [rng.random(pes) < density for density in (0.05, 0.3, 0.7)]
+    return np.array([patterns[beat % len(patterns)] if beat < len(patterns)
+                     else rng.random(pes) < rng.random() for beat in range(beats)])
+
+
+@pytest.mark.parametrize("pes", [4, 16, 64])
+def test_reduction_tree(pes):
+    cfg = block_config(pes)
+    rng = np.random.default_rng(pes)
+    beats = 40
+    limit = 1 << (cfg.product_width - 1)
+    products = rng.integers(-limit, limit, (beats, pes))
+    products[1] = limit - 1
+    products[2] = -limit
+    last = run_patterns(rng, pes, beats)
+    out = run_block("reduce", cfg, ReductionTree(cfg), {"product": products, "last": last})
+    sums, closed = reduction_model(products, last)
+    np.testing.assert_array_equal(out["sum"], sums)
+    np.testing.assert_array_equal(out["closed_before"], closed)
+    np.testing.assert_array_equal(out["last"], last)
+
+
+@pytest.mark.parametrize("pes", [4, 16, 64])
+def test_fetch_unit(pes):
+    cfg = block_config(pes)
+    rng = np.random.default_rng(pes)
+    beats = 30
+    x = rng.integers(-cfg.quant_max, cfg.quant_max + 1, cfg.max_k)
+    weight = rng.integers(-cfg.quant_max, cfg.quant_max + 1, (beats, pes))
+    column = rng.integers(0, cfg.max_k, (beats, pes))
+    column[0] = 0
+    column[1] = cfg.max_k - 1
+    column[2] = 5                       # every lane reads the same activation
+    last = rng.random((beats, pes)) < 0.2
+    out = run_block("fetch", cfg, FetchUnit(cfg),
+                    {"weight": weight, "column": column, "last": last},
+                    act_words=activation_words(cfg, x))
+    np.testing.assert_array_equal(out["weight"], weight)
+    np.testing.assert_array_equal(out["activation"], x[column])
+    np.testing.assert_array_equal(out["last"], last)
