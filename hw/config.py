@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import operator
 import zlib
 from dataclasses import dataclass
 
@@ -69,8 +70,9 @@ class AccelConfig:
     def __post_init__(self):
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if not isinstance(value, int) or isinstance(value, bool):
+            if isinstance(value, bool) or not hasattr(value, "__index__"):
                 raise TypeError(f"{field.name} must be an integer, not {value!r}")
+            object.__setattr__(self, field.name, operator.index(value))
         if not (1 <= self.pes <= 1024 and self.pes & (self.pes - 1) == 0):
             raise ConfigError("pes",
                 f"PE count must be a power of two from 1 to 1024, not {self.pes}")

@@ -12,12 +12,16 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 
-__all__ = ["start_clock", "StreamSource", "StreamSink", "Bus"]
+__all__ = ["CLOCK_NS", "start_clock", "StreamSource", "StreamSink", "Bus"]
+
+
+#: Clock period of every bench, in nanoseconds.
+CLOCK_NS = 10
 
 
 async def start_clock(dut):
     """Start a 100 MHz clock on ``dut.clk`` and hold ``dut.rst`` for two cycles."""
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
     dut.rst.value = 1
     for _ in range(2):
         await RisingEdge(dut.clk)

@@ -1,24 +1,16 @@
 """The generated accelerator against the golden and cycle models, bit for bit and cycle for
 cycle, on random and real layers."""
 
-import dataclasses
-
 import numpy as np
 import pytest
 
-from hw.accel import Accelerator
 from hw.config import AccelConfig
-from hw.layouts import Reg, Status
-from host.bus import layer_writes, output_address, register_address
+from hw.layouts import Status
 from host.cycles import predict_run
-from host.encode import encode_unstructured
-from host.golden import golden_matvec, wrap
+from host.golden import golden_matvec
 from host.prune import prune_unstructured
 from host.quant import quantize_activations, quantize_weights
-from sim_tb.runner import build, run_bench
-
-
-COUNTERS = (Reg.CYCLES, Reg.BEATS, Reg.BUSY_LANES, Reg.NONZERO_PRODUCTS, Reg.STALLS)
+from sim_tb.accel_runs import run_layers
 
 
 def bench_config(pes):
@@ -26,40 +18,14 @@ def bench_config(pes):
     return AccelConfig(pes=pes, max_k=400, max_m=400, weight_depth=max(1200, 4800 // pes * 4))
 
 
-_builds = {}
-
-
-def accel_build(cfg):
-    if cfg not in _builds:
-        _builds[cfg] = build(Accelerator(cfg), "sparse_accel")
-    return _builds[cfg]
-
-
-def run_layers(cfg, layers):
-    """Run ``[(q, x), ...]`` back to back; check every result and counter; return counters."""
-    stimulus = {
-        "runs": len(layers),
-        "control": register_address(cfg, Reg.CONTROL),
-        "status": register_address(cfg, Reg.STATUS),
-        "done_bit": Status.DONE.value,
-        "counters": [register_address(cfg, reg) for reg in COUNTERS],
-    }
-    encoded = []
-    for run, (q, x) in enumerate(layers):
-        layer = encode_unstructured(q, cfg)
-        encoded.append(layer)
-        stimulus[f"addresses{run}"], stimulus[f"words{run}"] = layer_writes(cfg, layer, x)
-        stimulus[f"outputs{run}"] = output_address(cfg, np.arange(len(layer.rows)))
-    response = run_bench(accel_build(cfg), "sparse_accel", "bench_accel", stimulus)
-    measured = []
-    for run, ((q, x), layer) in enumerate(zip(layers, encoded)):
-        assert response[f"status{run}"] == Status.DONE.value
-        sums = wrap(response[f"sums{run}"], cfg.acc_width)
-        np.testing.assert_array_equal(layer.scatter(sums), golden_matvec(q, x, cfg.acc_width))
-        counters = dict(zip((reg.name.lower() for reg in COUNTERS), response[f"counters{run}"]))
-        assert counters == dataclasses.asdict(predict_run(cfg, layer, x))
-        measured.append(counters)
-    return measured
+def check_layers(cfg, layers):
+    """Run ``[(q, x), ...]`` back to back; every result bit-exact, every counter predicted."""
+    runs = run_layers(cfg, layers)
+    for (q, x), run in zip(layers, runs):
+        assert run.status == Status.DONE.value
+        np.testing.assert_array_equal(run.outputs, golden_matvec(q, x, cfg.acc_width))
+        assert run.counters == predict_run(cfg, run.layer, x)
+    return runs
 
 
 def random_layer(rng, shape, sparsity, cfg):
@@ -74,7 +40,7 @@ def test_random_sparsities(pes):
     cfg = bench_config(pes)
     rng = np.random.default_rng(pes)
     layers = [random_layer(rng, (37, 101), sparsity, cfg) for sparsity in (0, 0.5, 0.9, 0.99)]
-    run_layers(cfg, layers)
+    check_layers(cfg, layers)
 
 
 def edge_layer(pes, rng, cfg):
@@ -96,7 +62,7 @@ def test_edges(pes):
     rng = np.random.default_rng(100 + pes)
     all_zero = (np.zeros((9, 13), dtype=np.int64), rng.integers(-127, 128, 13))
     extremes = (np.full((3, 50), -127), np.full(50, -127))
-    run_layers(cfg, [edge_layer(pes, rng, cfg), all_zero, extremes, edge_layer(pes, rng, cfg)])
+    check_layers(cfg, [edge_layer(pes, rng, cfg), all_zero, extremes, edge_layer(pes, rng, cfg)])
 
 
 def test_minilm_attention_projection():
@@ -106,6 +72,5 @@ def test_minilm_attention_projection():
     q, _ = quantize_weights(prune_unstructured(weights, 0.5))
     x, _ = quantize_activations(minilm_activations(weights.shape[1]))
     cfg = bench_config(64)
-    [counters] = run_layers(cfg, [(q, x)])
-    nnz = np.count_nonzero(q)
-    assert counters["cycles"] <= -(-nnz // cfg.pes) + cfg.latency
+    [run] = check_layers(cfg, [(q, x)])
+    assert run.counters.cycles == -(-np.count_nonzero(q) // cfg.pes) + cfg.latency

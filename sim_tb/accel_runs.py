@@ -1,0 +1,72 @@
+"""Runs encoded layers on the generated accelerator in simulation, for tests and benches."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hw.accel import Accelerator
+from hw.layouts import Reg, Status
+from host.bus import layer_writes, output_address, register_address
+from host.cycles import RunCounters
+from host.encode import encode_unstructured
+from host.golden import wrap
+from sim_tb.runner import build, run_bench
+
+
+__all__ = ["COUNTERS", "LayerRun", "run_layers"]
+
+
+#: Counter registers read after every run, in the order of :class:`RunCounters`' fields.
+COUNTERS = (Reg.CYCLES, Reg.BEATS, Reg.BUSY_LANES, Reg.NONZERO_PRODUCTS, Reg.STALLS)
+
+
+@dataclass
+class LayerRun:
+    """What one run on the simulated accelerator gave back."""
+    layer: object          # the EncodedLayer that ran
+    status: int
+    sums: np.ndarray       # one per non-empty row, in the hardware's order
+    counters: RunCounters
+    sim_cycles: int        # cycles simulated for this run, loading and reading included
+    wall_seconds: float    # wall-clock time of those cycles
+
+    @property
+    def outputs(self):
+        """The layer's full output vector."""
+        return self.layer.scatter(self.sums)
+
+
+_builds = {}
+
+
+def accel_build(cfg):
+    """The simulator build of the accelerator for ``cfg``, made once per process."""
+    if cfg not in _builds:
+        _builds[cfg] = build(Accelerator(cfg), "sparse_accel")
+    return _builds[cfg]
+
+
+def run_layers(cfg, layers):
+    """Load and run ``[(q, x), ...]`` back to back on one accelerator without reset."""
+    stimulus = {
+        "runs": len(layers),
+        "control": register_address(cfg, Reg.CONTROL),
+        "status": register_address(cfg, Reg.STATUS),
+        "done_bit": Status.DONE.value,
+        "counters": [register_address(cfg, reg) for reg in COUNTERS],
+    }
+    encoded = []
+    for run, (q, x) in enumerate(layers):
+        layer = encode_unstructured(q, cfg)
+        encoded.append(layer)
+        stimulus[f"addresses{run}"], stimulus[f"words{run}"] = layer_writes(cfg, layer, x)
+        stimulus[f"outputs{run}"] = output_address(cfg, np.arange(len(layer.rows)))
+    response = run_bench(accel_build(cfg), "sparse_accel", "bench_accel", stimulus)
+    return [LayerRun(
+        layer=layer,
+        status=int(response[f"status{run}"]),
+        sums=wrap(response[f"sums{run}"], cfg.acc_width),
+        counters=RunCounters(*(int(value) for value in response[f"counters{run}"])),
+        sim_cycles=int(response[f"sim_cycles{run}"]),
+        wall_seconds=float(response[f"wall_seconds{run}"]),
+    ) for run, layer in enumerate(encoded)]

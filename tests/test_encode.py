@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+
+from hw.config import AccelConfig
+from hw.layouts import beat_layout
+from host.encode import encode_unstructured
+from host.golden import golden_matvec, stream_matvec, wrap
+
+
+def test_lanes_are_packed_across_rows():
+    cfg = AccelConfig(pes=4, max_k=8, max_m=8, weight_depth=8)
+    q = np.array([[0, 3, 0, 4, 5], [0, 0, 0, 0, 0], [7, 0, 0, 0, 0], [1, 2, 0, 0, 9]])
+    layer = encode_unstructured(q, cfg)
+    assert layer.rows.tolist() == [0, 2, 3]
+    assert layer.weight.tolist() == [[3, 4, 5, 7], [1, 2, 9, 0]]
+    assert layer.column.tolist() == [[1, 3, 4, 0], [0, 1, 4, 0]]
+    assert layer.last.astype(int).tolist() == [[0, 0, 1, 1], [0, 0, 1, 0]]
+    assert layer.nnz == 7
+
+
+def test_words_follow_the_hardware_layout():
+    cfg = AccelConfig(pes=4, max_k=8, max_m=8, weight_depth=8)
+    q = np.array([[0, -3, 0, 4, 5], [7, 0, 0, 0, -127]])
+    layer = encode_unstructured(q, cfg)
+    words = layer.words(cfg)
+    raw = sum(int(word) << (32 * index) for index, word in enumerate(words[0]))
+    view = beat_layout(cfg).from_bits(raw)
+    for lane in range(4):
+        assert view[lane].weight == layer.weight[0, lane]
+        assert view[lane].column == layer.column[0, lane]
+        assert view[lane].last == layer.last[0, lane]
+
+
+@pytest.mark.parametrize("pes", [1, 4, 64])
+@pytest.mark.parametrize("sparsity", [0, 0.5, 0.99])
+def test_stream_model_matches_golden(pes, sparsity):
+    cfg = AccelConfig(pes=pes, max_k=300, max_m=100, weight_depth=30000)
+    rng = np.random.default_rng(pes)
+    q = rng.integers(-127, 128, (77, 251)) * (rng.random((77, 251)) >= sparsity)
+    x = rng.integers(-127, 128, (3, 251))
+    layer = encode_unstructured(q, cfg)
+    assert layer.n_beats == -(-np.count_nonzero(q) // pes)
+    np.testing.assert_array_equal(layer.scatter(stream_matvec(layer, x)), golden_matvec(q, x))
+
+
+def test_wrap_is_twos_complement():
+    assert wrap([2**31, -2**31 - 1, 5], 32).tolist() == [-2**31, 2**31 - 1, 5]
+    q = np.full((1, 3), 127)
+    assert golden_matvec(q, np.full(3, 127), acc_width=16).tolist() == [wrap(3 * 127**2, 16)]
+
+
+def test_layers_that_do_not_fit_are_refused():
+    cfg = AccelConfig(pes=4, max_k=8, max_m=2, weight_depth=2)
+    with pytest.raises(ValueError, match=r"^Layer has 9 inputs; this accelerator holds at most 8$"):
+        encode_unstructured(np.ones((1, 9), dtype=int), cfg)
+    with pytest.raises(ValueError, match=r"^Layer has 3 non-empty rows; this accelerator holds "
+                                         r"at most 2$"):
+        encode_unstructured(np.ones((3, 1), dtype=int), cfg)
+    with pytest.raises(ValueError, match=r"^Layer needs 3 beats; this accelerator holds at most 2$"):
+        encode_unstructured(np.ones((2, 5), dtype=int), cfg)
+    with pytest.raises(ValueError, match=r"^Quantized weights must be within \+-127, not 128$"):
+        encode_unstructured(np.full((1, 1), 128), cfg)
+    with pytest.raises(TypeError, match=r"^Weights must be quantized integers, not float64$"):
+        encode_unstructured(np.ones((1, 1)), cfg)
