@@ -17,6 +17,8 @@ _HELP = {
     "max_k": "largest input dimension K of a layer (activation memory depth), 1 to 65536",
     "max_m": "largest count of non-empty output rows of a layer, 1 to 65536",
     "weight_depth": "weight memory depth in beats of P lanes, 1 to 1048576",
+    "max_group_width": "widest group of the grouped formats (M of N:M, bank width), "
+                       "a power of two from 2 to 256",
 }
 
 

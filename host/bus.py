@@ -3,15 +3,17 @@
 import numpy as np
 
 from hw.config import BUS_WIDTH, ceil_log2
-from hw.layouts import Reg, Region, bus_addr_width
+from hw.layouts import LaneField, Reg, Region, bus_addr_width
 
 
-__all__ = ["address", "register_address", "output_address", "activation_words", "layer_writes"]
+__all__ = ["address", "register_address", "output_address", "activation_words",
+           "weight_writes", "input_writes", "setting_writes", "layer_writes"]
 
 
 def address(cfg, region, index):
     """Bus word address of ``index`` (int or array) within ``region``."""
-    return (int(region.value) << (bus_addr_width(cfg) - 2)) | np.asarray(index, dtype=np.int64)
+    shift = bus_addr_width(cfg) - Region.as_shape().width
+    return (int(region.value) << shift) | np.asarray(index, dtype=np.int64)
 
 
 def register_address(cfg, reg):
@@ -32,21 +34,44 @@ def activation_words(cfg, x):
     return (padded.reshape(-1, per_word) << shifts).sum(axis=1).astype(np.uint32)
 
 
-def layer_writes(cfg, layer, x):
-    """``(addresses, words)`` that load an encoded layer and one input vector, and describe it.
-
-    Ends with the ``N_BEATS`` and ``N_ROWS`` writes; a write of 1 to ``CONTROL`` then runs it.
-    """
+def weight_writes(cfg, layer):
+    """``(addresses, words)`` that load an encoded layer's beats into the weight memory."""
     words = layer.words(cfg)
     word_bits = ceil_log2(cfg.words_per_beat)
-    beat, word = np.meshgrid(np.arange(layer.n_beats), np.arange(cfg.words_per_beat),
+    beat, word = np.meshgrid(np.arange(layer.n_beats), np.arange(words.shape[1]),
                              indexing="ij")
-    weight_addresses = address(cfg, Region.WEIGHTS, (beat << word_bits) | word).reshape(-1)
-    x_words = activation_words(cfg, x)
-    act_addresses = address(cfg, Region.ACTIVATIONS, np.arange(len(x_words)))
-    addresses = np.concatenate([
-        weight_addresses, act_addresses,
-        [register_address(cfg, Reg.N_BEATS), register_address(cfg, Reg.N_ROWS)]])
-    data = np.concatenate([words.reshape(-1), x_words,
-                           np.array([layer.n_beats, len(layer.rows)], dtype=np.uint32)])
-    return addresses.astype(np.int64), data.astype(np.uint32)
+    return (address(cfg, Region.WEIGHTS, (beat << word_bits) | word).reshape(-1),
+            words.reshape(-1))
+
+
+def input_writes(cfg, layer, x):
+    """``(addresses, words)`` that load one quantized input vector, zero-padded to the
+    activations the layer's format reads."""
+    padded = np.zeros(layer.activation_length, dtype=np.int64)
+    padded[:len(x)] = x
+    words = activation_words(cfg, padded)
+    return address(cfg, Region.ACTIVATIONS, np.arange(len(words))), words
+
+
+def setting_writes(cfg, layer):
+    """``(addresses, words)`` that describe an encoded layer to the decoder and the sequencer:
+    its format registers, its lane table, and ``N_BEATS``, ``N_ROWS`` and ``N_LANES``."""
+    registers = {**layer.settings, Reg.N_BEATS: layer.n_beats, Reg.N_ROWS: len(layer.rows),
+                 Reg.N_LANES: layer.n_lanes}
+    addresses = [register_address(cfg, reg) for reg in registers]
+    words = list(registers.values())
+    if layer.lane_table is not None:
+        for field in LaneField:
+            lanes = np.arange(cfg.pes)
+            addresses.extend(address(cfg, Region.LANES,
+                                     (field.value << cfg.lane_levels) | lanes))
+            words.extend(layer.lane_table[field.value])
+    return np.array(addresses, dtype=np.int64), np.array(words, dtype=np.uint32)
+
+
+def layer_writes(cfg, layer, x):
+    """``(addresses, words)`` that load an encoded layer and one input vector, and describe
+    them; a write of 1 to ``CONTROL`` then runs the layer."""
+    parts = [weight_writes(cfg, layer), input_writes(cfg, layer, x), setting_writes(cfg, layer)]
+    return (np.concatenate([a for a, _ in parts]).astype(np.int64),
+            np.concatenate([w for _, w in parts]).astype(np.uint32))

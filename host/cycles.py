@@ -28,7 +28,7 @@ def predict_run(cfg, layer, x):
     beats = layer.n_beats
     cycles = beats + cfg.latency if beats else 1
     kept = layer.weight != 0
-    activation = np.asarray(x)[layer.column]
+    activation = _padded(x, layer.activation_length)[layer.column]
     return RunCounters(
         cycles=cycles,
         beats=beats,
@@ -36,6 +36,13 @@ def predict_run(cfg, layer, x):
         nonzero_products=int((kept & (activation != 0)).sum()),
         stalls=cycles - beats,
     )
+
+
+def _padded(x, length):
+    x = np.asarray(x)
+    out = np.zeros(x.shape[:-1] + (max(length, x.shape[-1]),), dtype=np.int64)
+    out[..., :x.shape[-1]] = x
+    return out
 
 
 def dense_cycles(cfg, shape):

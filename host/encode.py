@@ -1,14 +1,28 @@
-"""The unstructured weight stream: kept weights packed into P-lane beats across row ends."""
+"""Weight streams: a quantized layer packed into P-lane beats in one of the hardware formats.
 
-from dataclasses import dataclass
+``UNSTRUCTURED``: every non-zero weight is a lane ``(weight, column, last)``, row after row,
+columns ascending; ``last`` marks a row's final lane. Rows with no kept weight are not sent.
+
+``GROUPED``: each row is split into groups of M consecutive columns (the row padded with zeros
+to whole groups), and exactly N lanes ``(weight, index)`` are sent per group, indices
+ascending; a group with fewer than N non-zero weights is filled with zero weights at its
+lowest unused indices. Every row is sent. N:M, bank-balanced and dense (1:1, no index) are
+grouped; unstructured and tile-wise layers use the unstructured format.
+
+In both, lanes fill beats across row ends, so only the final beat holds padding.
+"""
+
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from hw.config import BUS_WIDTH
-from hw.layouts import field_offsets, lane_layout
+from hw.config import BUS_WIDTH, ceil_log2
+from hw.layouts import Format, LaneField, Reg, field_offsets, grouped_lane_layout, lane_layout
+
+from .patterns import parse_pattern
 
 
-__all__ = ["EncodedLayer", "encode_unstructured", "pack_lanes"]
+__all__ = ["EncodedLayer", "encode", "encode_unstructured", "encode_grouped", "pack_lanes"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -19,17 +33,36 @@ class EncodedLayer:
     ----------
     shape : (int, int)
         ``(M, K)`` of the layer.
+    format : Format
     rows : ndarray
-        The non-empty rows, in the order the hardware finishes them; its output ``j`` is row
-        ``rows[j]`` of the layer, and every other row is zero.
+        The rows the hardware computes, in order; its output ``j`` is row ``rows[j]`` of the
+        layer, and every other row is zero.
     weight, column, last : ndarray (n_beats, P)
-        The lanes. Padding lanes at the end of the final beat have weight 0 and ``last`` 0.
+        The lanes as the decoder hands them to the fetch unit. Padding lanes have weight 0.
+    stream : dict of ndarray (n_beats, P)
+        The lanes' fields as stored, in the layout ``stream_layout``.
+    stream_layout : StructLayout
+    n_lanes : int
+        Lanes that carry the layer; the rest of the final beat is padding.
+    activation_length : int
+        Activations the run reads: K, rounded up to whole groups.
+    settings : dict of Reg to int
+        Registers that describe the format to the decoder (``FORMAT`` and its constants).
+    lane_table : ndarray (3, P) or None
+        Each lane's start place (:class:`~hw.layouts.LaneField` order), for grouped formats.
     """
     shape: tuple
+    format: Format
     rows: np.ndarray
     weight: np.ndarray
     column: np.ndarray
     last: np.ndarray
+    stream: dict
+    stream_layout: object
+    n_lanes: int
+    activation_length: int
+    settings: dict = field(default_factory=dict)
+    lane_table: np.ndarray = None
 
     @property
     def n_beats(self):
@@ -37,86 +70,173 @@ class EncodedLayer:
 
     @property
     def nnz(self):
-        """Kept (non-zero) weights."""
+        """Lanes with a non-zero weight."""
         return int(np.count_nonzero(self.weight))
 
+    def words_per_beat(self, cfg):
+        """Bus words that carry one beat of this format (the rest of the memory word is
+        unused)."""
+        return -(-cfg.pes * self.stream_layout.size // BUS_WIDTH)
+
+    def stream_bits(self, cfg):
+        """Bits sent to the weight memory for this layer."""
+        return self.n_beats * self.words_per_beat(cfg) * BUS_WIDTH
+
     def bits_per_kept_weight(self, cfg):
-        """Stream bits per kept weight, padding included."""
-        return self.n_beats * cfg.pes * lane_layout(cfg).size / max(self.nnz, 1)
+        """Stream bits per kept (non-zero) weight, padding and filler lanes included."""
+        return self.stream_bits(cfg) / max(self.nnz, 1)
 
     def metadata_share(self, cfg):
-        """Share of the stream's bits that are not weight values."""
-        return 1 - cfg.data_width / lane_layout(cfg).size
+        """Share of the stream's bits that are not the values of kept weights."""
+        return 1 - self.nnz * cfg.data_width / max(self.stream_bits(cfg), 1)
 
     def words(self, cfg):
-        """The beats as bus words, shape ``(n_beats, cfg.words_per_beat)``, ``uint32``."""
-        return pack_lanes(cfg, {"weight": self.weight, "column": self.column,
-                                "last": self.last})
+        """The beats as bus words, shape ``(n_beats, words_per_beat(cfg))``, ``uint32``."""
+        return pack_lanes(cfg, self.stream_layout, self.stream, self.words_per_beat(cfg))
 
     def scatter(self, sums):
-        """Place the hardware's outputs (one per non-empty row, last axis) into full rows."""
+        """Place the hardware's outputs (one per computed row, last axis) into full rows."""
         sums = np.asarray(sums)
         out = np.zeros(sums.shape[:-1] + (self.shape[0],), dtype=sums.dtype)
         out[..., self.rows] = sums
         return out
 
 
-def pack_lanes(cfg, fields):
-    """Pack lane fields of shape (n_beats, P) into bus words with the hardware's lane layout."""
-    layout = lane_layout(cfg)
+def pack_lanes(cfg, layout, fields, words_per_beat):
+    """Pack lane fields of shape (n_beats, P) into bus words with a lane layout."""
     n_beats = len(next(iter(fields.values())))
-    bits = np.zeros((n_beats, cfg.words_per_beat * BUS_WIDTH), dtype=np.uint8)
+    bits = np.zeros((n_beats, words_per_beat * BUS_WIDTH), dtype=np.uint8)
     lane_base = np.arange(cfg.pes) * layout.size
     for name, (offset, width, _) in field_offsets(layout).items():
         values = np.asarray(fields[name]).astype(np.int64) & ((1 << width) - 1)
         for bit in range(width):
             bits[:, lane_base + offset + bit] = (values >> bit) & 1
     packed = np.packbits(bits, axis=1, bitorder="little")
-    return packed.view("<u4").reshape(n_beats, cfg.words_per_beat).astype(np.uint32)
+    return packed.view("<u4").reshape(n_beats, words_per_beat).astype(np.uint32)
 
 
-def encode_unstructured(q, cfg):
-    """Encode a quantized weight matrix for the unstructured format.
-
-    Every non-zero weight becomes one lane, row after row, columns ascending; a row's final
-    lane has ``last`` set; lanes fill beats across row ends, so only the final beat may hold
-    padding. Rows without a kept weight are not sent (:attr:`EncodedLayer.rows`).
-
-    Raises ``ValueError`` when the layer does not fit the configuration's memories or a weight
-    is outside ``[-quant_max, quant_max]``.
-    """
+def _check_layer(q, cfg):
     q = np.asarray(q)
     if q.ndim != 2:
         raise ValueError(f"Weights must be a matrix, not shape {q.shape}")
     if q.dtype.kind not in "iu":
         raise TypeError(f"Weights must be quantized integers, not {q.dtype}")
-    m, k = q.shape
     if q.size and np.abs(q).max() > cfg.quant_max:
         raise ValueError(f"Quantized weights must be within +-{cfg.quant_max}, "
                          f"not {int(np.abs(q).max())}")
-    if k > cfg.max_k:
-        raise ValueError(f"Layer has {k} inputs; this accelerator holds at most {cfg.max_k}")
-    row_index, column = np.nonzero(q)
-    rows = np.unique(row_index)
-    if len(rows) > cfg.max_m:
-        raise ValueError(f"Layer has {len(rows)} non-empty rows; "
-                         f"this accelerator holds at most {cfg.max_m}")
-    nnz = len(column)
-    n_beats = -(-nnz // cfg.pes)
+    if q.shape[1] > cfg.max_k:
+        raise ValueError(f"Layer has {q.shape[1]} inputs; "
+                         f"this accelerator holds at most {cfg.max_k}")
+    return q
+
+
+def _beats(cfg, n_lanes, rows):
+    n_beats = -(-n_lanes // cfg.pes)
     if n_beats > cfg.weight_depth:
         raise ValueError(f"Layer needs {n_beats} beats; "
                          f"this accelerator holds at most {cfg.weight_depth}")
-    last = np.ones(nnz, dtype=bool)
+    if rows > cfg.max_m:
+        raise ValueError(f"Layer has {rows} rows to compute; "
+                         f"this accelerator holds at most {cfg.max_m}")
+    return n_beats
+
+
+def _lanes(cfg, n_beats, values, dtype):
+    padded = np.zeros(n_beats * cfg.pes, dtype=dtype)
+    padded[:len(values)] = values
+    return padded.reshape(n_beats, cfg.pes)
+
+
+def encode_unstructured(q, cfg):
+    """Encode a quantized weight matrix in the unstructured format (module docstring)."""
+    q = _check_layer(q, cfg)
+    row_index, column = np.nonzero(q)
+    rows = np.unique(row_index)
+    n_lanes = len(column)
+    n_beats = _beats(cfg, n_lanes, len(rows))
+    last = np.ones(n_lanes, dtype=bool)
     last[:-1] = row_index[1:] != row_index[:-1]
-
-    def lanes(values, dtype):
-        padded = np.zeros(n_beats * cfg.pes, dtype=dtype)
-        padded[:nnz] = values
-        return padded.reshape(n_beats, cfg.pes)
-
+    lanes = {"weight": _lanes(cfg, n_beats, q[row_index, column], np.int32),
+             "column": _lanes(cfg, n_beats, column, np.int32),
+             "last": _lanes(cfg, n_beats, last, bool)}
     return EncodedLayer(
-        shape=(m, k), rows=rows,
-        weight=lanes(q[row_index, column], np.int32),
-        column=lanes(column, np.int32),
-        last=lanes(last, bool),
-    )
+        shape=q.shape, format=Format.UNSTRUCTURED, rows=rows, **lanes,
+        stream=lanes, stream_layout=lane_layout(cfg), n_lanes=n_lanes,
+        activation_length=q.shape[1],
+        settings={Reg.FORMAT: Format.UNSTRUCTURED.value})
+
+
+def encode_grouped(q, cfg, kept, width):
+    """Encode in the grouped format: ``kept`` lanes for every ``width`` columns of each row.
+
+    Raises ``ValueError`` if a group holds more than ``kept`` non-zero weights.
+    """
+    q = _check_layer(q, cfg)
+    m, k = q.shape
+    if not 1 <= kept <= width <= cfg.max_group_width:
+        raise ValueError(f"Groups must keep 1 to {width} of {width} columns, and be at most "
+                         f"{cfg.max_group_width} wide; not {kept} of {width}")
+    groups = -(-k // width)
+    padded_k = groups * width
+    if padded_k > cfg.act_words * cfg.acts_per_word:
+        raise ValueError(f"Layer padded to groups of {width} has {padded_k} inputs; "
+                         f"this accelerator holds at most {cfg.act_words * cfg.acts_per_word}")
+    padded = np.zeros((m, padded_k), dtype=np.int64)
+    padded[:, :k] = q
+    grouped = padded.reshape(m, groups, width)
+    counts = np.count_nonzero(grouped, axis=2)
+    if (counts > kept).any():
+        row, group = np.argwhere(counts > kept)[0]
+        raise ValueError(f"Row {row} has {counts[row, group]} non-zero weights in columns "
+                         f"{group * width} to {group * width + width - 1}; "
+                         f"the format keeps {kept} of every {width}")
+    # Non-zero weights first, then the lowest unused indices; each group's lanes ascending.
+    order = np.argsort((grouped == 0) * width + np.arange(width), axis=2, kind="stable")
+    index = np.sort(order[:, :, :kept], axis=2)
+    weight = np.take_along_axis(grouped, index, axis=2)
+    column = index + (np.arange(groups) * width)[None, :, None]
+    row_lanes = groups * kept
+    n_lanes = m * row_lanes
+    n_beats = _beats(cfg, n_lanes, m)
+    last = np.zeros((m, row_lanes), dtype=bool)
+    last[:, -1] = True
+    index_bits = ceil_log2(width)
+
+    step = cfg.pes % row_lanes
+    place = np.arange(cfg.pes) % row_lanes
+    lane_table = np.zeros((len(LaneField), cfg.pes), dtype=np.int64)
+    lane_table[LaneField.SLOT.value] = place % kept
+    lane_table[LaneField.GROUP.value] = place // kept
+    lane_table[LaneField.COLUMN.value] = place // kept * width
+    settings = {
+        Reg.FORMAT: Format.GROUPED.value,
+        Reg.GROUP_KEPT: kept, Reg.GROUP_WIDTH: width,
+        Reg.ROW_GROUPS: groups, Reg.ROW_COLUMNS: padded_k,
+        Reg.STEP_SLOT: step % kept, Reg.STEP_GROUPS: step // kept,
+        Reg.STEP_COLUMNS: step // kept * width, Reg.INDEX_BITS: index_bits,
+    }
+    return EncodedLayer(
+        shape=q.shape, format=Format.GROUPED, rows=np.arange(m),
+        weight=_lanes(cfg, n_beats, weight.reshape(-1), np.int32),
+        column=_lanes(cfg, n_beats, column.reshape(-1), np.int32),
+        last=_lanes(cfg, n_beats, last.reshape(-1), bool),
+        stream={"weight": _lanes(cfg, n_beats, weight.reshape(-1), np.int32),
+                "index": _lanes(cfg, n_beats, index.reshape(-1), np.int32)},
+        stream_layout=grouped_lane_layout(cfg, index_bits), n_lanes=n_lanes,
+        activation_length=padded_k, settings=settings, lane_table=lane_table)
+
+
+def encode(q, cfg, pattern):
+    """Encode a quantized layer already pruned to ``pattern`` in that pattern's format."""
+    pattern = parse_pattern(pattern)
+    if pattern.kind == "dense":
+        return encode_grouped(q, cfg, 1, 1)
+    if pattern.kind == "nm":
+        return encode_grouped(q, cfg, pattern.n, pattern.m)
+    if pattern.kind == "bank":
+        q = np.asarray(q)
+        groups = np.pad(q, ((0, 0), (0, -q.shape[1] % pattern.m)))
+        kept = int(np.count_nonzero(groups.reshape(len(q), -1, pattern.m), axis=2).max(
+            initial=1))
+        return encode_grouped(q, cfg, max(kept, 1), pattern.m)
+    return encode_unstructured(q, cfg)

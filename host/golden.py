@@ -35,7 +35,9 @@ def stream_matvec(layer, x, acc_width=32):
     last = layer.last.reshape(-1)
     row = np.concatenate([[0], np.cumsum(last[:-1])]) if len(last) else last
     x = np.asarray(x, dtype=np.int64)
-    products = weight * x[..., column]
+    padded = np.zeros(x.shape[:-1] + (max(layer.activation_length, x.shape[-1]),), np.int64)
+    padded[..., :x.shape[-1]] = x
+    products = weight * padded[..., column]
     sums = np.zeros(x.shape[:-1] + (len(layer.rows),), dtype=np.int64)
     keep = row < len(layer.rows)
     np.add.at(sums.T, row[keep], products[..., keep].T)

@@ -6,8 +6,9 @@ from amaranth.lib.wiring import In
 
 from .accum import OutputAccumulator
 from .config import BUS_WIDTH, FORMAT_VERSION, ceil_log2
+from .decode import BeatDecoder, grouped_settings_layout
 from .fetch import FetchUnit
-from .layouts import ACCEL_ID, BusSignature, Reg, Region, Status
+from .layouts import ACCEL_ID, BusSignature, Format, Reg, Region, Status
 from .pe import PEArray
 from .reduce import ReductionTree
 from .sequencer import BeatSource
@@ -29,8 +30,9 @@ class Accelerator(wiring.Component):
     registers. A run of ``n > 0`` beats takes exactly ``n + cfg.latency`` cycles, and one of
     no beats takes one cycle.
 
-    Datapath: :class:`BeatSource` -> :class:`FetchUnit` -> :class:`PEArray` ->
-    :class:`ReductionTree` -> :class:`OutputAccumulator`, joined by streams.
+    Datapath: :class:`BeatSource` -> :class:`BeatDecoder` -> :class:`FetchUnit` ->
+    :class:`PEArray` -> :class:`ReductionTree` -> :class:`OutputAccumulator`, joined by
+    streams. Only the decoder knows the format; everything after it is shared.
 
     Members
     -------
@@ -46,25 +48,37 @@ class Accelerator(wiring.Component):
         m = Module()
 
         source = m.submodules.source = BeatSource(cfg)
+        decode = m.submodules.decode = BeatDecoder(cfg)
         fetch  = m.submodules.fetch  = FetchUnit(cfg)
         pes    = m.submodules.pes    = PEArray(cfg)
         tree   = m.submodules.tree   = ReductionTree(cfg)
         accum  = m.submodules.accum  = OutputAccumulator(cfg)
-        wiring.connect(m, source.o, fetch.i)
+        wiring.connect(m, source.o, decode.i)
+        wiring.connect(m, decode.o, fetch.i)
         wiring.connect(m, fetch.o, pes.i)
         wiring.connect(m, pes.o, tree.i)
         wiring.connect(m, tree.o, accum.i)
 
         bus = self.bus
+        region_bits = Region.as_shape().width
         region = Signal(Region)
-        index = Signal(len(bus.addr) - 2)
-        m.d.comb += [region.eq(bus.addr[-2:]), index.eq(bus.addr[:-2])]
+        index = Signal(len(bus.addr) - region_bits)
+        m.d.comb += [region.eq(bus.addr[-region_bits:]), index.eq(bus.addr[:-region_bits])]
 
         busy = Signal()
         done = Signal()
         start = Signal()
         n_beats = Signal.like(source.n_beats)
         n_rows = Signal(cfg.row_width + 1)
+        n_lanes = Signal.like(decode.n_lanes)
+        layer_format = Signal(Format)
+        settings = Signal(grouped_settings_layout(cfg))
+        setting_regs = {
+            Reg.GROUP_KEPT: settings.kept, Reg.GROUP_WIDTH: settings.width,
+            Reg.ROW_GROUPS: settings.row_groups, Reg.ROW_COLUMNS: settings.row_columns,
+            Reg.STEP_SLOT: settings.step_slot, Reg.STEP_GROUPS: settings.step_groups,
+            Reg.STEP_COLUMNS: settings.step_columns, Reg.INDEX_BITS: settings.index_bits,
+        }
         retired = Signal.like(n_beats)
         counters = {reg: Signal(BUS_WIDTH, name=reg.name.lower())
                     for reg in (Reg.CYCLES, Reg.BEATS, Reg.BUSY_LANES, Reg.NONZERO_PRODUCTS,
@@ -80,6 +94,13 @@ class Accelerator(wiring.Component):
                     m.d.sync += n_beats.eq(bus.w_data)
                 with m.Case(Reg.N_ROWS):
                     m.d.sync += n_rows.eq(bus.w_data)
+                with m.Case(Reg.N_LANES):
+                    m.d.sync += n_lanes.eq(bus.w_data)
+                with m.Case(Reg.FORMAT):
+                    m.d.sync += layer_format.eq(bus.w_data)
+                for reg, field in setting_regs.items():
+                    with m.Case(reg):
+                        m.d.sync += field.eq(bus.w_data)
         word_bits = ceil_log2(cfg.words_per_beat)
         m.d.comb += [
             source.write.word.eq(index[:word_bits]),
@@ -89,6 +110,14 @@ class Accelerator(wiring.Component):
             fetch.act_write.addr.eq(index),
             fetch.act_write.data.eq(bus.w_data),
             fetch.act_write.en.eq(writable & (region == Region.ACTIVATIONS)),
+            decode.lane_table.lane.eq(index[:cfg.lane_levels]),
+            decode.lane_table.field.eq(index[cfg.lane_levels:]),
+            decode.lane_table.data.eq(bus.w_data),
+            decode.lane_table.en.eq(writable & (region == Region.LANES)),
+            decode.format.eq(layer_format),
+            decode.settings.eq(settings),
+            decode.n_lanes.eq(n_lanes),
+            decode.restart.eq(start),
             source.start.eq(start),
             source.n_beats.eq(n_beats),
             accum.clear.eq(start),
@@ -141,6 +170,9 @@ class Accelerator(wiring.Component):
                     Reg.STATUS: Cat(busy, done, done & (accum.rows != n_rows)),
                     Reg.N_BEATS: n_beats,
                     Reg.N_ROWS: n_rows,
+                    Reg.N_LANES: n_lanes,
+                    Reg.FORMAT: layer_format,
+                    **setting_regs,
                     **counters,
                 }
                 for reg, value in readable.items():

@@ -59,6 +59,10 @@ class AccelConfig:
         Output memory depth: the largest number of non-empty output rows of a layer, 1 to 65536.
     weight_depth : int
         Weight memory depth in beats (one beat feeds all P lanes for one cycle), 1 to 1048576.
+    max_group_width : int
+        Widest group of the grouped formats (M of N:M, the bank width of bank-balanced), a
+        power of two from 2 to 256; a kept weight's index in its group takes up to
+        ``log2(max_group_width)`` bits.
     """
     pes: int = 64
     data_width: int = 8
@@ -66,6 +70,7 @@ class AccelConfig:
     max_k: int = 1536
     max_m: int = 1536
     weight_depth: int = 2048
+    max_group_width: int = 64
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
@@ -86,6 +91,11 @@ class AccelConfig:
             raise ConfigError("acc_width",
                 f"Accumulator width must be at least {self.sum_width} bits for "
                 f"{self.pes} PEs of {self.data_width} bits, not {self.acc_width}")
+        if not (2 <= self.max_group_width <= 256
+                and self.max_group_width & (self.max_group_width - 1) == 0):
+            raise ConfigError("max_group_width",
+                f"Largest group width must be a power of two from 2 to 256, "
+                f"not {self.max_group_width}")
         for name, limit in (("max_k", 65536), ("max_m", 65536), ("weight_depth", 1 << 20)):
             value = getattr(self, name)
             if not 1 <= value <= limit:
@@ -101,8 +111,13 @@ class AccelConfig:
 
     @property
     def column_width(self):
-        """Width of a column index, enough for ``max_k`` columns."""
-        return max(1, ceil_log2(self.max_k))
+        """Width of a column index: enough to address every activation the memory holds."""
+        return max(1, ceil_log2(self.act_words * self.acts_per_word))
+
+    @property
+    def group_index_width(self):
+        """Widest index of a kept weight within its group (grouped formats)."""
+        return ceil_log2(self.max_group_width)
 
     @property
     def row_width(self):
@@ -148,9 +163,9 @@ class AccelConfig:
 
     @property
     def words_per_beat(self):
-        """Bus words in one beat of the weight memory."""
-        from .layouts import beat_layout
-        return -(-beat_layout(self).size // BUS_WIDTH)
+        """Bus words in one beat of the weight memory, enough for the widest format."""
+        from .layouts import beat_bits
+        return -(-beat_bits(self) // BUS_WIDTH)
 
     # Timing.
 
@@ -158,12 +173,12 @@ class AccelConfig:
     def latency(self):
         """Fixed pipeline latency L of a run, in cycles.
 
-        A run of ``n`` beats (``n > 0``) takes exactly ``n + L`` cycles from start to done:
-        the weight memory read (1), the activation gather (1), the multipliers (1), the
-        reduction tree (log2 P), the carry stage (1), the output router (log2 P) and the done
-        flag (1). For P = 64, L = 17.
+        A run of ``n`` beats (``n > 0``) takes exactly ``n + L`` cycles from start to done,
+        whatever the format: the weight memory read (1), the beat decoder (1), the activation
+        gather (1), the multipliers (1), the reduction tree (log2 P), the carry stage (1), the
+        output router (log2 P) and the done flag (1). For P = 64, L = 18.
         """
-        return 5 + 2 * self.lane_levels
+        return 6 + 2 * self.lane_levels
 
     # Identity.
 

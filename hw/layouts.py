@@ -12,14 +12,30 @@ from .config import BUS_WIDTH, ceil_log2
 
 
 __all__ = [
-    "lane_layout", "beat_layout", "operand_layout", "product_layout", "sum_layout",
+    "Format", "lane_layout", "beat_layout", "grouped_lane_layout", "grouped_beat_layout",
+    "beat_bits", "LaneField", "operand_layout", "product_layout", "sum_layout",
     "Region", "Reg", "Status", "BusSignature", "bus_addr_width", "region_addr_width",
     "field_offsets",
 ]
 
 
+class Format(enum.Enum, shape=2):
+    """How the weight memory encodes a layer; chosen per run by the ``FORMAT`` register.
+
+    ``UNSTRUCTURED``: each lane is a :func:`lane_layout`: weight, column and row end.
+
+    ``GROUPED``: each row is split into groups of ``GROUP_WIDTH`` (M) consecutive columns, of
+    which exactly ``GROUP_KEPT`` (N) are sent; each lane is a :func:`grouped_lane_layout`: the
+    weight and its index within the group, ``INDEX_BITS`` wide. N:M (M <= 16),
+    bank-balanced (M the bank width) and dense (1:1 with no index bits) are all grouped. The
+    decoder derives each lane's column and row end from its position in the stream.
+    """
+    UNSTRUCTURED = 0
+    GROUPED      = 1
+
+
 def lane_layout(cfg):
-    """One lane of the unstructured weight stream.
+    """One lane of the unstructured weight stream, and of every decoded stream.
 
     ``weight`` is a kept weight (zero only in padding lanes, which do no work); ``column`` is
     its input index; ``last`` marks the final kept weight of its output row. Rows follow each
@@ -35,6 +51,35 @@ def lane_layout(cfg):
 def beat_layout(cfg):
     """One beat of the weight stream: P lanes, lane 0 first (least significant)."""
     return data.ArrayLayout(lane_layout(cfg), cfg.pes)
+
+
+def grouped_lane_layout(cfg, index_bits):
+    """One lane of a grouped stream: a weight and its index within its group."""
+    return data.StructLayout({
+        "weight": signed(cfg.data_width),
+        "index":  unsigned(index_bits),
+    })
+
+
+def grouped_beat_layout(cfg, index_bits):
+    """P grouped lanes of ``index_bits``-bit indices, lane 0 least significant."""
+    return data.ArrayLayout(grouped_lane_layout(cfg, index_bits), cfg.pes)
+
+
+def beat_bits(cfg):
+    """Bits of the widest beat of any format: the weight memory's useful width."""
+    return max([beat_layout(cfg).size] +
+               [grouped_beat_layout(cfg, bits).size
+                for bits in range(cfg.group_index_width + 1)])
+
+
+class LaneField(enum.Enum, shape=2):
+    """The per-lane start values of the grouped decoder, written to :attr:`Region.LANES` at
+    ``field << ceil(log2 P) | lane`` before a grouped run: the lane's slot within its group,
+    its group within the row, and that group's first column."""
+    SLOT   = 0
+    GROUP  = 1
+    COLUMN = 2
 
 
 def operand_layout(cfg):
@@ -74,20 +119,26 @@ def field_offsets(layout):
             for name, field in layout}
 
 
-class Region(enum.Enum, shape=2):
-    """The top two bits of a bus address choose what it reaches."""
+class Region(enum.Enum, shape=3):
+    """The top three bits of a bus address choose what it reaches."""
     REGS        = 0
     WEIGHTS     = 1
     ACTIVATIONS = 2
     OUTPUTS     = 3
+    LANES       = 4
 
 
 class Reg(enum.Enum, shape=8):
     """Registers, one bus word each, addressed by their value within :attr:`Region.REGS`.
 
     ``ID``, ``VERSION`` and ``CONFIG_HASH`` are read-only identity. Writing 1 to ``CONTROL``
-    starts a run. ``N_BEATS`` and ``N_ROWS`` describe the layer in the weight memory. The
-    counters are cleared by a start and read after done:
+    starts a run. ``N_BEATS``, ``N_ROWS`` and ``N_LANES`` describe the layer in the weight
+    memory (lanes past ``N_LANES`` in the final beat are padding and do nothing);
+    ``FORMAT`` (a :class:`Format`) says how it is encoded. The grouped decoder's constants,
+    for N kept of every M columns, R = N * G lanes per row and s = P mod R:
+    ``GROUP_KEPT`` = N, ``GROUP_WIDTH`` = M, ``ROW_GROUPS`` = G, ``ROW_COLUMNS`` = G * M,
+    ``STEP_SLOT`` = s mod N, ``STEP_GROUPS`` = s div N, ``STEP_COLUMNS`` = (s div N) * M and
+    ``INDEX_BITS``. The counters are cleared by a start and read after done:
 
     - ``CYCLES``: cycles from start to done;
     - ``BEATS``: beats fed to the PE array;
@@ -103,11 +154,21 @@ class Reg(enum.Enum, shape=8):
     STATUS           = 4
     N_BEATS          = 5
     N_ROWS           = 6
+    FORMAT           = 7
+    N_LANES          = 13
     CYCLES           = 8
     BEATS            = 9
     BUSY_LANES       = 10
     NONZERO_PRODUCTS = 11
     STALLS           = 12
+    GROUP_KEPT       = 16
+    GROUP_WIDTH      = 17
+    ROW_GROUPS       = 18
+    ROW_COLUMNS      = 19
+    STEP_SLOT        = 20
+    STEP_GROUPS      = 21
+    STEP_COLUMNS     = 22
+    INDEX_BITS       = 23
 
 
 class Status(enum.Flag, shape=3):
@@ -131,12 +192,14 @@ def region_addr_width(cfg, region):
         return ceil_log2(cfg.act_words)
     if region == Region.OUTPUTS:
         return cfg.row_width
+    if region == Region.LANES:
+        return 2 + cfg.lane_levels
     raise ValueError(f"Unknown region {region!r}")
 
 
 def bus_addr_width(cfg):
-    """Width of a bus word address: the widest region plus two region bits."""
-    return max(region_addr_width(cfg, region) for region in Region) + 2
+    """Width of a bus word address: the widest region plus the region bits."""
+    return max(region_addr_width(cfg, region) for region in Region) + Region.as_shape().width
 
 
 class BusSignature(wiring.Signature):
@@ -146,9 +209,10 @@ class BusSignature(wiring.Signature):
     high presents its data on ``r_data`` in the next cycle (latency 1). Weight and activation
     memories are write-only; writes to them during a run are ignored.
 
-    Addresses: ``Region`` in the top two bits; below them, a register index, a weight-memory
+    Addresses: ``Region`` in the top bits; below them, a register index, a weight-memory
     word (``beat << ceil(log2(words_per_beat)) | word``), an activation word (``acts_per_word``
-    activations, lowest column in the least significant bits) or an output row.
+    activations, lowest column in the least significant bits), an output row or a lane's start
+    value (:class:`LaneField`).
     """
     def __init__(self, cfg):
         super().__init__({

@@ -6,7 +6,6 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .config import BUS_WIDTH, ceil_log2
-from .layouts import beat_layout
 
 
 __all__ = ["WeightWriteSignature", "BeatSource"]
@@ -26,12 +25,14 @@ class WeightWriteSignature(wiring.Signature):
 class BeatSource(wiring.Component):
     """Holds the encoded layer and streams beats ``0 .. n_beats - 1`` after each ``start``.
 
+    A beat leaves as the raw memory word; :class:`~hw.decode.BeatDecoder` reads its format.
+
     One beat leaves per cycle unless the consumer holds ``o.ready`` low. The weight memory's
     read port is synchronous, so the first beat is valid two cycles after ``start``.
 
     Members
     -------
-    o : ``Out(stream.Signature(beat_layout(cfg)))``
+    o : ``Out(stream.Signature(cfg.beat_width))``
         Encoded beats.
     write : ``In(WeightWriteSignature(cfg))``
         Loads the weight memory one bus word at a time.
@@ -42,7 +43,7 @@ class BeatSource(wiring.Component):
     def __init__(self, cfg):
         self.cfg = cfg
         super().__init__({
-            "o":       Out(stream.Signature(beat_layout(cfg))),
+            "o":       Out(stream.Signature(cfg.beat_width)),
             "write":   In(WeightWriteSignature(cfg)),
             "start":   In(1),
             "n_beats": In(ceil_log2(cfg.weight_depth + 1)),
@@ -72,7 +73,7 @@ class BeatSource(wiring.Component):
             request.eq(remaining != 0),
             read.addr.eq(address),
             read.en.eq(advance),
-            self.o.payload.eq(read.data[:beat_layout(cfg).size]),
+            self.o.payload.eq(read.data),
         ]
         with m.If(advance):
             m.d.sync += self.o.valid.eq(request)

@@ -7,12 +7,13 @@ from hw.config import AccelConfig
 from hw.layouts import ACCEL_ID, Reg, Status
 from host.bus import layer_writes, output_address, register_address
 from host.cycles import predict_run
-from host.encode import encode_unstructured
+from host.encode import encode
+from host.patterns import prune
 from host.golden import golden_matvec, wrap
 
 
-def run_layer(cfg, q, x):
-    layer = encode_unstructured(q, cfg)
+def run_layer(cfg, q, x, pattern="unstructured"):
+    layer = encode(q, cfg, pattern)
     dut = Accelerator(cfg)
     result = {}
 
@@ -66,3 +67,23 @@ def test_small_layer(pes):
     expected = predict_run(cfg, layer, x)
     print(result["counters"], expected)
     assert result["counters"][Reg.CYCLES] == expected.cycles
+
+
+@pytest.mark.parametrize("pattern, shape", [
+    ("dense", (5, 7)), ("dense", (3, 2)), ("2:4", (6, 18)), ("1:4", (4, 5)), ("3:8", (5, 30)),
+    ("bank:8", (4, 21)),
+])
+@pytest.mark.parametrize("pes", [1, 4])
+def test_grouped_formats(pattern, shape, pes):
+    cfg = AccelConfig(pes=pes, max_k=40, max_m=24, weight_depth=256, max_group_width=8)
+    rng = np.random.default_rng(pes)
+    w = rng.normal(size=shape)
+    w[1] = 0
+    sparsity = 0.5 if pattern.startswith("bank") else None
+    q = np.rint(prune(w, pattern, sparsity=sparsity) * 40).clip(-127, 127).astype(int)
+    x = rng.integers(-127, 128, shape[1])
+    layer, result = run_layer(cfg, q, x, pattern)
+    sums = wrap(np.array(result["sums"], dtype=np.int64), cfg.acc_width)
+    assert np.array_equal(layer.scatter(sums), golden_matvec(q, x))
+    assert result["status"] == Status.DONE.value
+    assert result["counters"][Reg.CYCLES] == predict_run(cfg, layer, x).cycles

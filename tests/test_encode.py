@@ -53,7 +53,7 @@ def test_layers_that_do_not_fit_are_refused():
     cfg = AccelConfig(pes=4, max_k=8, max_m=2, weight_depth=2)
     with pytest.raises(ValueError, match=r"^Layer has 9 inputs; this accelerator holds at most 8$"):
         encode_unstructured(np.ones((1, 9), dtype=int), cfg)
-    with pytest.raises(ValueError, match=r"^Layer has 3 non-empty rows; this accelerator holds "
+    with pytest.raises(ValueError, match=r"^Layer has 3 rows to compute; this accelerator holds "
                                          r"at most 2$"):
         encode_unstructured(np.ones((3, 1), dtype=int), cfg)
     with pytest.raises(ValueError, match=r"^Layer needs 3 beats; this accelerator holds at most 2$"):
@@ -62,3 +62,42 @@ def test_layers_that_do_not_fit_are_refused():
         encode_unstructured(np.full((1, 1), 128), cfg)
     with pytest.raises(TypeError, match=r"^Weights must be quantized integers, not float64$"):
         encode_unstructured(np.ones((1, 1)), cfg)
+
+
+@pytest.mark.parametrize("pattern", ["dense", "2:4", "1:4", "4:8", "3:16", "bank:16"])
+@pytest.mark.parametrize("pes", [1, 4, 64])
+def test_grouped_stream_model_matches_golden(pattern, pes):
+    from host.encode import encode
+    from host.patterns import prune
+    cfg = AccelConfig(pes=pes, max_k=300, max_m=100, weight_depth=30000, max_group_width=16)
+    rng = np.random.default_rng(pes)
+    w = rng.normal(size=(21, 37))
+    w[3] = 0
+    sparsity = 0.7 if pattern.startswith("bank") else None
+    q = np.rint(prune(w, pattern, sparsity=sparsity) * 30).clip(-127, 127).astype(int)
+    x = rng.integers(-127, 128, (2, 37))
+    layer = encode(q, cfg, pattern)
+    assert layer.rows.tolist() == list(range(21))
+    np.testing.assert_array_equal(layer.scatter(stream_matvec(layer, x)), golden_matvec(q, x))
+
+
+def test_nm_metadata_is_log2_m_bits():
+    from host.encode import encode
+    cfg = AccelConfig(pes=64, max_k=384, max_m=64, weight_depth=384)
+    q = np.zeros((64, 384), dtype=int)
+    q[:, ::2] = 1
+    layer = encode(q, cfg, "2:4")
+    assert layer.stream_layout.size == 8 + 2
+    assert layer.bits_per_kept_weight(cfg) == 10
+    assert layer.metadata_share(cfg) == pytest.approx(0.2)
+    dense = encode(np.ones((64, 384), dtype=int), cfg, "dense")
+    assert dense.bits_per_kept_weight(cfg) == 8
+    assert dense.metadata_share(cfg) == 0
+
+
+def test_grouped_refuses_a_layer_outside_its_pattern():
+    from host.encode import encode
+    cfg = AccelConfig(pes=4, max_k=16, max_m=4, weight_depth=16)
+    with pytest.raises(ValueError, match=r"^Row 1 has 3 non-zero weights in columns 4 to 7; "
+                                         r"the format keeps 2 of every 4$"):
+        encode(np.array([[1, 1, 0, 0, 0, 0, 0, 0], [1, 0, 0, 1, 1, 1, 1, 0]]), cfg, "2:4")

@@ -1,0 +1,167 @@
+"""The beat decoder: turns a beat of any format into lanes of weight, column and row end."""
+
+from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .config import ceil_log2
+from .layouts import Format, LaneField, beat_layout, grouped_beat_layout
+
+
+__all__ = ["grouped_settings_layout", "LaneTableSignature", "BeatDecoder"]
+
+
+def grouped_settings_layout(cfg):
+    """The grouped decoder's constants (see :class:`~hw.layouts.Reg`), held in registers."""
+    count = unsigned(cfg.column_width + 1)
+    return data.StructLayout({
+        "kept":         unsigned(cfg.group_index_width + 1),
+        "width":        unsigned(cfg.group_index_width + 1),
+        "row_groups":   count,
+        "row_columns":  count,
+        "step_slot":    unsigned(cfg.group_index_width + 1),
+        "step_groups":  count,
+        "step_columns": count,
+        "index_bits":   unsigned(ceil_log2(cfg.group_index_width + 1)),
+    })
+
+
+
+class LaneTableSignature(wiring.Signature):
+    """Writes one lane's start value: ``field`` is a :class:`~hw.layouts.LaneField`."""
+    def __init__(self, cfg):
+        super().__init__({
+            "lane":  Out(max(1, cfg.lane_levels)),
+            "field": Out(LaneField),
+            "data":  Out(cfg.column_width + 1),
+            "en":    Out(1),
+        })
+
+
+class BeatDecoder(wiring.Component):
+    """Decodes raw weight beats into lanes of ``(weight, column, last)``.
+
+    ``UNSTRUCTURED`` beats already hold those lanes. ``GROUPED`` beats hold ``(weight,
+    index)``; lane ``i`` keeps its own place in the stream, ``(slot, group, column)``: its slot
+    among the N kept weights of its group, its group within the row, and that group's first
+    column. The host writes each lane's place for the first beat into the lane table; every
+    accepted beat moves every lane on by P places (``STEP_*``), wrapping at the row's end. A
+    lane's column is the group's first column plus its index; it ends a row in the last slot
+    of the last group. ``restart`` (between runs) puts every lane back at its start.
+
+    Lanes past the first ``n_lanes`` of a run are padding: they leave with weight 0 and no
+    row end, whatever their place says.
+
+    Latency is one cycle; under back-pressure the decoder holds its output and its places.
+
+    Members
+    -------
+    i : ``In(stream.Signature(cfg.beat_width))``
+        Raw beats from the weight memory.
+    o : ``Out(stream.Signature(beat_layout(cfg)))``
+        Decoded lanes.
+    format : ``In(Format)``
+    settings : ``In(grouped_settings_layout(cfg))``
+    lane_table : ``In(LaneTableSignature(cfg))``
+    n_lanes : ``In(ceil_log2(weight_depth * P + 1))``
+    restart : ``In(1)``
+        Start a run: every lane back at its start place, ``n_lanes`` lanes to come.
+    """
+    def __init__(self, cfg):
+        self.cfg = cfg
+        super().__init__({
+            "i":          In(stream.Signature(cfg.beat_width)),
+            "o":          Out(stream.Signature(beat_layout(cfg))),
+            "format":     In(Format),
+            "settings":   In(grouped_settings_layout(cfg)),
+            "lane_table": In(LaneTableSignature(cfg)),
+            "n_lanes":    In(ceil_log2(cfg.weight_depth * cfg.pes + 1)),
+            "restart":    In(1),
+        })
+
+    def elaborate(self, platform):
+        cfg = self.cfg
+        m = Module()
+        settings = self.settings
+
+        advance = Signal()
+        m.d.comb += [
+            advance.eq(~self.o.valid | self.o.ready),
+            self.i.ready.eq(advance),
+        ]
+        with m.If(advance):
+            m.d.sync += self.o.valid.eq(self.i.valid)
+
+        unstructured = data.View(beat_layout(cfg), self.i.payload[:beat_layout(cfg).size])
+        grouped = [data.View(grouped_beat_layout(cfg, bits),
+                             self.i.payload[:grouped_beat_layout(cfg, bits).size])
+                   for bits in range(cfg.group_index_width + 1)]
+        moving = advance & self.i.valid
+
+        remaining = Signal.like(self.n_lanes)
+        with m.If(self.restart):
+            m.d.sync += remaining.eq(self.n_lanes)
+        with m.Elif(moving):
+            m.d.sync += remaining.eq(Mux(remaining > cfg.pes, remaining - cfg.pes, 0))
+
+        for lane in range(cfg.pes):
+            start = {field: Signal(unsigned(width), name=f"start_{field.name.lower()}{lane}")
+                     for field, width in ((LaneField.SLOT, cfg.group_index_width + 1),
+                                          (LaneField.GROUP, cfg.column_width + 1),
+                                          (LaneField.COLUMN, cfg.column_width + 1))}
+            table = self.lane_table
+            with m.If(table.en & (table.lane == lane)):
+                with m.Switch(table.field):
+                    for field, register in start.items():
+                        with m.Case(field):
+                            m.d.sync += register.eq(table.data)
+
+            slot = Signal.like(start[LaneField.SLOT], name=f"slot{lane}")
+            group = Signal.like(start[LaneField.GROUP], name=f"group{lane}")
+            first = Signal.like(start[LaneField.COLUMN], name=f"first{lane}")
+
+            # The lane's place P places on: past the group's last slot, and past the row's end.
+            next_slot = Signal.like(slot, name=f"next_slot{lane}")
+            slot_carry = Signal(name=f"slot_carry{lane}")
+            next_group = Signal(unsigned(len(group) + 1), name=f"next_group{lane}")
+            next_first = Signal(unsigned(len(first) + 1), name=f"next_first{lane}")
+            row_wrap = Signal(name=f"row_wrap{lane}")
+            stepped_slot = slot + settings.step_slot
+            m.d.comb += [
+                slot_carry.eq(stepped_slot >= settings.kept),
+                next_slot.eq(Mux(slot_carry, stepped_slot - settings.kept, stepped_slot)),
+                next_group.eq(group + settings.step_groups + slot_carry),
+                next_first.eq(first + settings.step_columns + Mux(slot_carry, settings.width, 0)),
+                row_wrap.eq(next_group >= settings.row_groups),
+            ]
+            with m.If(self.restart):
+                m.d.sync += [slot.eq(start[LaneField.SLOT]), group.eq(start[LaneField.GROUP]),
+                             first.eq(start[LaneField.COLUMN])]
+            with m.Elif(moving):
+                m.d.sync += [
+                    slot.eq(next_slot),
+                    group.eq(Mux(row_wrap, next_group - settings.row_groups, next_group)),
+                    first.eq(Mux(row_wrap, next_first - settings.row_columns, next_first)),
+                ]
+
+            weight = Signal.like(unstructured[lane].weight, name=f"grouped_weight{lane}")
+            index = Signal(unsigned(cfg.group_index_width), name=f"grouped_index{lane}")
+            with m.Switch(settings.index_bits):
+                for bits, view in enumerate(grouped):
+                    with m.Case(bits):
+                        m.d.comb += [weight.eq(view[lane].weight), index.eq(view[lane].index)]
+
+            out = self.o.payload[lane]
+            with m.If(advance):
+                with m.If(remaining <= lane):
+                    m.d.sync += out.eq(0)
+                with m.Elif(self.format == Format.UNSTRUCTURED):
+                    m.d.sync += out.eq(unstructured[lane])
+                with m.Else():
+                    m.d.sync += [
+                        out.weight.eq(weight),
+                        out.column.eq(first + index),
+                        out.last.eq((group == settings.row_groups - 1) &
+                                    (slot == settings.kept - 1)),
+                    ]
+        return m
