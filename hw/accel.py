@@ -18,7 +18,12 @@ __all__ = ["Accelerator"]
 
 
 def _popcount(bits):
-    return sum(bits[i] for i in range(len(bits)))
+    """Count of set bits, summed as a balanced tree so each adder is only as wide as needed."""
+    counts = [bits[i] for i in range(len(bits))]
+    while len(counts) > 1:
+        pairs = [counts[i] + counts[i + 1] for i in range(0, len(counts) - 1, 2)]
+        counts = pairs + counts[len(pairs) * 2:]
+    return counts[0]
 
 
 class Accelerator(wiring.Component):
@@ -133,16 +138,19 @@ class Accelerator(wiring.Component):
             with m.If(accum.retired):
                 m.d.sync += retired.eq(retired + 1)
 
-        # Counters. Lane counts are registered before they are added; the last beat's counts
-        # land long before the run's final write.
+        # Counters. Lanes are counted from registered payloads (the decoder's output and the
+        # multipliers' products), and the counts are registered before they are added; the
+        # last beat's counts land long before the run's final write.
         fed = fetch.o.valid & fetch.o.ready
+        decoded = decode.o.valid & decode.o.ready
+        multiplied = pes.o.valid & pes.o.ready
         kept = Signal(range(cfg.pes + 1))
         nonzero = Signal(range(cfg.pes + 1))
-        lanes = [fetch.o.payload[i] for i in range(cfg.pes)]
         m.d.sync += [
-            kept.eq(Mux(fed, _popcount(Cat(lane.weight != 0 for lane in lanes)), 0)),
-            nonzero.eq(Mux(fed, _popcount(Cat((lane.weight != 0) & (lane.activation != 0)
-                                              for lane in lanes)), 0)),
+            kept.eq(Mux(decoded, _popcount(Cat(decode.o.payload[i].weight != 0
+                                               for i in range(cfg.pes))), 0)),
+            nonzero.eq(Mux(multiplied, _popcount(Cat(pes.o.payload[i].product != 0
+                                                     for i in range(cfg.pes))), 0)),
         ]
         with m.If(busy & ~start):
             m.d.sync += [
