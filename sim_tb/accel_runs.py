@@ -8,7 +8,7 @@ from hw.accel import Accelerator
 from hw.layouts import Reg, Status
 from host.bus import layer_writes, output_address, register_address
 from host.cycles import RunCounters
-from host.encode import encode_unstructured
+from host.encode import encode
 from host.golden import wrap
 from sim_tb.runner import build, run_bench
 
@@ -47,7 +47,8 @@ def accel_build(cfg):
 
 
 def run_layers(cfg, layers):
-    """Load and run ``[(q, x), ...]`` back to back on one accelerator without reset."""
+    """Load and run ``[(q, x, pattern), ...]`` back to back on one accelerator without reset;
+    each layer is encoded in its pattern's format."""
     stimulus = {
         "runs": len(layers),
         "control": register_address(cfg, Reg.CONTROL),
@@ -56,8 +57,8 @@ def run_layers(cfg, layers):
         "counters": [register_address(cfg, reg) for reg in COUNTERS],
     }
     encoded = []
-    for run, (q, x) in enumerate(layers):
-        layer = encode_unstructured(q, cfg)
+    for run, (q, x, pattern) in enumerate(layers):
+        layer = encode(q, cfg, pattern)
         encoded.append(layer)
         stimulus[f"addresses{run}"], stimulus[f"words{run}"] = layer_writes(cfg, layer, x)
         stimulus[f"outputs{run}"] = output_address(cfg, np.arange(len(layer.rows)))
