@@ -1,11 +1,13 @@
 """The cycle model: the counters the accelerator reports for a run, predicted exactly."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
+from hw.layouts import Reg
 
-__all__ = ["RunCounters", "predict_run", "dense_cycles", "efficiency"]
+
+__all__ = ["RunCounters", "COUNTER_REGS", "predict_run", "dense_cycles", "efficiency"]
 
 
 @dataclass(frozen=True)
@@ -16,6 +18,11 @@ class RunCounters:
     busy_lanes: int
     nonzero_products: int
     stalls: int
+    act_reads: int
+
+
+#: The register that holds each counter, in the order of :class:`RunCounters`' fields.
+COUNTER_REGS = tuple(Reg[field.name.upper()] for field in fields(RunCounters))
 
 
 def predict_run(cfg, layer, x):
@@ -23,7 +30,8 @@ def predict_run(cfg, layer, x):
 
     The datapath never stalls on its own: beats enter the PE array one per cycle, and a run of
     ``n > 0`` beats ends ``cfg.latency`` cycles after the last one; a run of no beats takes one
-    cycle.
+    cycle. Every lane that carries the layer (filler lanes of grouped formats included) reads
+    one activation.
     """
     beats = layer.n_beats
     cycles = beats + cfg.latency if beats else 1
@@ -35,6 +43,7 @@ def predict_run(cfg, layer, x):
         busy_lanes=int(kept.sum()),
         nonzero_products=int((kept & (activation != 0)).sum()),
         stalls=cycles - beats,
+        act_reads=layer.n_lanes,
     )
 
 

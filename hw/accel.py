@@ -87,7 +87,7 @@ class Accelerator(wiring.Component):
         retired = Signal.like(n_beats)
         counters = {reg: Signal(BUS_WIDTH, name=reg.name.lower())
                     for reg in (Reg.CYCLES, Reg.BEATS, Reg.BUSY_LANES, Reg.NONZERO_PRODUCTS,
-                                Reg.STALLS)}
+                                Reg.STALLS, Reg.ACT_READS)}
 
         # Writes; ignored during a run, so a run always sees the layer it started with.
         writable = bus.w_en & ~busy
@@ -146,7 +146,9 @@ class Accelerator(wiring.Component):
         multiplied = pes.o.valid & pes.o.ready
         kept = Signal(range(cfg.pes + 1))
         nonzero = Signal(range(cfg.pes + 1))
+        reads = Signal(range(cfg.pes + 1))
         m.d.sync += [
+            reads.eq(Mux(decoded, decode.live_lanes, 0)),
             kept.eq(Mux(decoded, _popcount(Cat(decode.o.payload[i].weight != 0
                                                for i in range(cfg.pes))), 0)),
             nonzero.eq(Mux(multiplied, _popcount(Cat(pes.o.payload[i].product != 0
@@ -159,6 +161,7 @@ class Accelerator(wiring.Component):
                 counters[Reg.STALLS].eq(counters[Reg.STALLS] + ~fed),
                 counters[Reg.BUSY_LANES].eq(counters[Reg.BUSY_LANES] + kept),
                 counters[Reg.NONZERO_PRODUCTS].eq(counters[Reg.NONZERO_PRODUCTS] + nonzero),
+                counters[Reg.ACT_READS].eq(counters[Reg.ACT_READS] + reads),
             ]
 
         # Reads, one cycle after the request.

@@ -63,6 +63,8 @@ class BeatDecoder(wiring.Component):
     format : ``In(Format)``
     settings : ``In(grouped_settings_layout(cfg))``
     lane_table : ``In(LaneTableSignature(cfg))``
+    live_lanes : ``Out(range(P + 1))``
+        Lanes of the beat on ``o`` that are not padding.
     n_lanes : ``In(ceil_log2(weight_depth * P + 1))``
     restart : ``In(1)``
         Start a run: every lane back at its start place, ``n_lanes`` lanes to come.
@@ -75,6 +77,7 @@ class BeatDecoder(wiring.Component):
             "format":     In(Format),
             "settings":   In(grouped_settings_layout(cfg)),
             "lane_table": In(LaneTableSignature(cfg)),
+            "live_lanes": Out(range(cfg.pes + 1)),
             "n_lanes":    In(ceil_log2(cfg.weight_depth * cfg.pes + 1)),
             "restart":    In(1),
         })
@@ -103,6 +106,8 @@ class BeatDecoder(wiring.Component):
             m.d.sync += remaining.eq(self.n_lanes)
         with m.Elif(moving):
             m.d.sync += remaining.eq(Mux(remaining > cfg.pes, remaining - cfg.pes, 0))
+        with m.If(advance):
+            m.d.sync += self.live_lanes.eq(Mux(remaining > cfg.pes, cfg.pes, remaining))
 
         for lane in range(cfg.pes):
             start = {field: Signal(unsigned(width), name=f"start_{field.name.lower()}{lane}")

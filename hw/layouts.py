@@ -145,7 +145,8 @@ class Reg(enum.Enum, shape=8):
     - ``BUSY_LANES``: lane-cycles that carried a kept (non-zero) weight;
     - ``NONZERO_PRODUCTS``: of those, the ones whose activation was non-zero too;
     - ``STALLS``: cycles of a run in which no beat entered the PE array (pipeline fill and
-      drain; back-pressure would add to it).
+      drain; back-pressure would add to it);
+    - ``ACT_READS``: activations read from the activation memory for the run's lanes.
     """
     ID               = 0
     VERSION          = 1
@@ -156,6 +157,7 @@ class Reg(enum.Enum, shape=8):
     N_ROWS           = 6
     FORMAT           = 7
     N_LANES          = 13
+    ACT_READS        = 14
     CYCLES           = 8
     BEATS            = 9
     BUSY_LANES       = 10

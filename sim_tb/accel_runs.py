@@ -7,17 +7,13 @@ import numpy as np
 from hw.accel import Accelerator
 from hw.layouts import Reg, Status
 from host.bus import layer_writes, output_address, register_address
-from host.cycles import RunCounters
+from host.cycles import COUNTER_REGS, RunCounters
 from host.encode import encode
 from host.golden import wrap
 from sim_tb.runner import build, run_bench
 
 
-__all__ = ["COUNTERS", "LayerRun", "run_layers"]
-
-
-#: Counter registers read after every run, in the order of :class:`RunCounters`' fields.
-COUNTERS = (Reg.CYCLES, Reg.BEATS, Reg.BUSY_LANES, Reg.NONZERO_PRODUCTS, Reg.STALLS)
+__all__ = ["LayerRun", "run_layers"]
 
 
 @dataclass
@@ -54,7 +50,7 @@ def run_layers(cfg, layers):
         "control": register_address(cfg, Reg.CONTROL),
         "status": register_address(cfg, Reg.STATUS),
         "done_bit": Status.DONE.value,
-        "counters": [register_address(cfg, reg) for reg in COUNTERS],
+        "counters": [register_address(cfg, reg) for reg in COUNTER_REGS],
     }
     encoded = []
     for run, (q, x, pattern) in enumerate(layers):
