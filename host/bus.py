@@ -36,12 +36,12 @@ def activation_words(cfg, x):
 
 def weight_writes(cfg, layer):
     """``(addresses, words)`` that load an encoded layer's beats into the weight memory."""
-    words = layer.words(cfg)
     word_bits = ceil_log2(cfg.words_per_beat)
-    beat, word = np.meshgrid(np.arange(layer.n_beats), np.arange(words.shape[1]),
+    beat, word = np.meshgrid(np.arange(layer.n_beats), np.arange(layer.packed.shape[1]),
                              indexing="ij")
-    return (address(cfg, Region.WEIGHTS, (beat << word_bits) | word).reshape(-1),
-            words.reshape(-1))
+    used = word < layer.packed_words[:, None]
+    return (address(cfg, Region.WEIGHTS, (beat << word_bits) | word)[used],
+            layer.packed[used])
 
 
 def input_writes(cfg, layer, x):

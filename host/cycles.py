@@ -43,7 +43,7 @@ def predict_run(cfg, layer, x):
         busy_lanes=int(kept.sum()),
         nonzero_products=int((kept & (activation != 0)).sum()),
         stalls=cycles - beats,
-        act_reads=layer.n_lanes,
+        act_reads=layer.act_reads,
     )
 
 

@@ -7,7 +7,10 @@ columns ascending; ``last`` marks a row's final lane. Rows with no kept weight a
 to whole groups), and exactly N lanes ``(weight, index)`` are sent per group, indices
 ascending; a group with fewer than N non-zero weights is filled with zero weights at its
 lowest unused indices. Every row is sent. N:M, bank-balanced and dense (1:1, no index) are
-grouped; unstructured and tile-wise layers use the unstructured format.
+grouped.
+
+``TILE``: per tile of G rows, a list of the inputs the tile uses, then its rows dense on that
+list (:func:`encode_tile`).
 
 In both, lanes fill beats across row ends, so only the final beat holds padding.
 """
@@ -22,7 +25,8 @@ from hw.layouts import Format, LaneField, Reg, field_offsets, grouped_lane_layou
 from .patterns import parse_pattern
 
 
-__all__ = ["EncodedLayer", "encode", "encode_unstructured", "encode_grouped", "pack_lanes"]
+__all__ = ["EncodedLayer", "encode", "encode_unstructured", "encode_grouped", "encode_tile",
+           "pack_lanes"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,10 +42,13 @@ class EncodedLayer:
         The rows the hardware computes, in order; its output ``j`` is row ``rows[j]`` of the
         layer, and every other row is zero.
     weight, column, last : ndarray (n_beats, P)
-        The lanes as the decoder hands them to the fetch unit. Padding lanes have weight 0.
-    stream : dict of ndarray (n_beats, P)
-        The lanes' fields as stored, in the layout ``stream_layout``.
-    stream_layout : StructLayout
+        The lanes as the decoder hands them to the fetch unit, ``column`` being the input each
+        lane's activation comes from. Padding lanes and tile list lanes have weight 0.
+    packed : ndarray (n_beats, W), uint32
+        The beats as bus words; beat ``b`` is carried by its first ``packed_words[b]`` words.
+    packed_words : ndarray (n_beats,)
+    act_reads : int
+        Reads of the activation memory the run makes.
     n_lanes : int
         Lanes that carry the layer; the rest of the final beat is padding.
     activation_length : int
@@ -57,8 +64,9 @@ class EncodedLayer:
     weight: np.ndarray
     column: np.ndarray
     last: np.ndarray
-    stream: dict
-    stream_layout: object
+    packed: np.ndarray
+    packed_words: np.ndarray
+    act_reads: int
     n_lanes: int
     activation_length: int
     settings: dict = field(default_factory=dict)
@@ -73,14 +81,9 @@ class EncodedLayer:
         """Lanes with a non-zero weight."""
         return int(np.count_nonzero(self.weight))
 
-    def words_per_beat(self, cfg):
-        """Bus words that carry one beat of this format (the rest of the memory word is
-        unused)."""
-        return -(-cfg.pes * self.stream_layout.size // BUS_WIDTH)
-
     def stream_bits(self, cfg):
         """Bits sent to the weight memory for this layer."""
-        return self.n_beats * self.words_per_beat(cfg) * BUS_WIDTH
+        return int(self.packed_words.sum()) * BUS_WIDTH
 
     def bits_per_kept_weight(self, cfg):
         """Stream bits per kept (non-zero) weight, padding and filler lanes included."""
@@ -90,29 +93,39 @@ class EncodedLayer:
         """Share of the stream's bits that are not the values of kept weights."""
         return 1 - self.nnz * cfg.data_width / max(self.stream_bits(cfg), 1)
 
-    def words(self, cfg):
-        """The beats as bus words, shape ``(n_beats, words_per_beat(cfg))``, ``uint32``."""
-        return pack_lanes(cfg, self.stream_layout, self.stream, self.words_per_beat(cfg))
-
     def scatter(self, sums):
-        """Place the hardware's outputs (one per computed row, last axis) into full rows."""
+        """Place the hardware's outputs (one per computed row, last axis) into full rows;
+        rows the hardware computed past the layer's end (tile padding) are dropped."""
         sums = np.asarray(sums)
         out = np.zeros(sums.shape[:-1] + (self.shape[0],), dtype=sums.dtype)
-        out[..., self.rows] = sums
+        inside = self.rows < self.shape[0]
+        out[..., self.rows[inside]] = sums[..., inside]
         return out
 
 
-def pack_lanes(cfg, layout, fields, words_per_beat):
-    """Pack lane fields of shape (n_beats, P) into bus words with a lane layout."""
+def words_per_beat(cfg, layout):
+    """Bus words that carry P lanes of ``layout``."""
+    return -(-cfg.pes * layout.size // BUS_WIDTH)
+
+
+def pack_lanes(cfg, layout, fields, words=None):
+    """Pack lane fields of shape (n_beats, P) into bus words with a lane layout; the beats
+    take ``words`` words each (by default as few as hold them)."""
+    words_per_beat_ = words_per_beat(cfg, layout) if words is None else words
     n_beats = len(next(iter(fields.values())))
-    bits = np.zeros((n_beats, words_per_beat * BUS_WIDTH), dtype=np.uint8)
+    bits = np.zeros((n_beats, words_per_beat_ * BUS_WIDTH), dtype=np.uint8)
     lane_base = np.arange(cfg.pes) * layout.size
     for name, (offset, width, _) in field_offsets(layout).items():
         values = np.asarray(fields[name]).astype(np.int64) & ((1 << width) - 1)
         for bit in range(width):
             bits[:, lane_base + offset + bit] = (values >> bit) & 1
     packed = np.packbits(bits, axis=1, bitorder="little")
-    return packed.view("<u4").reshape(n_beats, words_per_beat).astype(np.uint32)
+    return packed.view("<u4").reshape(n_beats, words_per_beat_).astype(np.uint32)
+
+
+def _packed(cfg, layout, fields):
+    words = pack_lanes(cfg, layout, fields)
+    return {"packed": words, "packed_words": np.full(len(words), words.shape[1])}
 
 
 def _check_layer(q, cfg):
@@ -161,7 +174,7 @@ def encode_unstructured(q, cfg):
              "last": _lanes(cfg, n_beats, last, bool)}
     return EncodedLayer(
         shape=q.shape, format=Format.UNSTRUCTURED, rows=rows, **lanes,
-        stream=lanes, stream_layout=lane_layout(cfg), n_lanes=n_lanes,
+        **_packed(cfg, lane_layout(cfg), lanes), act_reads=n_lanes, n_lanes=n_lanes,
         activation_length=q.shape[1],
         settings={Reg.FORMAT: Format.UNSTRUCTURED.value})
 
@@ -220,10 +233,89 @@ def encode_grouped(q, cfg, kept, width):
         weight=_lanes(cfg, n_beats, weight.reshape(-1), np.int32),
         column=_lanes(cfg, n_beats, column.reshape(-1), np.int32),
         last=_lanes(cfg, n_beats, last.reshape(-1), bool),
-        stream={"weight": _lanes(cfg, n_beats, weight.reshape(-1), np.int32),
-                "index": _lanes(cfg, n_beats, index.reshape(-1), np.int32)},
-        stream_layout=grouped_lane_layout(cfg, index_bits), n_lanes=n_lanes,
+        **_packed(cfg, grouped_lane_layout(cfg, index_bits),
+                  {"weight": _lanes(cfg, n_beats, weight.reshape(-1), np.int32),
+                   "index": _lanes(cfg, n_beats, index.reshape(-1), np.int32)}),
+        act_reads=n_lanes, n_lanes=n_lanes,
         activation_length=padded_k, settings=settings, lane_table=lane_table)
+
+
+def encode_tile(q, cfg, rows_per_tile):
+    """Encode in the tile format: tiles of ``rows_per_tile`` rows, each with one list of the
+    inputs any of its rows uses.
+
+    A tile is sent as its list (``c`` columns rounded up to whole beats, filled with column 0
+    and weight 0), then its rows, dense on the list, each exactly ``c / P`` beats. The layer
+    is padded with zero rows to whole tiles; the hardware computes those rows too.
+    """
+    q = _check_layer(q, cfg)
+    m, k = q.shape
+    group = rows_per_tile
+    tiles = -(-m // group)
+    padded = np.zeros((tiles * group, k), dtype=np.int64)
+    padded[:m] = q
+    used = (padded.reshape(tiles, group, k) != 0).any(axis=1)
+    listed = max(int(used.sum(axis=1).max(initial=0)), 1)
+    row_lanes = -(-listed // cfg.pes) * cfg.pes
+    if row_lanes > cfg.compact_depth * cfg.pes:
+        raise ValueError(f"Tiles use {listed} inputs; this accelerator keeps at most "
+                         f"{cfg.compact_depth * cfg.pes} per tile")
+    list_beats = row_lanes // cfg.pes
+    columns = np.zeros((tiles, row_lanes), dtype=np.int64)
+    in_list = np.zeros((tiles, row_lanes), dtype=bool)
+    for tile in range(tiles):
+        kept = np.flatnonzero(used[tile])
+        columns[tile, :len(kept)] = kept
+        in_list[tile, :len(kept)] = True
+    weights = np.where(in_list[:, None, :],
+                       np.take_along_axis(padded.reshape(tiles, group, k),
+                                          columns[:, None, :].repeat(group, axis=1), axis=2), 0)
+    zeros = np.zeros((tiles, list_beats, cfg.pes), dtype=np.int64)
+    list_lanes = {"weight": zeros, "column": columns.reshape(tiles, list_beats, cfg.pes),
+                  "last": zeros}
+    row_last = np.zeros(row_lanes, dtype=bool)
+    row_last[-1] = True
+    weight_lanes = {
+        "weight": weights.reshape(tiles, group * list_beats, cfg.pes),
+        "column": np.broadcast_to(columns[:, None, :], weights.shape).reshape(
+            tiles, group * list_beats, cfg.pes),
+        "last": np.broadcast_to(row_last, weights.shape).reshape(
+            tiles, group * list_beats, cfg.pes),
+    }
+    lanes = {name: np.concatenate([list_lanes[name], weight_lanes[name]], axis=1).reshape(
+             -1, cfg.pes) for name in ("weight", "column", "last")}
+    n_beats = _beats(cfg, len(lanes["weight"]) * cfg.pes, tiles * group)
+
+    list_words = pack_lanes(cfg, lane_layout(cfg), {
+        name: values.reshape(-1, cfg.pes) for name, values in list_lanes.items()})
+    weight_words = pack_lanes(cfg, grouped_lane_layout(cfg, 0),
+                              {"weight": weight_lanes["weight"].reshape(-1, cfg.pes),
+                               "index": np.zeros((tiles * group * list_beats, cfg.pes))})
+    packed = np.zeros((tiles, list_beats * (group + 1), list_words.shape[1]), dtype=np.uint32)
+    packed[:, :list_beats] = list_words.reshape(tiles, list_beats, -1)
+    packed[:, list_beats:, :weight_words.shape[1]] = weight_words.reshape(
+        tiles, group * list_beats, -1)
+    packed_words = np.tile(np.repeat([list_words.shape[1], weight_words.shape[1]],
+                                     [list_beats, group * list_beats]), tiles)
+
+    step = cfg.pes % row_lanes
+    lane_table = np.zeros((len(LaneField), cfg.pes), dtype=np.int64)
+    lane_table[LaneField.GROUP.value] = np.arange(cfg.pes)
+    lane_table[LaneField.COLUMN.value] = np.arange(cfg.pes)
+    settings = {
+        Reg.FORMAT: Format.TILE.value,
+        Reg.GROUP_KEPT: 1, Reg.GROUP_WIDTH: 1,
+        Reg.ROW_GROUPS: row_lanes, Reg.ROW_COLUMNS: row_lanes,
+        Reg.STEP_SLOT: 0, Reg.STEP_GROUPS: step, Reg.STEP_COLUMNS: step, Reg.INDEX_BITS: 0,
+        Reg.TILE_LIST_BEATS: list_beats, Reg.TILE_BEATS: list_beats * (group + 1),
+    }
+    return EncodedLayer(
+        shape=q.shape, format=Format.TILE, rows=np.arange(tiles * group),
+        weight=lanes["weight"].astype(np.int32), column=lanes["column"].astype(np.int32),
+        last=lanes["last"].astype(bool),
+        packed=packed.reshape(n_beats, -1), packed_words=packed_words,
+        act_reads=tiles * row_lanes, n_lanes=n_beats * cfg.pes, activation_length=k,
+        settings=settings, lane_table=lane_table)
 
 
 def encode(q, cfg, pattern):
@@ -239,4 +331,6 @@ def encode(q, cfg, pattern):
         kept = int(np.count_nonzero(groups.reshape(len(q), -1, pattern.m), axis=2).max(
             initial=1))
         return encode_grouped(q, cfg, max(kept, 1), pattern.m)
+    if pattern.kind == "tile":
+        return encode_tile(q, cfg, pattern.m)
     return encode_unstructured(q, cfg)

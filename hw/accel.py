@@ -8,7 +8,7 @@ from .accum import OutputAccumulator
 from .config import BUS_WIDTH, FORMAT_VERSION, ceil_log2
 from .decode import BeatDecoder, grouped_settings_layout
 from .fetch import FetchUnit
-from .layouts import ACCEL_ID, BusSignature, Format, Reg, Region, Status
+from .layouts import ACCEL_ID, BusSignature, Format, Reg, Region, Status, beat_layout
 from .pe import PEArray
 from .reduce import ReductionTree
 from .sequencer import BeatSource
@@ -83,6 +83,7 @@ class Accelerator(wiring.Component):
             Reg.ROW_GROUPS: settings.row_groups, Reg.ROW_COLUMNS: settings.row_columns,
             Reg.STEP_SLOT: settings.step_slot, Reg.STEP_GROUPS: settings.step_groups,
             Reg.STEP_COLUMNS: settings.step_columns, Reg.INDEX_BITS: settings.index_bits,
+            Reg.TILE_LIST_BEATS: settings.list_beats, Reg.TILE_BEATS: settings.tile_beats,
         }
         retired = Signal.like(n_beats)
         counters = {reg: Signal(BUS_WIDTH, name=reg.name.lower())
@@ -147,9 +148,11 @@ class Accelerator(wiring.Component):
         kept = Signal(range(cfg.pes + 1))
         nonzero = Signal(range(cfg.pes + 1))
         reads = Signal(range(cfg.pes + 1))
+        lanes = Signal(beat_layout(cfg))
+        m.d.comb += lanes.eq(decode.o.payload.lanes)
         m.d.sync += [
-            reads.eq(Mux(decoded, decode.live_lanes, 0)),
-            kept.eq(Mux(decoded, _popcount(Cat(decode.o.payload[i].weight != 0
+            reads.eq(Mux(decoded, decode.reads, 0)),
+            kept.eq(Mux(decoded, _popcount(Cat(lanes[i].weight != 0
                                                for i in range(cfg.pes))), 0)),
             nonzero.eq(Mux(multiplied, _popcount(Cat(pes.o.payload[i].product != 0
                                                      for i in range(cfg.pes))), 0)),

@@ -152,6 +152,11 @@ class AccelConfig:
         return -(-self.max_k // self.acts_per_word)
 
     @property
+    def compact_depth(self):
+        """Depth of each lane's compact buffer: a tile's kept inputs, P per row of buffers."""
+        return -(-self.act_words * self.acts_per_word // self.pes)
+
+    @property
     def out_depth(self):
         """Depth of each of the P output banks; row r lives in bank r % P at r // P."""
         return -(-self.max_m // self.pes)

@@ -5,7 +5,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import ceil_log2
-from .layouts import Format, LaneField, beat_layout, grouped_beat_layout
+from .layouts import Format, LaneField, beat_layout, fetch_layout, grouped_beat_layout
 
 
 __all__ = ["grouped_settings_layout", "LaneTableSignature", "BeatDecoder"]
@@ -23,6 +23,8 @@ def grouped_settings_layout(cfg):
         "step_groups":  count,
         "step_columns": count,
         "index_bits":   unsigned(ceil_log2(cfg.group_index_width + 1)),
+        "list_beats":   unsigned(max(1, ceil_log2(cfg.compact_depth + 1))),
+        "tile_beats":   unsigned(ceil_log2(cfg.weight_depth + 1)),
     })
 
 
@@ -49,6 +51,11 @@ class BeatDecoder(wiring.Component):
     lane's column is the group's first column plus its index; it ends a row in the last slot
     of the last group. ``restart`` (between runs) puts every lane back at its start.
 
+    ``TILE`` beats count through each tile: its first ``list_beats`` beats are unstructured
+    lanes whose weights are ignored (``gather``, ``slot`` the list beat's number), the rest
+    grouped weight beats (``compact``, ``slot`` the beat's number within its row). Only
+    weight beats move the lanes' places.
+
     Lanes past the first ``n_lanes`` of a run are padding: they leave with weight 0 and no
     row end, whatever their place says.
 
@@ -58,13 +65,13 @@ class BeatDecoder(wiring.Component):
     -------
     i : ``In(stream.Signature(cfg.beat_width))``
         Raw beats from the weight memory.
-    o : ``Out(stream.Signature(beat_layout(cfg)))``
-        Decoded lanes.
+    o : ``Out(stream.Signature(fetch_layout(cfg)))``
+        Decoded lanes and where their activations come from.
     format : ``In(Format)``
     settings : ``In(grouped_settings_layout(cfg))``
     lane_table : ``In(LaneTableSignature(cfg))``
-    live_lanes : ``Out(range(P + 1))``
-        Lanes of the beat on ``o`` that are not padding.
+    reads : ``Out(range(P + 1))``
+        Lanes of the beat on ``o`` that read the activation memory.
     n_lanes : ``In(ceil_log2(weight_depth * P + 1))``
     restart : ``In(1)``
         Start a run: every lane back at its start place, ``n_lanes`` lanes to come.
@@ -73,11 +80,11 @@ class BeatDecoder(wiring.Component):
         self.cfg = cfg
         super().__init__({
             "i":          In(stream.Signature(cfg.beat_width)),
-            "o":          Out(stream.Signature(beat_layout(cfg))),
+            "o":          Out(stream.Signature(fetch_layout(cfg))),
             "format":     In(Format),
             "settings":   In(grouped_settings_layout(cfg)),
             "lane_table": In(LaneTableSignature(cfg)),
-            "live_lanes": Out(range(cfg.pes + 1)),
+            "reads":      Out(range(cfg.pes + 1)),
             "n_lanes":    In(ceil_log2(cfg.weight_depth * cfg.pes + 1)),
             "restart":    In(1),
         })
@@ -95,19 +102,41 @@ class BeatDecoder(wiring.Component):
         with m.If(advance):
             m.d.sync += self.o.valid.eq(self.i.valid)
 
-        unstructured = data.View(beat_layout(cfg), self.i.payload[:beat_layout(cfg).size])
-        grouped = [data.View(grouped_beat_layout(cfg, bits),
-                             self.i.payload[:grouped_beat_layout(cfg, bits).size])
+        # One signal per view of the raw beat: slicing a signal is cheap to elaborate,
+        # slicing a slice of a wide port for every lane field is not.
+        unstructured = Signal(beat_layout(cfg))
+        grouped = [Signal(grouped_beat_layout(cfg, bits), name=f"grouped{bits}")
                    for bits in range(cfg.group_index_width + 1)]
+        for view in [unstructured, *grouped]:
+            m.d.comb += view.eq(self.i.payload[:len(view.as_value())])
         moving = advance & self.i.valid
+        tile = self.format == Format.TILE
 
         remaining = Signal.like(self.n_lanes)
+        live = Mux(remaining > cfg.pes, cfg.pes, remaining)
         with m.If(self.restart):
             m.d.sync += remaining.eq(self.n_lanes)
         with m.Elif(moving):
-            m.d.sync += remaining.eq(Mux(remaining > cfg.pes, remaining - cfg.pes, 0))
+            m.d.sync += remaining.eq(remaining - live)
+
+        tile_beat = Signal.like(settings.tile_beats)
+        listing = tile & (tile_beat < settings.list_beats)
+        with m.If(self.restart):
+            m.d.sync += tile_beat.eq(0)
+        with m.Elif(moving & tile):
+            m.d.sync += tile_beat.eq(Mux(tile_beat + 1 == settings.tile_beats, 0, tile_beat + 1))
+        stepping = moving & ~listing
+
         with m.If(advance):
-            m.d.sync += self.live_lanes.eq(Mux(remaining > cfg.pes, cfg.pes, remaining))
+            m.d.sync += [
+                self.reads.eq(Mux(~tile | listing, live, 0)),
+                self.o.payload.gather.eq(listing),
+                self.o.payload.compact.eq(tile & ~listing),
+            ]
+
+        # The lanes are built in a signal of their own; see the views above.
+        decoded = Signal(beat_layout(cfg))
+        m.d.comb += self.o.payload.lanes.eq(decoded)
 
         for lane in range(cfg.pes):
             start = {field: Signal(unsigned(width), name=f"start_{field.name.lower()}{lane}")
@@ -142,7 +171,7 @@ class BeatDecoder(wiring.Component):
             with m.If(self.restart):
                 m.d.sync += [slot.eq(start[LaneField.SLOT]), group.eq(start[LaneField.GROUP]),
                              first.eq(start[LaneField.COLUMN])]
-            with m.Elif(moving):
+            with m.Elif(stepping):
                 m.d.sync += [
                     slot.eq(next_slot),
                     group.eq(Mux(row_wrap, next_group - settings.row_groups, next_group)),
@@ -156,10 +185,18 @@ class BeatDecoder(wiring.Component):
                     with m.Case(bits):
                         m.d.comb += [weight.eq(view[lane].weight), index.eq(view[lane].index)]
 
-            out = self.o.payload[lane]
+            if lane == 0:
+                with m.If(advance):
+                    m.d.sync += self.o.payload.slot.eq(
+                        Mux(listing, tile_beat, group[cfg.lane_levels:]))
+
+            out = decoded[lane]
             with m.If(advance):
                 with m.If(remaining <= lane):
                     m.d.sync += out.eq(0)
+                with m.Elif(listing):
+                    m.d.sync += [out.weight.eq(0), out.column.eq(unstructured[lane].column),
+                                 out.last.eq(0)]
                 with m.Elif(self.format == Format.UNSTRUCTURED):
                     m.d.sync += out.eq(unstructured[lane])
                 with m.Else():

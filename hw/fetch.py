@@ -1,12 +1,12 @@
 """The fetch unit: expands weight beats into lanes and gathers their activations."""
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .config import BUS_WIDTH, ceil_log2
-from .layouts import beat_layout, operand_layout
+from .layouts import beat_layout, fetch_layout, operand_layout
 
 
 __all__ = ["ActivationWriteSignature", "FetchUnit"]
@@ -23,18 +23,24 @@ class ActivationWriteSignature(wiring.Signature):
 
 
 class FetchUnit(wiring.Component):
-    """Decodes weight beats into P lanes and gathers ``x[column]`` for every lane.
+    """Gathers the activation of every lane of a decoded beat.
 
     The activation memory is replicated once per lane, so the P reads of a beat never
     conflict, whatever columns the beat holds; a write goes to every replica.
+
+    Each lane also has a compact buffer for tile-wise layers. A ``gather`` beat (a tile's
+    list) reads ``x[column]`` in every lane and stores it in the lane's compact buffer at
+    ``slot``, as it leaves; a ``compact`` beat (the tile's weights) reads every lane's compact
+    buffer at ``slot`` instead of ``x``. The buffers' reads see a store made in the same
+    cycle, so a tile's weights may follow its list directly.
 
     Latency is one cycle. Under back-pressure the unit holds its output and does not accept
     input; ``i.ready`` is high whenever the output is empty or being taken.
 
     Members
     -------
-    i : ``In(stream.Signature(beat_layout(cfg)))``
-        Encoded weight beats.
+    i : ``In(stream.Signature(fetch_layout(cfg)))``
+        Decoded beats.
     o : ``Out(stream.Signature(operand_layout(cfg)))``
         Weights with their activations and row ends.
     act_write : ``In(ActivationWriteSignature(cfg))``
@@ -43,7 +49,7 @@ class FetchUnit(wiring.Component):
     def __init__(self, cfg):
         self.cfg = cfg
         super().__init__({
-            "i":         In(stream.Signature(beat_layout(cfg))),
+            "i":         In(stream.Signature(fetch_layout(cfg))),
             "o":         Out(stream.Signature(operand_layout(cfg))),
             "act_write": In(ActivationWriteSignature(cfg)),
         })
@@ -57,12 +63,18 @@ class FetchUnit(wiring.Component):
             advance.eq(~self.o.valid | self.o.ready),
             self.i.ready.eq(advance),
         ]
+        # Lane fields are sliced from signals of the lane array alone: slicing them out of
+        # the whole beat's payload for every lane is slow to elaborate.
+        incoming = Signal(beat_layout(cfg))
+        beat = Signal(fetch_layout(cfg))
         lanes = Signal(beat_layout(cfg))
+        m.d.comb += [incoming.eq(self.i.payload.lanes), lanes.eq(beat.lanes)]
         with m.If(advance):
             m.d.sync += [
                 self.o.valid.eq(self.i.valid),
-                lanes.eq(self.i.payload),
+                beat.eq(self.i.payload),
             ]
+        leaving = self.o.valid & self.o.ready
 
         select_width = ceil_log2(cfg.acts_per_word)
         for index in range(cfg.pes):
@@ -70,7 +82,7 @@ class FetchUnit(wiring.Component):
                 Memory(shape=BUS_WIDTH, depth=cfg.act_words, init=[])
             write = replica.write_port()
             read = replica.read_port()
-            column = self.i.payload[index].column
+            column = incoming[index].column
             m.d.comb += [
                 write.addr.eq(self.act_write.addr),
                 write.data.eq(self.act_write.data),
@@ -79,10 +91,20 @@ class FetchUnit(wiring.Component):
                 read.en.eq(advance),
             ]
             lane, out = lanes[index], self.o.payload[index]
+            gathered = read.data.word_select(lane.column[:select_width], cfg.data_width)
+
+            compact = m.submodules[f"compact_{index}"] = \
+                Memory(shape=cfg.data_width, depth=cfg.compact_depth, init=[])
+            store = compact.write_port()
+            load = compact.read_port(transparent_for=(store,))
             m.d.comb += [
+                store.addr.eq(beat.slot),
+                store.data.eq(gathered),
+                store.en.eq(leaving & beat.gather),
+                load.addr.eq(self.i.payload.slot),
+                load.en.eq(advance),
                 out.weight.eq(lane.weight),
-                out.activation.eq(
-                    read.data.word_select(lane.column[:select_width], cfg.data_width)),
+                out.activation.eq(Mux(beat.compact, load.data, gathered)),
                 out.last.eq(lane.last),
             ]
         return m

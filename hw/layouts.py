@@ -12,7 +12,7 @@ from .config import BUS_WIDTH, ceil_log2
 
 
 __all__ = [
-    "Format", "lane_layout", "beat_layout", "grouped_lane_layout", "grouped_beat_layout",
+    "Format", "lane_layout", "beat_layout", "fetch_layout", "grouped_lane_layout", "grouped_beat_layout",
     "beat_bits", "LaneField", "operand_layout", "product_layout", "sum_layout",
     "Region", "Reg", "Status", "BusSignature", "bus_addr_width", "region_addr_width",
     "field_offsets",
@@ -29,9 +29,17 @@ class Format(enum.Enum, shape=2):
     weight and its index within the group, ``INDEX_BITS`` wide. N:M (M <= 16),
     bank-balanced (M the bank width) and dense (1:1 with no index bits) are all grouped. The
     decoder derives each lane's column and row end from its position in the stream.
+
+    ``TILE``: tile-wise. Each tile of G rows starts with ``TILE_LIST_BEATS`` list beats of
+    unstructured lanes whose ``column`` names the tile's kept inputs; the fetch unit reads each
+    of them once and keeps it in lane ``i``'s compact buffer. The tile's rows follow as dense
+    grouped beats (1:1, no index) of exactly that many beats per row, lane ``i`` of every
+    beat reading the compact buffer ``i``: one activation read serves all G rows.
+    ``TILE_BEATS`` counts a tile's list and weight beats.
     """
     UNSTRUCTURED = 0
     GROUPED      = 1
+    TILE         = 2
 
 
 def lane_layout(cfg):
@@ -51,6 +59,19 @@ def lane_layout(cfg):
 def beat_layout(cfg):
     """One beat of the weight stream: P lanes, lane 0 first (least significant)."""
     return data.ArrayLayout(lane_layout(cfg), cfg.pes)
+
+
+def fetch_layout(cfg):
+    """A decoded beat as the fetch unit takes it: the lanes, and where their activations come
+    from. ``gather`` (a tile's list beat): read ``x[column]`` and keep it in the compact
+    buffers at ``slot``. ``compact`` (a tile's weight beat): read the compact buffers at
+    ``slot`` instead of ``x``."""
+    return data.StructLayout({
+        "lanes":   beat_layout(cfg),
+        "gather":  unsigned(1),
+        "compact": unsigned(1),
+        "slot":    unsigned(max(1, ceil_log2(cfg.compact_depth))),
+    })
 
 
 def grouped_lane_layout(cfg, index_bits):
@@ -146,7 +167,8 @@ class Reg(enum.Enum, shape=8):
     - ``NONZERO_PRODUCTS``: of those, the ones whose activation was non-zero too;
     - ``STALLS``: cycles of a run in which no beat entered the PE array (pipeline fill and
       drain; back-pressure would add to it);
-    - ``ACT_READS``: activations read from the activation memory for the run's lanes.
+    - ``ACT_READS``: activations read from the activation memory for the run's lanes (in the
+      tile format, only by list beats).
     """
     ID               = 0
     VERSION          = 1
@@ -171,6 +193,8 @@ class Reg(enum.Enum, shape=8):
     STEP_GROUPS      = 21
     STEP_COLUMNS     = 22
     INDEX_BITS       = 23
+    TILE_LIST_BEATS  = 24
+    TILE_BEATS       = 25
 
 
 class Status(enum.Flag, shape=3):

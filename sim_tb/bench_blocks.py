@@ -5,25 +5,35 @@ import json
 
 import cocotb
 import numpy as np
+from amaranth.lib import data
 from cocotb.triggers import FallingEdge
 
 from hw.config import AccelConfig
-from hw.layouts import beat_layout, operand_layout, product_layout, sum_layout
+from hw.layouts import fetch_layout, operand_layout, product_layout, sum_layout
 from sim_tb.runner import load_stimulus, save_response
 from sim_tb.streams import StreamSink, StreamSource, start_clock
 
 
 #: Input and output layouts of each block the bench drives.
 LAYOUTS = {
-    "fetch":  (beat_layout, operand_layout),
+    "fetch":  (fetch_layout, operand_layout),
     "reduce": (product_layout, sum_layout),
 }
 
 
-def pack(layout, fields, beat):
-    lanes = [{name: int(values[beat, lane]) for name, values in fields.items()}
-             for lane in range(layout.length)]
-    return layout.const(lanes).as_value().value
+def lanes_of(layout):
+    """The lane array of a beat layout: the layout itself, or its ``lanes`` field."""
+    return layout if isinstance(layout, data.ArrayLayout) else layout["lanes"].shape
+
+
+def pack(layout, lane_fields, beat_fields, beat):
+    lanes = [{name: int(values[beat, lane]) for name, values in lane_fields.items()}
+             for lane in range(lanes_of(layout).length)]
+    if isinstance(layout, data.ArrayLayout):
+        return layout.const(lanes).as_value().value
+    return layout.const({"lanes": lanes, **{name: int(values[beat])
+                                            for name, values in beat_fields.items()}
+                         }).as_value().value
 
 
 @cocotb.test()
@@ -31,9 +41,11 @@ async def stream_block(dut):
     stimulus = load_stimulus()
     cfg = AccelConfig(**json.loads(str(stimulus["config"])))
     in_layout, out_layout = (make(cfg) for make in LAYOUTS[str(stimulus["block"])])
-    in_fields = {name: stimulus[f"in_{name}"] for name, _ in in_layout.elem_shape}
+    lane_fields = {name: stimulus[f"in_{name}"] for name, _ in lanes_of(in_layout).elem_shape}
+    beat_fields = {name: stimulus[f"in_{name}"] for name, _ in in_layout
+                   if not isinstance(in_layout, data.ArrayLayout) and name != "lanes"}
     out_names = [name for name, _ in out_layout.elem_shape]
-    beats = len(next(iter(in_fields.values())))
+    beats = len(next(iter(lane_fields.values())))
 
     await start_clock(dut)
     if "act_words" in stimulus:
@@ -48,7 +60,8 @@ async def stream_block(dut):
     pause = float(stimulus["pause"])
     source = StreamSource(dut, "i", pause=pause, seed=int(stimulus["seed"]))
     sink = StreamSink(dut, "o", pause=pause, seed=int(stimulus["seed"]) + 1)
-    cocotb.start_soon(source.send(pack(in_layout, in_fields, beat) for beat in range(beats)))
+    cocotb.start_soon(source.send(pack(in_layout, lane_fields, beat_fields, beat)
+                                  for beat in range(beats)))
     received = await sink.receive(beats)
 
     out = {name: np.zeros((beats, cfg.pes), dtype=np.int64) for name in out_names}

@@ -91,6 +91,7 @@ def test_formats_switch_between_layers(pes):
         structured_layer(rng, "3:16", (6, 37), cfg),
         structured_layer(rng, "bank:16", (10, 70), cfg, sparsity=0.75),
         structured_layer(rng, "tile:4", (10, 40), cfg, sparsity=0.5),
+        structured_layer(rng, "tile:3", (8, 3 * pes + 1), cfg, sparsity=0.4),
         structured_layer(rng, "dense", (3, 5), cfg),
         structured_layer(rng, "2:4", (5, 7), cfg),
     ]

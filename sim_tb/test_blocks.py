@@ -54,6 +54,8 @@ def test_reduction_tree(pes):
 
 @pytest.mark.parametrize("pes", [4, 16, 64])
 def test_fetch_unit(pes):
+    """Gathers from the replicas, and tile lists stored in and read from the compact buffers,
+    a list followed at once by the weights that read it."""
     cfg = block_config(pes)
     rng = np.random.default_rng(pes)
     beats = 30
@@ -64,9 +66,18 @@ def test_fetch_unit(pes):
     column[1] = cfg.max_k - 1
     column[2] = 5                       # every lane reads the same activation
     last = rng.random((beats, pes)) < 0.2
+    gather, compact, slot = (np.zeros(beats, dtype=np.int64) for _ in range(3))
+    # Beats 10-12 store lists at slots 0, 1, 0; beats 13-16 read slots 1, 0, 0, 1.
+    gather[10:13], slot[10:13] = 1, [0, 1, 0]
+    compact[13:17], slot[13:17] = 1, [1, 0, 0, 1]
     out = run_block("fetch", cfg, FetchUnit(cfg),
-                    {"weight": weight, "column": column, "last": last},
+                    {"weight": weight, "column": column, "last": last,
+                     "gather": gather, "compact": compact, "slot": slot},
                     act_words=activation_words(cfg, x))
+    expected = x[column]
+    stored = {1: x[column[11]], 0: x[column[12]]}
+    for beat in range(13, 17):
+        expected[beat] = stored[slot[beat]]
     np.testing.assert_array_equal(out["weight"], weight)
-    np.testing.assert_array_equal(out["activation"], x[column])
+    np.testing.assert_array_equal(out["activation"], expected)
     np.testing.assert_array_equal(out["last"], last)

@@ -68,7 +68,7 @@ def test_small_layer(pes):
 
 @pytest.mark.parametrize("pattern, shape", [
     ("dense", (5, 7)), ("dense", (3, 2)), ("2:4", (6, 18)), ("1:4", (4, 5)), ("3:8", (5, 30)),
-    ("bank:8", (4, 21)),
+    ("bank:8", (4, 21)), ("tile:2", (5, 13)), ("tile:3", (7, 40)),
 ])
 @pytest.mark.parametrize("pes", [1, 4])
 def test_grouped_formats(pattern, shape, pes):
@@ -76,7 +76,7 @@ def test_grouped_formats(pattern, shape, pes):
     rng = np.random.default_rng(pes)
     w = rng.normal(size=shape)
     w[1] = 0
-    sparsity = 0.5 if pattern.startswith("bank") else None
+    sparsity = 0.5 if pattern.startswith(("bank", "tile")) else None
     q = np.rint(prune(w, pattern, sparsity=sparsity) * 40).clip(-127, 127).astype(int)
     x = rng.integers(-127, 128, shape[1])
     layer, result = run_layer(cfg, q, x, pattern)

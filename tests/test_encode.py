@@ -22,7 +22,7 @@ def test_words_follow_the_hardware_layout():
     cfg = AccelConfig(pes=4, max_k=8, max_m=8, weight_depth=8)
     q = np.array([[0, -3, 0, 4, 5], [7, 0, 0, 0, -127]])
     layer = encode_unstructured(q, cfg)
-    words = layer.words(cfg)
+    words = layer.packed
     raw = sum(int(word) << (32 * index) for index, word in enumerate(words[0]))
     view = beat_layout(cfg).from_bits(raw)
     for lane in range(4):
@@ -64,7 +64,7 @@ def test_layers_that_do_not_fit_are_refused():
         encode_unstructured(np.ones((1, 1)), cfg)
 
 
-@pytest.mark.parametrize("pattern", ["dense", "2:4", "1:4", "4:8", "3:16", "bank:16"])
+@pytest.mark.parametrize("pattern", ["dense", "2:4", "1:4", "4:8", "3:16", "bank:16", "tile:4"])
 @pytest.mark.parametrize("pes", [1, 4, 64])
 def test_grouped_stream_model_matches_golden(pattern, pes):
     from host.encode import encode
@@ -73,11 +73,11 @@ def test_grouped_stream_model_matches_golden(pattern, pes):
     rng = np.random.default_rng(pes)
     w = rng.normal(size=(21, 37))
     w[3] = 0
-    sparsity = 0.7 if pattern.startswith("bank") else None
+    sparsity = 0.7 if pattern.startswith(("bank", "tile")) else None
     q = np.rint(prune(w, pattern, sparsity=sparsity) * 30).clip(-127, 127).astype(int)
     x = rng.integers(-127, 128, (2, 37))
     layer = encode(q, cfg, pattern)
-    assert layer.rows.tolist() == list(range(21))
+    assert layer.rows.tolist()[:21] == list(range(21))
     np.testing.assert_array_equal(layer.scatter(stream_matvec(layer, x)), golden_matvec(q, x))
 
 
@@ -87,7 +87,7 @@ def test_nm_metadata_is_log2_m_bits():
     q = np.zeros((64, 384), dtype=int)
     q[:, ::2] = 1
     layer = encode(q, cfg, "2:4")
-    assert layer.stream_layout.size == 8 + 2
+    assert layer.packed_words.tolist() == [20] * layer.n_beats
     assert layer.bits_per_kept_weight(cfg) == 10
     assert layer.metadata_share(cfg) == pytest.approx(0.2)
     dense = encode(np.ones((64, 384), dtype=int), cfg, "dense")
