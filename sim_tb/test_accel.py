@@ -67,9 +67,11 @@ def test_edges(pes):
 
 
 def structured_layer(rng, pattern, shape, cfg, sparsity=None):
-    """A random layer pruned to ``pattern``, with an empty row and an all-zero first group."""
+    """A random layer pruned to ``pattern``, with an empty row, an all-zero first group or
+    bank, and an all-zero tile of up to 4 rows (rows 4 to 7)."""
     w = rng.normal(size=shape)
     w[1] = 0
+    w[4:8] = 0
     w[:, :16] = 0
     q, _ = quantize_weights(prune(w, pattern, sparsity=sparsity))
     x = rng.integers(-cfg.quant_max, cfg.quant_max + 1, shape[1])
