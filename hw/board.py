@@ -1,0 +1,47 @@
+"""The board-level top: a UART, the link decoder and the accelerator."""
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .accel import Accelerator
+from .link import LinkDecoder
+from .uart import UARTRx, UARTTx
+
+
+__all__ = ["Board"]
+
+
+class Board(wiring.Component):
+    """What a board carries: the host talks to the accelerator over ``rx`` and ``tx``.
+
+    The UART runs at ``cfg.baud_divisor`` cycles per bit; a frame that stalls for
+    ``cfg.link_timeout`` cycles is abandoned. ``busy`` is high during a run (for an LED).
+
+    Members
+    -------
+    rx : ``In(1)``
+    tx : ``Out(1)``
+    busy : ``Out(1)``
+    """
+    rx: In(1, init=1)
+    tx: Out(1, init=1)
+    busy: Out(1)
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        super().__init__()
+
+    def elaborate(self, platform):
+        cfg = self.cfg
+        m = Module()
+        receiver = m.submodules.receiver = UARTRx(cfg.baud_divisor)
+        transmitter = m.submodules.transmitter = UARTTx(cfg.baud_divisor)
+        link = m.submodules.link = LinkDecoder(cfg, cfg.link_timeout)
+        accel = m.submodules.accel = Accelerator(cfg)
+        m.d.comb += [receiver.rx.eq(self.rx), self.tx.eq(transmitter.tx),
+                     self.busy.eq(accel.busy)]
+        wiring.connect(m, receiver.o, link.rx)
+        wiring.connect(m, link.tx, transmitter.i)
+        wiring.connect(m, link.bus, accel.bus)
+        return m

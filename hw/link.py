@@ -1,0 +1,238 @@
+"""The host link: a framed, checksummed command protocol over a byte stream, and its decoder.
+
+Request: ``REQUEST_SYNC``, sequence number, :class:`Command`, word count (2 bytes), word
+address (4 bytes), for ``WRITE`` the words (4 bytes each), then the CRC (4 bytes). Response:
+``RESPONSE_SYNC``, the request's sequence number, :class:`LinkStatus`, word count (2 bytes),
+for a successful ``READ`` the words, then the CRC. Multi-byte fields are little-endian,
+except the CRC, which is sent most significant byte first so that a frame with its CRC
+leaves :data:`LINK_CRC`'s residue. The CRC covers everything between the sync byte and
+itself.
+"""
+
+from amaranth.hdl import Cat, Module, Signal
+from amaranth.lib import enum, stream, wiring
+from amaranth.lib.crc.catalog import CRC32_MPEG_2
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .config import BUS_WIDTH
+from .layouts import BusSignature
+
+
+__all__ = ["REQUEST_SYNC", "RESPONSE_SYNC", "MAX_WORDS", "LINK_CRC", "CRC_BYTES", "Command",
+           "LinkStatus", "LinkDecoder"]
+
+
+REQUEST_SYNC = 0x5A
+RESPONSE_SYNC = 0xA5
+#: Most words one frame carries.
+MAX_WORDS = 256
+#: The frames' checksum: CRC-32/MPEG-2 over bytes (a corrupted frame passes it once in 2**32).
+LINK_CRC = CRC32_MPEG_2(data_width=8)
+#: Bytes of the CRC at the end of every frame.
+CRC_BYTES = 4
+#: Bytes of a request before its payload, sync byte included.
+REQUEST_HEADER = 9
+#: Bytes of a response before its payload, sync byte included.
+RESPONSE_HEADER = 5
+
+
+class Command(enum.Enum, shape=8):
+    """What a request asks for."""
+    WRITE = 0x57   # write the frame's words to consecutive bus addresses
+    READ  = 0x52   # read that many words from consecutive bus addresses
+
+
+class LinkStatus(enum.Enum, shape=8):
+    """How a request went. Nothing is written unless the status is ``OK``."""
+    OK          = 0
+    BAD_CRC     = 1  # the frame's CRC does not match its contents
+    BAD_LENGTH  = 2  # a word count of 0 or more than MAX_WORDS
+    BAD_COMMAND = 3  # an unknown command
+    TIMEOUT     = 4  # the frame stopped arriving: a byte was lost
+
+
+class LinkDecoder(wiring.Component):
+    """Executes requests from a byte stream on the accelerator's bus and answers them.
+
+    Bytes outside a frame are ignored until a sync byte. A request's words are held in a
+    buffer until its CRC has been checked, so a bad frame writes nothing. A frame that stops
+    for ``timeout`` cycles is abandoned with ``TIMEOUT``. A ``WRITE`` whose sequence number
+    equals the last executed ``WRITE``'s is answered ``OK`` without writing again, so a retry
+    after a lost answer does not repeat it.
+
+    Members
+    -------
+    rx : ``In(stream.Signature(8))``
+        Bytes from the host.
+    tx : ``Out(stream.Signature(8))``
+        Bytes to the host.
+    bus : ``Out(BusSignature(cfg))``
+        The accelerator's bus, driven by the decoder.
+    """
+    def __init__(self, cfg, timeout):
+        self.cfg = cfg
+        self.timeout = timeout
+        super().__init__({
+            "rx":  In(stream.Signature(8)),
+            "tx":  Out(stream.Signature(8)),
+            "bus": Out(BusSignature(cfg)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        rx, tx, bus = self.rx, self.tx, self.bus
+
+        check = m.submodules.check = LINK_CRC.create()
+        answer = m.submodules.answer = LINK_CRC.create()
+        words = m.submodules.words = Memory(shape=BUS_WIDTH, depth=MAX_WORDS, init=[])
+        store = words.write_port()
+        load = words.read_port()
+
+        header = Signal(8 * (REQUEST_HEADER - 1))
+        sequence, command = header[0:8], header[8:16]
+        count, address = header[16:32], header[32:64]
+        status = Signal(LinkStatus)
+        index = Signal(range(4 * MAX_WORDS + REQUEST_HEADER))
+        word = Signal(BUS_WIDTH)
+        idle = Signal(range(self.timeout + 1))
+        last_write = Signal(9, init=0x100)     # no write executed yet
+
+        m.d.comb += [rx.ready.eq(1), check.data.eq(rx.payload), answer.data.eq(tx.payload)]
+        byte = rx.valid
+        with m.If(byte):
+            m.d.sync += idle.eq(0)
+        with m.Elif(idle != self.timeout):
+            m.d.sync += idle.eq(idle + 1)
+        stalled = idle == self.timeout
+
+        def send(value, then, *, checked=True):
+            """Offer one answer byte; once taken, add it to the answer's CRC and go on."""
+            m.d.comb += [tx.valid.eq(1), tx.payload.eq(value)]
+            with m.If(tx.ready):
+                m.d.comb += answer.valid.eq(checked)
+                then()
+
+        with m.FSM():
+            with m.State("HUNT"):
+                with m.If(byte & (rx.payload == REQUEST_SYNC)):
+                    m.d.comb += check.start.eq(1)
+                    m.d.sync += index.eq(0)
+                    m.next = "HEADER"
+
+            with m.State("HEADER"):
+                with m.If(byte):
+                    m.d.comb += check.valid.eq(1)
+                    m.d.sync += [header.eq(Cat(header[8:], rx.payload)), index.eq(index + 1)]
+                    with m.If(index == REQUEST_HEADER - 2):
+                        m.d.sync += index.eq(0)
+                        m.next = "CHECK_HEADER"
+                with m.Elif(stalled):
+                    m.d.sync += status.eq(LinkStatus.TIMEOUT)
+                    m.next = "ANSWER"
+
+            with m.State("CHECK_HEADER"):
+                with m.If((count == 0) | (count > MAX_WORDS)):
+                    m.d.sync += status.eq(LinkStatus.BAD_LENGTH)
+                    m.next = "ANSWER"
+                with m.Elif(command == Command.WRITE):
+                    m.next = "PAYLOAD"
+                with m.Elif(command == Command.READ):
+                    m.next = "CRC"
+                with m.Else():
+                    m.d.sync += status.eq(LinkStatus.BAD_COMMAND)
+                    m.next = "ANSWER"
+
+            with m.State("PAYLOAD"):
+                m.d.comb += [store.addr.eq(index[2:]), store.data.eq(Cat(word[8:], rx.payload))]
+                with m.If(byte):
+                    m.d.comb += [check.valid.eq(1), store.en.eq(index[:2] == 3)]
+                    m.d.sync += [word.eq(Cat(word[8:], rx.payload)), index.eq(index + 1)]
+                    with m.If(index == count * 4 - 1):
+                        m.d.sync += index.eq(0)
+                        m.next = "CRC"
+                with m.Elif(stalled):
+                    m.d.sync += status.eq(LinkStatus.TIMEOUT)
+                    m.next = "ANSWER"
+
+            with m.State("CRC"):
+                with m.If(byte):
+                    m.d.comb += check.valid.eq(1)
+                    m.d.sync += index.eq(index + 1)
+                    with m.If(index == CRC_BYTES - 1):
+                        m.d.sync += index.eq(0)
+                        m.next = "CHECK_CRC"
+                with m.Elif(stalled):
+                    m.d.sync += status.eq(LinkStatus.TIMEOUT)
+                    m.next = "ANSWER"
+
+            with m.State("CHECK_CRC"):
+                with m.If(~check.match_detected):
+                    m.d.sync += status.eq(LinkStatus.BAD_CRC)
+                    m.next = "ANSWER"
+                with m.Else():
+                    m.d.sync += status.eq(LinkStatus.OK)
+                    with m.If(command == Command.READ):
+                        m.next = "ANSWER"
+                    with m.Elif(last_write == sequence):
+                        m.next = "ANSWER"
+                    with m.Else():
+                        m.d.sync += last_write.eq(sequence)
+                        m.next = "WRITE"
+
+            with m.State("WRITE"):
+                # The buffer's read port has a latency of one cycle: word i is read while
+                # word i - 1 goes out on the bus.
+                m.d.comb += [load.addr.eq(index), bus.addr.eq(address + index - 1),
+                             bus.w_data.eq(load.data), bus.w_en.eq(index != 0)]
+                m.d.sync += index.eq(index + 1)
+                with m.If(index == count):
+                    m.d.sync += index.eq(0)
+                    m.next = "ANSWER"
+
+            with m.State("ANSWER"):
+                m.d.comb += [tx.valid.eq(1), tx.payload.eq(RESPONSE_SYNC),
+                             answer.start.eq(1)]
+                with m.If(tx.ready):
+                    m.next = "ANSWER_HEADER"
+
+            with m.State("ANSWER_HEADER"):
+                fields = Cat(sequence, status, count)
+                def next_header():
+                    m.d.sync += index.eq(index + 1)
+                    with m.If(index == 3):
+                        m.d.sync += index.eq(0)
+                        with m.If((status == LinkStatus.OK) & (command == Command.READ)):
+                            m.next = "READ"
+                        with m.Else():
+                            m.next = "ANSWER_CRC"
+                send(fields.word_select(index[:2], 8), next_header)
+
+            with m.State("READ"):
+                m.d.comb += [bus.addr.eq(address + index[2:]), bus.r_en.eq(1)]
+                m.next = "READ_DATA"
+
+            with m.State("READ_DATA"):
+                m.d.sync += word.eq(bus.r_data)
+                m.next = "ANSWER_DATA"
+
+            with m.State("ANSWER_DATA"):
+                def next_byte():
+                    m.d.sync += index.eq(index + 1)
+                    with m.If(index == count * 4 - 1):
+                        m.d.sync += index.eq(0)
+                        m.next = "ANSWER_CRC"
+                    with m.Elif(index[:2] == 3):
+                        m.next = "READ"
+                send(word.word_select(index[:2], 8), next_byte)
+
+            with m.State("ANSWER_CRC"):
+                def next_crc():
+                    m.d.sync += index.eq(index + 1)
+                    with m.If(index == CRC_BYTES - 1):
+                        m.d.sync += index.eq(0)
+                        m.next = "HUNT"
+                # Most significant byte first.
+                send(answer.crc.word_select(~index[:2], 8), next_crc,
+                     checked=False)
+        return m
