@@ -2,8 +2,7 @@
 
 import numpy as np
 
-from hw.config import BUS_WIDTH, ceil_log2
-from hw.layouts import LaneField, Reg, Region, bus_addr_width
+from hw.layouts import LaneField, Reg, Region, bus_addr_width, region_addr_width
 
 
 __all__ = ["address", "register_address", "output_address", "activation_words",
@@ -35,13 +34,26 @@ def activation_words(cfg, x):
 
 
 def weight_writes(cfg, layer):
-    """``(addresses, words)`` that load an encoded layer's beats into the weight memory."""
-    word_bits = ceil_log2(cfg.words_per_beat)
-    beat, word = np.meshgrid(np.arange(layer.n_beats), np.arange(layer.packed.shape[1]),
-                             indexing="ij")
-    used = word < layer.packed_words[:, None]
-    return (address(cfg, Region.WEIGHTS, (beat << word_bits) | word)[used],
-            layer.packed[used])
+    """``(addresses, words)`` that stream an encoded layer's beats into the weight memory.
+
+    Each run of beats of one size starts with ``WEIGHT_POINTER`` and ``WORDS_PER_BEAT``; its
+    words follow at consecutive addresses of the weight region (the address itself is
+    ignored), so they travel in long frames.
+    """
+    addresses, words = [], []
+    sizes = layer.packed_words
+    starts = np.r_[0, np.flatnonzero(np.diff(sizes)) + 1]
+    stream = address(cfg, Region.WEIGHTS, 0)
+    span = 1 << region_addr_width(cfg, Region.WEIGHTS)
+    for start, stop in zip(starts, np.r_[starts[1:], len(sizes)]):
+        addresses += [register_address(cfg, Reg.WEIGHT_POINTER),
+                      register_address(cfg, Reg.WORDS_PER_BEAT)]
+        words += [start, sizes[start]]
+        run = layer.packed[start:stop, :sizes[start]].reshape(-1)
+        addresses.append(stream + np.arange(len(run)) % span)
+        words.append(run)
+    return (np.concatenate([np.atleast_1d(a) for a in addresses]).astype(np.int64),
+            np.concatenate([np.atleast_1d(w) for w in words]).astype(np.uint32))
 
 
 def input_writes(cfg, layer, x):

@@ -79,6 +79,9 @@ class Accelerator(wiring.Component):
         n_rows = Signal(cfg.row_width + 1)
         n_lanes = Signal.like(decode.n_lanes)
         layer_format = Signal(Format)
+        weight_beat = Signal.like(source.write.beat)
+        weight_word = Signal.like(source.write.word)
+        words_per_beat = Signal(range(cfg.words_per_beat + 1), init=cfg.words_per_beat)
         settings = Signal(grouped_settings_layout(cfg))
         setting_regs = {
             Reg.GROUP_KEPT: settings.kept, Reg.GROUP_WIDTH: settings.width,
@@ -94,6 +97,11 @@ class Accelerator(wiring.Component):
 
         # Writes; ignored during a run, so a run always sees the layer it started with.
         writable = bus.w_en & ~busy
+        with m.If(writable & (region == Region.WEIGHTS)):
+            with m.If(weight_word + 1 == words_per_beat):
+                m.d.sync += [weight_word.eq(0), weight_beat.eq(weight_beat + 1)]
+            with m.Else():
+                m.d.sync += weight_word.eq(weight_word + 1)
         with m.If(writable & (region == Region.REGS)):
             with m.Switch(index[:8]):
                 with m.Case(Reg.CONTROL):
@@ -106,13 +114,16 @@ class Accelerator(wiring.Component):
                     m.d.sync += n_lanes.eq(bus.w_data)
                 with m.Case(Reg.FORMAT):
                     m.d.sync += layer_format.eq(bus.w_data)
+                with m.Case(Reg.WEIGHT_POINTER):
+                    m.d.sync += [weight_beat.eq(bus.w_data), weight_word.eq(0)]
+                with m.Case(Reg.WORDS_PER_BEAT):
+                    m.d.sync += words_per_beat.eq(bus.w_data)
                 for reg, field in setting_regs.items():
                     with m.Case(reg):
                         m.d.sync += field.eq(bus.w_data)
-        word_bits = ceil_log2(cfg.words_per_beat)
         m.d.comb += [
-            source.write.word.eq(index[:word_bits]),
-            source.write.beat.eq(index[word_bits:]),
+            source.write.beat.eq(weight_beat),
+            source.write.word.eq(weight_word),
             source.write.data.eq(bus.w_data),
             source.write.en.eq(writable & (region == Region.WEIGHTS)),
             fetch.act_write.addr.eq(index),
@@ -187,6 +198,8 @@ class Accelerator(wiring.Component):
                     Reg.N_BEATS: n_beats,
                     Reg.N_ROWS: n_rows,
                     Reg.N_LANES: n_lanes,
+                    Reg.WEIGHT_POINTER: weight_beat,
+                    Reg.WORDS_PER_BEAT: words_per_beat,
                     Reg.FORMAT: layer_format,
                     **setting_regs,
                     **counters,

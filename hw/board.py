@@ -1,6 +1,6 @@
 """The board-level top: a UART, the link decoder and the accelerator."""
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import DomainRenamer, Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -18,18 +18,26 @@ class Board(wiring.Component):
     The UART runs at ``cfg.baud_divisor`` cycles per bit; a frame that stalls for
     ``cfg.link_timeout`` cycles is abandoned. ``busy`` is high during a run (for an LED).
 
+    With ``core_domain``, the accelerator runs in that clock domain instead of ``sync``, and
+    ``core_active`` says in which cycles it must be clocked: during a run and when the link
+    reaches its bus. Between those it holds still, so a simulation may skip its clock and
+    spend its time on the link alone. On an FPGA both domains are the same clock.
+
     Members
     -------
     rx : ``In(1)``
     tx : ``Out(1)``
     busy : ``Out(1)``
+    core_active : ``Out(1)``
     """
     rx: In(1, init=1)
     tx: Out(1, init=1)
     busy: Out(1)
+    core_active: Out(1)
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, *, core_domain="sync"):
         self.cfg = cfg
+        self.core_domain = core_domain
         super().__init__()
 
     def elaborate(self, platform):
@@ -38,9 +46,11 @@ class Board(wiring.Component):
         receiver = m.submodules.receiver = UARTRx(cfg.baud_divisor)
         transmitter = m.submodules.transmitter = UARTTx(cfg.baud_divisor)
         link = m.submodules.link = LinkDecoder(cfg, cfg.link_timeout)
-        accel = m.submodules.accel = Accelerator(cfg)
+        accel = Accelerator(cfg)
+        m.submodules.accel = DomainRenamer({"sync": self.core_domain})(accel)
         m.d.comb += [receiver.rx.eq(self.rx), self.tx.eq(transmitter.tx),
-                     self.busy.eq(accel.busy)]
+                     self.busy.eq(accel.busy),
+                     self.core_active.eq(accel.busy | link.bus.w_en | link.bus.r_en)]
         wiring.connect(m, receiver.o, link.rx)
         wiring.connect(m, link.tx, transmitter.i)
         wiring.connect(m, link.bus, accel.bus)

@@ -159,7 +159,10 @@ class Reg(enum.Enum, shape=8):
     for N kept of every M columns, R = N * G lanes per row and s = P mod R:
     ``GROUP_KEPT`` = N, ``GROUP_WIDTH`` = M, ``ROW_GROUPS`` = G, ``ROW_COLUMNS`` = G * M,
     ``STEP_SLOT`` = s mod N, ``STEP_GROUPS`` = s div N, ``STEP_COLUMNS`` = (s div N) * M and
-    ``INDEX_BITS``. The counters are cleared by a start and read after done:
+    ``INDEX_BITS``. Weights are streamed: writing ``WEIGHT_POINTER`` points the stream at the
+    start of that beat, and every write to :attr:`Region.WEIGHTS` stores the next word of the
+    beat, ``WORDS_PER_BEAT`` words making a beat. The counters are cleared by a start and
+    read after done:
 
     - ``CYCLES``: cycles from start to done;
     - ``BEATS``: beats fed to the PE array;
@@ -195,6 +198,8 @@ class Reg(enum.Enum, shape=8):
     INDEX_BITS       = 23
     TILE_LIST_BEATS  = 24
     TILE_BEATS       = 25
+    WEIGHT_POINTER   = 26
+    WORDS_PER_BEAT   = 27
 
 
 class Status(enum.Flag, shape=3):
@@ -213,7 +218,7 @@ def region_addr_width(cfg, region):
     if region == Region.REGS:
         return 8
     if region == Region.WEIGHTS:
-        return ceil_log2(cfg.weight_depth) + ceil_log2(cfg.words_per_beat)
+        return 8
     if region == Region.ACTIVATIONS:
         return ceil_log2(cfg.act_words)
     if region == Region.OUTPUTS:
@@ -235,8 +240,8 @@ class BusSignature(wiring.Signature):
     high presents its data on ``r_data`` in the next cycle (latency 1). Weight and activation
     memories are write-only; writes to them during a run are ignored.
 
-    Addresses: ``Region`` in the top bits; below them, a register index, a weight-memory
-    word (``beat << ceil(log2(words_per_beat)) | word``), an activation word (``acts_per_word``
+    Addresses: ``Region`` in the top bits; below them, a register index, the weight stream
+    (any address: see ``Reg.WEIGHT_POINTER``), an activation word (``acts_per_word``
     activations, lowest column in the least significant bits), an output row or a lane's start
     value (:class:`LaneField`).
     """

