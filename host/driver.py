@@ -75,14 +75,16 @@ class SparseAccel:
     baudrate : int
         For a real serial port.
     timeout : float
-        Seconds to wait for an answer, and for a run to finish.
+        Seconds to wait for an answer.
+    run_timeout : float
+        Seconds to wait for a run to finish.
     retries : int
         Times a request is repeated after a corrupted or missing answer.
     progress : bool, optional
         Show a progress bar on long transfers; by default when stderr is a terminal.
     """
     def __init__(self, port=None, *, manifest=None, config=SIM_CONFIG, baudrate=115200,
-                 timeout=2.0, retries=4, progress=None):
+                 timeout=2.0, run_timeout=30.0, retries=4, progress=None):
         import serial
         self._board = None
         if port is None:
@@ -101,7 +103,7 @@ class SparseAccel:
         try:
             self._serial = serial.serial_for_url(port, baudrate=baudrate, timeout=0.02)
             self.link = Link(self._serial, timeout=timeout, retries=retries)
-            self.timeout = timeout
+            self.run_timeout = run_timeout
             self._check_identity()
         except BaseException:
             self.close()
@@ -210,8 +212,8 @@ class SparseAccel:
         started = time.monotonic()
         status = 0
         while not status & Status.DONE.value:
-            if time.monotonic() - started > self.timeout:
-                raise AcceleratorError(f"The run did not finish in {self.timeout} s "
+            if time.monotonic() - started > self.run_timeout:
+                raise AcceleratorError(f"The run did not finish in {self.run_timeout} s "
                                        f"(status {status:#x})")
             status = int(self.link.read(register_address(cfg, Reg.STATUS), 1)[0])
         stats.run_seconds += time.monotonic() - started

@@ -29,9 +29,10 @@ def request_frame(sequence, command, address, count, words=()):
 class Link:
     """Reads and writes the accelerator's bus through a byte stream (a pyserial port).
 
-    Every request is retried up to ``retries`` times when its answer is missing, corrupted,
-    or reports an error; then :class:`LinkError` is raised. Answers to other requests and
-    bytes outside an answer are skipped.
+    Every request is retried, with its sequence number, up to ``retries`` times when its
+    answer is missing, corrupted, or reports an error; then :class:`LinkError` is raised.
+    Answers to other requests and bytes outside an answer are skipped. A session must start
+    with a read (see :class:`hw.link.LinkDecoder`).
 
     Attributes
     ----------
@@ -68,16 +69,21 @@ class Link:
         return np.concatenate(out) if out else np.zeros(0, dtype=np.uint32)
 
     def _transact(self, command, address, count, words=()):
+        # One sequence number for all attempts: the board answers a repeated WRITE it has
+        # just executed without executing it again.
+        self.sequence = (self.sequence + 1) & 0xFF
+        frame = request_frame(self.sequence, command, address, count, words)
         problems = []
         for attempt in range(self.retries + 1):
             if attempt:
                 self.retries_made += 1
-            self.sequence = (self.sequence + 1) & 0xFF
-            frame = request_frame(self.sequence, command, address, count, words)
-            self.port.reset_input_buffer()
-            self.port.write(frame)
-            self.bytes_sent += len(frame)
-            status, payload = self._answer(self.sequence, command, count)
+            try:
+                self.port.reset_input_buffer()
+                self.port.write(frame)
+                self.bytes_sent += len(frame)
+                status, payload = self._answer(self.sequence, command, count)
+            except (OSError, EOFError) as error:   # pyserial's SerialException is an OSError
+                raise LinkError(f"The link failed during a {command.name}: {error}") from error
             if status == LinkStatus.OK:
                 return payload
             problems.append("no answer" if status is None else status.name)
@@ -85,7 +91,8 @@ class Link:
                         f"{self.retries + 1} times: {', '.join(problems)}")
 
     def _answer(self, sequence, command, count):
-        """The status and words of the answer to ``sequence``, or ``(None, None)``."""
+        """The status and words of the answer to ``sequence``; ``(None, None)`` when it does
+        not come in time or comes corrupted."""
         deadline = time.monotonic() + self.timeout
         buffer = bytearray()
         while time.monotonic() < deadline:
@@ -116,8 +123,13 @@ class Link:
                 if len(buffer) < size:
                     break
                 frame = bytes(buffer[:size])
-                if LINK_CRC.compute(frame[1:]) != LINK_CRC.residue() or frame[1] != sequence:
+                if LINK_CRC.compute(frame[1:]) != LINK_CRC.residue():
+                    if frame[1] == sequence:
+                        return None, None          # our answer, damaged: ask again now
                     del buffer[0]
+                    continue
+                if frame[1] != sequence:
+                    del buffer[:size]
                     continue
                 payload = np.frombuffer(frame[RESPONSE_HEADER:size - CRC_BYTES], dtype="<u4")
                 return status, payload.astype(np.uint32)

@@ -58,8 +58,10 @@ class LinkDecoder(wiring.Component):
     Bytes outside a frame are ignored until a sync byte. A request's words are held in a
     buffer until its CRC has been checked, so a bad frame writes nothing. A frame that stops
     for ``timeout`` cycles is abandoned with ``TIMEOUT``. A ``WRITE`` whose sequence number
-    equals the last executed ``WRITE``'s is answered ``OK`` without writing again, so a retry
-    after a lost answer does not repeat it.
+    equals that of the last frame executed is answered ``OK`` without writing again, so a
+    retry after a lost answer does not repeat it (writes to the weight stream are not
+    idempotent). A host therefore gives consecutive frames different numbers, repeats a
+    frame with its own number, and starts a session with a ``READ``.
 
     Members
     -------
@@ -96,7 +98,7 @@ class LinkDecoder(wiring.Component):
         index = Signal(range(4 * MAX_WORDS + REQUEST_HEADER))
         word = Signal(BUS_WIDTH)
         idle = Signal(range(self.timeout + 1))
-        last_write = Signal(9, init=0x100)     # no write executed yet
+        last_executed = Signal(9, init=0x100)     # no frame executed yet
 
         m.d.comb += [rx.ready.eq(1), check.data.eq(rx.payload), answer.data.eq(tx.payload)]
         byte = rx.valid
@@ -171,13 +173,12 @@ class LinkDecoder(wiring.Component):
                     m.d.sync += status.eq(LinkStatus.BAD_CRC)
                     m.next = "ANSWER"
                 with m.Else():
-                    m.d.sync += status.eq(LinkStatus.OK)
+                    m.d.sync += [status.eq(LinkStatus.OK), last_executed.eq(sequence)]
                     with m.If(command == Command.READ):
                         m.next = "ANSWER"
-                    with m.Elif(last_write == sequence):
+                    with m.Elif(last_executed == sequence):
                         m.next = "ANSWER"
                     with m.Else():
-                        m.d.sync += last_write.eq(sequence)
                         m.next = "WRITE"
 
             with m.State("WRITE"):

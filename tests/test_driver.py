@@ -1,0 +1,197 @@
+"""``SparseAccel`` against the simulated board: the generated board-level Verilog, UART
+included, built with Verilator and served on a local TCP port."""
+
+import collections
+import random
+import types
+
+import numpy as np
+import pytest
+
+from hw.config import AccelConfig
+from host.driver import AcceleratorError, SparseAccel
+from host.golden import golden_matvec
+from host.link import LinkError, SimulatedBoard
+from host.patterns import prune
+from host.quant import quantize_activations, quantize_weights
+
+
+#: A small board: layers of these tests need several tiles on it.
+SMALL = AccelConfig(pes=4, max_k=64, max_m=32, weight_depth=96, max_group_width=16,
+                    baud_divisor=1, link_timeout=4096)
+
+
+@pytest.fixture(scope="module")
+def accel():
+    with SparseAccel(config=SMALL, timeout=1.0) as board:
+        yield board
+
+
+def expected(weights, x, pattern=None, sparsity=None):
+    pruned = weights if pattern is None else prune(weights, pattern, sparsity=sparsity)
+    q, weight_scale = quantize_weights(pruned)
+    xq, input_scale = quantize_activations(np.atleast_2d(x))
+    y = weight_scale * input_scale[:, None] * golden_matvec(q, xq)
+    return y[0] if np.ndim(x) == 1 else y
+
+
+@pytest.mark.parametrize("pattern, sparsity", [
+    (None, None), ("unstructured", 0.6), ("2:4", None), ("1:4", None), ("3:8", None),
+    ("bank:16", 0.5), ("tile:4", 0.5), ("dense", None),
+])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_tiled_layers_match_the_golden_model(accel, pattern, sparsity, batch):
+    rng = np.random.default_rng(batch)
+    weights = rng.normal(size=(45, 90))        # 2 x 2 tiles at least on the small board
+    if pattern is None:
+        weights *= rng.random(weights.shape) < 0.3
+    x = rng.normal(size=(batch, 90)) if batch > 1 else rng.normal(size=90)
+    y = accel.run(weights, x, pattern, sparsity=sparsity)
+    np.testing.assert_array_equal(y, expected(weights, x, pattern, sparsity))
+    stats = accel.last_run
+    assert stats.tiles >= 4
+    assert stats.inputs == batch
+    assert stats.cycles == sum(counters.cycles for counters in stats.counters)
+    assert 0 < stats.eta <= 1
+
+
+def test_a_torch_style_linear_with_bias(accel):
+    rng = np.random.default_rng(7)
+    weights, bias = rng.normal(size=(8, 20)), rng.normal(size=8)
+
+    class Tensor:
+        def __init__(self, value):
+            self.value = value
+
+        def detach(self):
+            return self
+
+        def cpu(self):
+            return self
+
+        def numpy(self):
+            return self.value
+
+    linear = types.SimpleNamespace(weight=Tensor(weights), bias=Tensor(bias), in_features=20)
+    x = rng.normal(size=20)
+    np.testing.assert_array_equal(accel.run(linear, x), expected(weights, x) + bias)
+
+
+@pytest.mark.parametrize("weights, x, pattern, error, message", [
+    (np.full((2, 3), np.nan), np.ones(3), None, ValueError,
+     r"^weights must be finite, but weights\[0, 0\] is nan$"),
+    (np.ones((2, 3)), np.array([1, np.inf, 0]), None, ValueError,
+     r"^x must be finite, but x\[1\] is inf$"),
+    (np.ones((2, 3)), np.ones(4), None, ValueError,
+     r"^x has 4 inputs, but the layer takes 3$"),
+    (np.ones(3), np.ones(3), None, ValueError,
+     r"^The layer must be a matrix \(M, K\), not shape \(3,\)$"),
+    (np.ones((2, 3)), np.ones(3), "3:3", ValueError,
+     r"^N:M pattern needs 1 <= N < M <= 16, not '3:3'$"),
+    (np.ones((2, 3)), np.ones(3), "blocky", ValueError, r"^Unknown sparsity pattern 'blocky'"),
+])
+def test_bad_input_is_refused_before_anything_is_sent(accel, weights, x, pattern, error,
+                                                      message):
+    sent = accel.link.bytes_sent
+    with pytest.raises(error, match=message):
+        accel.run(weights, x, pattern)
+    assert accel.link.bytes_sent == sent
+
+
+def test_a_board_that_does_not_match_its_manifest_is_refused():
+    from gen.simboard import build_sim_board
+    with SimulatedBoard(build_sim_board(SMALL)) as board:
+        manifest = dict(board.manifest, config_hash=board.manifest["config_hash"] ^ 1)
+        with pytest.raises(AcceleratorError, match=r"^The board's config_hash is 0x"):
+            SparseAccel(board.url, manifest=manifest)
+
+
+class FaultyPort:
+    """A serial port that corrupts the bytes crossing it: flipped bits, dropped, duplicated
+    and inserted bytes. A request frame is hit with probability ``request_rate``; each byte
+    of an answer with ``answer_rate`` (answers arrive in pieces of any size)."""
+    KINDS = ("flip", "drop", "duplicate", "garbage")
+
+    def __init__(self, port, seed, request_rate, answer_rate):
+        self.port = port
+        self.random = random.Random(seed)
+        self.rates = {"request": request_rate, "answer": answer_rate}
+        self.faults = collections.Counter()
+
+    @property
+    def in_waiting(self):
+        return self.port.in_waiting
+
+    def reset_input_buffer(self):
+        self.port.reset_input_buffer()
+
+    def write(self, data):
+        self.port.write(self.corrupt(data, "request"))
+
+    def read(self, size):
+        return self.corrupt(self.port.read(size), "answer")
+
+    def corrupt(self, data, where):
+        rate = self.rates[where]
+        hit = 1 - (1 - rate) ** len(data) if where == "answer" else rate
+        if not data or self.random.random() >= hit:
+            return data
+        data = bytearray(data)
+        kind = self.random.choice(self.KINDS)
+        at = self.random.randrange(len(data))
+        if kind == "flip":
+            data[at] ^= 1 << self.random.randrange(8)
+        elif kind == "drop":
+            del data[at]
+        elif kind == "duplicate":
+            data.insert(at, data[at])
+        else:
+            data[at:at] = bytes(self.random.randrange(256) for _ in range(1, 6))
+        self.faults[where, kind] += 1
+        return bytes(data)
+
+
+def test_link_faults_never_give_a_wrong_result():
+    """At least 1000 injected faults; every run returns the exact result or raises."""
+    rng = np.random.default_rng(11)
+    outcomes = collections.Counter()
+    with SparseAccel(config=SMALL, timeout=0.1, retries=6) as accel:
+        port = FaultyPort(accel.link.port, seed=3, request_rate=0.2, answer_rate=0.005)
+        accel.link.port = port
+        while sum(port.faults.values()) < 1000:
+            pattern = ["unstructured", "2:4", "tile:4"][outcomes.total() % 3]
+            weights = rng.normal(size=(20, 40))
+            x = rng.normal(size=40)
+            sparsity = None if pattern == "2:4" else 0.5
+            try:
+                y = accel.run(weights, x, pattern, sparsity=sparsity)
+            except (LinkError, AcceleratorError) as error:
+                outcomes[f"raised {type(error).__name__}"] += 1
+                print(f"raised: {error}")
+                continue
+            np.testing.assert_array_equal(y, expected(weights, x, pattern, sparsity))
+            outcomes["exact"] += 1
+        print(f"faults injected: {dict(port.faults)}, total {sum(port.faults.values())}; "
+              f"runs: {dict(outcomes)}; retries: {accel.link.retries_made}")
+    assert outcomes["exact"] > sum(outcomes.values()) // 2
+
+
+def test_a_disconnect_raises():
+    with SparseAccel(config=SMALL, timeout=0.2) as accel:
+        accel._board.close()
+        with pytest.raises(LinkError):
+            accel.run(np.ones((4, 8)), np.ones(8))
+
+
+def test_minilm_ffn_on_the_default_simulated_board():
+    """``SparseAccel()`` as a user starts it: the 64-PE simulated board, the 384x1536 FFN
+    output projection of all-MiniLM-L6-v2, 50 % unstructured."""
+    from host.models import load_minilm_linear, minilm_activations
+    weights = load_minilm_linear("encoder.layer.0.output.dense")
+    x = minilm_activations(1536)
+    with SparseAccel() as accel:
+        y = accel.run(weights, x, "unstructured", sparsity=0.5)
+        stats = accel.last_run
+    np.testing.assert_array_equal(y, expected(weights, x, "unstructured", 0.5))
+    assert stats.tiles == 1
+    assert stats.cycles == -(-stats.nnz // 64) + accel.cfg.latency
