@@ -108,6 +108,19 @@ class LinkDecoder(wiring.Component):
             m.d.sync += idle.eq(idle + 1)
         stalled = idle == self.timeout
 
+        def receive(length, then, *actions):
+            """Take the next ``length`` bytes of a request into its CRC, doing ``actions`` with
+            each, then go to ``then``; abandon the frame if it stalls."""
+            with m.If(byte):
+                m.d.comb += check.valid.eq(1)
+                m.d.sync += [index.eq(index + 1), *actions]
+                with m.If(index == length - 1):
+                    m.d.sync += index.eq(0)
+                    m.next = then
+            with m.Elif(stalled):
+                m.d.sync += status.eq(LinkStatus.TIMEOUT)
+                m.next = "ANSWER"
+
         def send(value, then, *, checked=True):
             """Offer one answer byte; once taken, add it to the answer's CRC and go on."""
             m.d.comb += [tx.valid.eq(1), tx.payload.eq(value)]
@@ -123,15 +136,8 @@ class LinkDecoder(wiring.Component):
                     m.next = "HEADER"
 
             with m.State("HEADER"):
-                with m.If(byte):
-                    m.d.comb += check.valid.eq(1)
-                    m.d.sync += [header.eq(Cat(header[8:], rx.payload)), index.eq(index + 1)]
-                    with m.If(index == REQUEST_HEADER - 2):
-                        m.d.sync += index.eq(0)
-                        m.next = "CHECK_HEADER"
-                with m.Elif(stalled):
-                    m.d.sync += status.eq(LinkStatus.TIMEOUT)
-                    m.next = "ANSWER"
+                receive(REQUEST_HEADER - 1, "CHECK_HEADER",
+                        header.eq(Cat(header[8:], rx.payload)))
 
             with m.State("CHECK_HEADER"):
                 with m.If((count == 0) | (count > MAX_WORDS)):
@@ -146,27 +152,12 @@ class LinkDecoder(wiring.Component):
                     m.next = "ANSWER"
 
             with m.State("PAYLOAD"):
-                m.d.comb += [store.addr.eq(index[2:]), store.data.eq(Cat(word[8:], rx.payload))]
-                with m.If(byte):
-                    m.d.comb += [check.valid.eq(1), store.en.eq(index[:2] == 3)]
-                    m.d.sync += [word.eq(Cat(word[8:], rx.payload)), index.eq(index + 1)]
-                    with m.If(index == count * 4 - 1):
-                        m.d.sync += index.eq(0)
-                        m.next = "CRC"
-                with m.Elif(stalled):
-                    m.d.sync += status.eq(LinkStatus.TIMEOUT)
-                    m.next = "ANSWER"
+                m.d.comb += [store.addr.eq(index[2:]), store.data.eq(Cat(word[8:], rx.payload)),
+                             store.en.eq(byte & (index[:2] == 3))]
+                receive(count * 4, "CRC", word.eq(Cat(word[8:], rx.payload)))
 
             with m.State("CRC"):
-                with m.If(byte):
-                    m.d.comb += check.valid.eq(1)
-                    m.d.sync += index.eq(index + 1)
-                    with m.If(index == CRC_BYTES - 1):
-                        m.d.sync += index.eq(0)
-                        m.next = "CHECK_CRC"
-                with m.Elif(stalled):
-                    m.d.sync += status.eq(LinkStatus.TIMEOUT)
-                    m.next = "ANSWER"
+                receive(CRC_BYTES, "CHECK_CRC")
 
             with m.State("CHECK_CRC"):
                 with m.If(~check.match_detected):

@@ -8,6 +8,12 @@ from amaranth.lib.wiring import In, Out
 __all__ = ["UARTRx", "UARTTx"]
 
 
+def _check_divisor(divisor):
+    if not isinstance(divisor, int) or divisor < 1:
+        raise ValueError(f"UART divisor must be a positive integer, not {divisor!r}")
+    return divisor
+
+
 class UARTRx(wiring.Component):
     """Receives bytes from ``rx``.
 
@@ -28,9 +34,7 @@ class UARTRx(wiring.Component):
     overrun: Out(1)
 
     def __init__(self, divisor):
-        if not isinstance(divisor, int) or divisor < 1:
-            raise ValueError(f"UART divisor must be a positive integer, not {divisor!r}")
-        self.divisor = divisor
+        self.divisor = _check_divisor(divisor)
         super().__init__()
 
     def elaborate(self, platform):
@@ -77,9 +81,7 @@ class UARTTx(wiring.Component):
     tx: Out(1, init=1)
 
     def __init__(self, divisor):
-        if not isinstance(divisor, int) or divisor < 1:
-            raise ValueError(f"UART divisor must be a positive integer, not {divisor!r}")
-        self.divisor = divisor
+        self.divisor = _check_divisor(divisor)
         super().__init__()
 
     def elaborate(self, platform):
