@@ -15,7 +15,7 @@ from .bus import input_writes, output_address, register_address, setting_writes,
 from .cycles import COUNTER_REGS, RunCounters
 from .encode import LayerTooBig, encode
 from .golden import wrap
-from .link import Link, LinkError, SimulatedBoard
+from .link import Link, SimulatedBoard
 from .patterns import parse_pattern, prune
 from .quant import check_finite, quantize_activations, quantize_weights
 

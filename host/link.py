@@ -1,6 +1,5 @@
 """The host side of the link: frames, retries, and the simulated board's process."""
 
-import os
 import re
 import subprocess
 import time

@@ -5,10 +5,10 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .accum import OutputAccumulator
-from .config import BUS_WIDTH, FORMAT_VERSION, ceil_log2
+from .config import BUS_WIDTH, FORMAT_VERSION
 from .decode import BeatDecoder, grouped_settings_layout
 from .fetch import FetchUnit
-from .layouts import ACCEL_ID, BusSignature, Format, Reg, Region, Status, beat_layout
+from .layouts import ACCEL_ID, BusSignature, Format, Reg, Region, beat_layout
 from .pe import PEArray
 from .reduce import ReductionTree
 from .sequencer import BeatSource
