@@ -77,7 +77,9 @@ def main(argv=None):
           f"eta {stats.eta:.3f})")
     print(f"  bytes sent         {stats.bytes_sent} ({stats.bytes_sent / dense_bytes:.2f} x "
           f"dense INT8 weights), received {stats.bytes_received}, retries {stats.retries}")
-    print(f"  link time          {stats.link_seconds:.2f} s, run time {stats.run_seconds:.2f} s")
+    print(f"  compute time       {stats.compute_seconds(100e6) * 1e6:.1f} us at 100 MHz")
+    print(f"  link time          {stats.link_seconds:.2f} s, run time {stats.run_seconds:.2f} s "
+          f"(wall-clock, simulated board or serial link)")
     print(f"  wall-clock         {finished - started:.2f} s "
           f"({connected - started:.2f} s to connect)")
     print(f"  result             {'bit-exact with the golden model' if exact else 'DIFFERS'}")

@@ -58,6 +58,10 @@ class RunStats:
     def eta(self):
         return self.ideal_cycles / self.cycles if self.cycles else 0.0
 
+    def compute_seconds(self, clock_hz):
+        """The accelerator's compute time at a clock of ``clock_hz``."""
+        return self.cycles / clock_hz
+
 
 class SparseAccel:
     """A sparse accelerator on a serial link.
