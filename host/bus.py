@@ -40,9 +40,9 @@ def weight_writes(cfg, layer):
     words follow at consecutive addresses of the weight region (the address itself is
     ignored), so they travel in long frames.
     """
-    addresses, words = [], []
+    addresses, words = [np.zeros(0, np.int64)], [np.zeros(0, np.uint32)]
     sizes = layer.packed_words
-    starts = np.r_[0, np.flatnonzero(np.diff(sizes)) + 1]
+    starts = np.r_[0, np.flatnonzero(np.diff(sizes)) + 1] if len(sizes) else []
     stream = address(cfg, Region.WEIGHTS, 0)
     span = 1 << region_addr_width(cfg, Region.WEIGHTS)
     for start, stop in zip(starts, np.r_[starts[1:], len(sizes)]):

@@ -47,6 +47,8 @@ async def stream_block(dut):
     out_names = [name for name, _ in out_layout.elem_shape]
     beats = len(next(iter(lane_fields.values())))
 
+    if "act_words" in stimulus:
+        dut.act_write__en.value = 0
     await start_clock(dut)
     if "act_words" in stimulus:
         for addr, word in enumerate(stimulus["act_words"]):

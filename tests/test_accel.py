@@ -84,3 +84,14 @@ def test_grouped_formats(pattern, shape, pes):
     assert np.array_equal(layer.scatter(sums), golden_matvec(q, x))
     assert result["status"] == Status.DONE.value
     assert result["counters"] == predict_run(cfg, layer, x)
+
+
+def test_all_zero_layer_runs_in_one_cycle():
+    cfg = AccelConfig(pes=4, max_k=16, max_m=8, weight_depth=8)
+    q = np.zeros((5, 7), dtype=int)
+    x = np.arange(7)
+    layer, result = run_layer(cfg, q, x)
+    assert layer.n_beats == 0
+    assert result["sums"] == []
+    assert result["counters"] == predict_run(cfg, layer, x)
+    assert result["counters"].cycles == 1
