@@ -47,6 +47,10 @@ async def stream_block(dut):
     out_names = [name for name, _ in out_layout.elem_shape]
     beats = len(next(iter(lane_fields.values())))
 
+    # Every input is driven before the clock starts: an undriven valid is Z in Icarus.
+    pause = float(stimulus["pause"])
+    source = StreamSource(dut, "i", pause=pause, seed=int(stimulus["seed"]))
+    sink = StreamSink(dut, "o", pause=pause, seed=int(stimulus["seed"]) + 1)
     if "act_words" in stimulus:
         dut.act_write__en.value = 0
     await start_clock(dut)
@@ -59,9 +63,6 @@ async def stream_block(dut):
         await FallingEdge(dut.clk)
         dut.act_write__en.value = 0
 
-    pause = float(stimulus["pause"])
-    source = StreamSource(dut, "i", pause=pause, seed=int(stimulus["seed"]))
-    sink = StreamSink(dut, "o", pause=pause, seed=int(stimulus["seed"]) + 1)
     cocotb.start_soon(source.send(pack(in_layout, lane_fields, beat_fields, beat)
                                   for beat in range(beats)))
     received = await sink.receive(beats)
