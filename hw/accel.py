@@ -29,11 +29,12 @@ def _popcount(bits):
 class Accelerator(wiring.Component):
     """A sparse matrix-vector engine for one :class:`~hw.config.AccelConfig`.
 
-    The host loads the encoded weights and the activations over ``bus``, writes ``N_BEATS``
-    and ``N_ROWS``, writes 1 to ``CONTROL`` and polls ``STATUS`` for ``DONE``; it then reads
-    the sums of the layer's non-empty rows from the output region and the counters from the
-    registers. A run of ``n > 0`` beats takes exactly ``n + cfg.latency`` cycles, and one of
-    no beats takes one cycle.
+    The host streams the encoded weights and writes the activations over ``bus``, describes
+    the layer (``FORMAT`` and its constants, the lane table, ``N_BEATS``, ``N_ROWS``,
+    ``N_LANES``), writes 1 to ``CONTROL`` and polls ``STATUS`` for ``DONE``; it then reads the
+    sums of the rows the layer computes from the output region and the counters from the
+    registers (``host.bus`` lists every write). A run of ``n > 0`` beats takes exactly
+    ``n + cfg.latency`` cycles, and one of no beats takes one cycle.
 
     Datapath: :class:`BeatSource` -> :class:`BeatDecoder` -> :class:`FetchUnit` ->
     :class:`PEArray` -> :class:`ReductionTree` -> :class:`OutputAccumulator`, joined by
