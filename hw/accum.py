@@ -62,11 +62,15 @@ class OutputAccumulator(wiring.Component):
         row = self.rows
         payload = self.i.payload
 
-        # Carry stage: add the carry to the beat's first run, and find each row's bank.
-        values = [Signal(signed(cfg.acc_width), name=f"value{i}") for i in range(lanes)]
+        # Carry stage: find each row's bank, and mark the beat's first run, which the carry
+        # completes. The carry itself is added at the banks, so the router moves sums only
+        # as wide as the reduction tree's.
+        values = [Signal(signed(cfg.sum_width), name=f"value{i}") for i in range(lanes)]
+        firsts = [Signal(name=f"first{i}") for i in range(lanes)]
         writes = [Signal(name=f"write{i}") for i in range(lanes)]
         banks  = [Signal(unsigned(levels), name=f"bank{i}") for i in range(lanes)]
         base   = Signal.like(row)
+        carried = Signal.like(carry)
         valid  = Signal()
 
         closed_in_beat = payload[lanes - 1].closed_before + payload[lanes - 1].last
@@ -77,11 +81,13 @@ class OutputAccumulator(wiring.Component):
                 carry.eq(Mux(closed_in_beat == 0, carry + trailing, trailing)),
                 row.eq(row + closed_in_beat),
                 base.eq(row),
+                carried.eq(carry),
             ]
             for i in range(lanes):
                 lane = payload[i]
                 m.d.sync += [
-                    values[i].eq(lane.sum + Mux(lane.closed_before == 0, carry, 0)),
+                    values[i].eq(lane.sum),
+                    firsts[i].eq(lane.closed_before == 0),
                     writes[i].eq(lane.last),
                     banks[i].eq(row + lane.closed_before),
                 ]
@@ -93,10 +99,12 @@ class OutputAccumulator(wiring.Component):
             bit = 1 << level
             next_values = [Signal.like(values[0], name=f"r{level}_value{q}") for q in range(lanes)]
             next_writes = [Signal(name=f"r{level}_write{q}") for q in range(lanes)]
+            next_firsts = [Signal(name=f"r{level}_first{q}") for q in range(lanes)]
             next_banks  = [Signal.like(banks[0], name=f"r{level}_bank{q}") for q in range(lanes)]
             next_valid  = Signal(name=f"r{level}_valid")
             next_base   = Signal.like(base, name=f"r{level}_base")
-            m.d.sync += [next_valid.eq(valid), next_base.eq(base)]
+            next_carried = Signal.like(carried, name=f"r{level}_carried")
+            m.d.sync += [next_valid.eq(valid), next_base.eq(base), next_carried.eq(carried)]
             for q in range(lanes):
                 p = q ^ bit
                 stay = writes[q] & (banks[q][level] == bool(q & bit))
@@ -104,10 +112,12 @@ class OutputAccumulator(wiring.Component):
                 m.d.sync += [
                     next_writes[q].eq(stay | cross),
                     next_values[q].eq(Mux(stay, values[q], values[p])),
+                    next_firsts[q].eq(Mux(stay, firsts[q], firsts[p])),
                     next_banks[q].eq(Mux(stay, banks[q], banks[p])),
                 ]
-            values, writes, banks, valid, base = \
-                next_values, next_writes, next_banks, next_valid, next_base
+            values, firsts, writes, banks, valid, base, carried = (
+                next_values, next_firsts, next_writes, next_banks, next_valid, next_base,
+                next_carried)
 
         # Banks: a beat's rows are base, base+1, ...; bank b holds the one congruent to b.
         base_slot = base[levels:]
@@ -123,7 +133,7 @@ class OutputAccumulator(wiring.Component):
             read = bank.read_port()
             m.d.comb += [
                 write.addr.eq(base_slot + (b < base_bank if levels else 0)),
-                write.data.eq(values[b]),
+                write.data.eq(values[b] + Mux(firsts[b], carried, 0)),
                 write.en.eq(valid & writes[b]),
                 read.addr.eq(self.read_row[levels:]),
                 read.en.eq(self.read_en),
