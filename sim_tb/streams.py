@@ -29,18 +29,22 @@ async def start_clock(dut):
     dut.rst.value = 0
 
 
-class StreamSource:
-    """Drives ``<name>__valid``/``__payload`` with payloads, pausing at random.
-
-    ``pause`` is the chance of holding ``valid`` low in a cycle when a payload is waiting.
-    """
-    def __init__(self, dut, name, *, pause=0.0, seed=0):
+class _StreamEnd:
+    """The ``<name>__valid``, ``__payload`` and ``__ready`` ports of one stream, and a random
+    pause with probability ``pause`` per cycle."""
+    def __init__(self, dut, name, pause, seed):
         self.valid = getattr(dut, f"{name}__valid")
         self.payload = getattr(dut, f"{name}__payload")
         self.ready = getattr(dut, f"{name}__ready")
         self.clk = dut.clk
         self.pause = pause
         self.random = random.Random(seed)
+
+
+class StreamSource(_StreamEnd):
+    """Drives a stream with payloads, holding ``valid`` low at random while one waits."""
+    def __init__(self, dut, name, *, pause=0.0, seed=0):
+        super().__init__(dut, name, pause, seed)
         self.valid.value = 0
 
     async def send(self, payloads):
@@ -59,15 +63,10 @@ class StreamSource:
         self.valid.value = 0
 
 
-class StreamSink:
-    """Takes payloads from ``<name>__valid``/``__payload``, dropping ``ready`` at random."""
+class StreamSink(_StreamEnd):
+    """Takes payloads from a stream, dropping ``ready`` at random."""
     def __init__(self, dut, name, *, pause=0.0, seed=1):
-        self.valid = getattr(dut, f"{name}__valid")
-        self.payload = getattr(dut, f"{name}__payload")
-        self.ready = getattr(dut, f"{name}__ready")
-        self.clk = dut.clk
-        self.pause = pause
-        self.random = random.Random(seed)
+        super().__init__(dut, name, pause, seed)
         self.ready.value = 0
 
     async def receive(self, count):
