@@ -63,6 +63,9 @@ class LinkDecoder(wiring.Component):
     idempotent). A host therefore gives consecutive frames different numbers, repeats a
     frame with its own number, and starts a session with a ``READ``.
 
+    Bytes must arrive at least two cycles apart (a UART delivers one every ten bit times):
+    the decoder checks a header and a CRC in the cycle after their last byte.
+
     Members
     -------
     rx : ``In(stream.Signature(8))``
@@ -186,6 +189,7 @@ class LinkDecoder(wiring.Component):
                 m.d.comb += [tx.valid.eq(1), tx.payload.eq(RESPONSE_SYNC),
                              answer.start.eq(1)]
                 with m.If(tx.ready):
+                    m.d.sync += index.eq(0)    # an abandoned frame leaves it anywhere
                     m.next = "ANSWER_HEADER"
 
             with m.State("ANSWER_HEADER"):
