@@ -8,7 +8,7 @@ from .accum import OutputAccumulator
 from .config import BUS_WIDTH, FORMAT_VERSION
 from .decode import BeatDecoder, grouped_settings_layout
 from .fetch import FetchUnit
-from .layouts import ACCEL_ID, BusSignature, Format, Reg, Region, beat_layout
+from .layouts import ACCEL_ID, BusSignature, Format, Reg, Region, Status, beat_layout
 from .pe import PEArray
 from .reduce import ReductionTree
 from .sequencer import BeatSource
@@ -195,7 +195,9 @@ class Accelerator(wiring.Component):
                     Reg.ID: ACCEL_ID,
                     Reg.VERSION: FORMAT_VERSION,
                     Reg.CONFIG_HASH: cfg.config_hash,
-                    Reg.STATUS: Cat(busy, done, done & (accum.rows != n_rows)),
+                    Reg.STATUS: (Mux(busy, Status.BUSY.value, 0) |
+                                 Mux(done, Status.DONE.value, 0) |
+                                 Mux(done & (accum.rows != n_rows), Status.ROW_ERROR.value, 0)),
                     Reg.N_BEATS: n_beats,
                     Reg.N_ROWS: n_rows,
                     Reg.N_LANES: n_lanes,

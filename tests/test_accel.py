@@ -12,7 +12,7 @@ from host.patterns import prune
 from host.golden import golden_matvec, wrap
 
 
-def run_layer(cfg, q, x, pattern="unstructured"):
+def run_layer(cfg, q, x, pattern="unstructured", extra_writes=()):
     layer = encode(q, cfg, pattern)
     dut = Accelerator(cfg)
     result = {}
@@ -32,7 +32,7 @@ def run_layer(cfg, q, x, pattern="unstructured"):
             ctx.set(dut.bus.r_en, 0)
             return ctx.get(dut.bus.r_data)
 
-        for addr, data in zip(*layer_writes(cfg, layer, x)):
+        for addr, data in [*zip(*layer_writes(cfg, layer, x)), *extra_writes]:
             await write(addr, data)
         await write(register_address(cfg, Reg.CONTROL), 1)
         while not (await read(register_address(cfg, Reg.STATUS))) & Status.DONE.value:
@@ -95,3 +95,11 @@ def test_all_zero_layer_runs_in_one_cycle():
     assert result["sums"] == []
     assert result["counters"] == predict_run(cfg, layer, x)
     assert result["counters"].cycles == 1
+
+
+def test_a_layer_that_closes_other_rows_than_announced_is_flagged():
+    cfg = AccelConfig(pes=4, max_k=16, max_m=8, weight_depth=8)
+    q = np.eye(5, 7, dtype=int)
+    _, result = run_layer(cfg, q, np.arange(7),
+                          extra_writes=[(register_address(cfg, Reg.N_ROWS), 4)])
+    assert result["status"] == Status.DONE.value | Status.ROW_ERROR.value
