@@ -4,6 +4,8 @@ import numpy as np
 
 from hw.layouts import LaneField, Reg, Region, bus_addr_width, region_addr_width
 
+from .golden import padded_inputs
+
 
 __all__ = ["address", "register_address", "output_address", "activation_words",
            "weight_writes", "input_writes", "setting_writes", "layer_writes"]
@@ -59,9 +61,7 @@ def weight_writes(cfg, layer):
 def input_writes(cfg, layer, x):
     """``(addresses, words)`` that load one quantized input vector, zero-padded to the
     activations the layer's format reads."""
-    padded = np.zeros(layer.activation_length, dtype=np.int64)
-    padded[:len(x)] = x
-    words = activation_words(cfg, padded)
+    words = activation_words(cfg, padded_inputs(x, layer.activation_length))
     return address(cfg, Region.ACTIVATIONS, np.arange(len(words))), words
 
 

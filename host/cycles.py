@@ -2,9 +2,9 @@
 
 from dataclasses import dataclass, fields
 
-import numpy as np
-
 from hw.layouts import Reg
+
+from .golden import padded_inputs
 
 
 __all__ = ["RunCounters", "COUNTER_REGS", "predict_run", "dense_cycles", "efficiency"]
@@ -36,7 +36,7 @@ def predict_run(cfg, layer, x):
     beats = layer.n_beats
     cycles = beats + cfg.latency if beats else 1
     kept = layer.weight != 0
-    activation = _padded(x, layer.activation_length)[layer.column]
+    activation = padded_inputs(x, layer.activation_length)[layer.column]
     return RunCounters(
         cycles=cycles,
         beats=beats,
@@ -45,13 +45,6 @@ def predict_run(cfg, layer, x):
         stalls=cycles - beats,
         act_reads=layer.act_reads,
     )
-
-
-def _padded(x, length):
-    x = np.asarray(x)
-    out = np.zeros(x.shape[:-1] + (max(length, x.shape[-1]),), dtype=np.int64)
-    out[..., :x.shape[-1]] = x
-    return out
 
 
 def dense_cycles(cfg, shape):

@@ -3,7 +3,7 @@
 import numpy as np
 
 
-__all__ = ["wrap", "golden_matvec", "stream_matvec"]
+__all__ = ["wrap", "golden_matvec", "stream_matvec", "padded_inputs", "reduction_model"]
 
 
 def wrap(values, width):
@@ -23,6 +23,14 @@ def golden_matvec(q, x, acc_width=32):
     return wrap(x @ q.T, acc_width)
 
 
+def padded_inputs(x, length):
+    """Inputs (last axis) zero-padded to ``length``: a grouped layer reads whole groups."""
+    x = np.asarray(x, dtype=np.int64)
+    out = np.zeros(x.shape[:-1] + (max(length, x.shape[-1]),), dtype=np.int64)
+    out[..., :x.shape[-1]] = x
+    return out
+
+
 def stream_matvec(layer, x, acc_width=32):
     """Run an :class:`~host.encode.EncodedLayer` the way the hardware reads it.
 
@@ -34,10 +42,7 @@ def stream_matvec(layer, x, acc_width=32):
     column = layer.column.reshape(-1)
     last = layer.last.reshape(-1)
     row = np.concatenate([[0], np.cumsum(last[:-1])]) if len(last) else last
-    x = np.asarray(x, dtype=np.int64)
-    padded = np.zeros(x.shape[:-1] + (max(layer.activation_length, x.shape[-1]),), np.int64)
-    padded[..., :x.shape[-1]] = x
-    products = weight * padded[..., column]
+    products = weight * padded_inputs(x, layer.activation_length)[..., column]
     sums = np.zeros(x.shape[:-1] + (len(layer.rows),), dtype=np.int64)
     keep = row < len(layer.rows)
     np.add.at(sums.T, row[keep], products[..., keep].T)
