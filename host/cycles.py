@@ -7,7 +7,7 @@ from hw.layouts import Reg
 from .golden import padded_inputs
 
 
-__all__ = ["RunCounters", "COUNTER_REGS", "predict_run", "dense_cycles", "efficiency"]
+__all__ = ["RunCounters", "COUNTER_REGS", "predict_run"]
 
 
 @dataclass(frozen=True)
@@ -45,14 +45,3 @@ def predict_run(cfg, layer, x):
         stalls=cycles - beats,
         act_reads=layer.act_reads,
     )
-
-
-def dense_cycles(cfg, shape):
-    """Cycles of the same layer with every weight kept: ``ceil(M * K / P)`` beats plus L."""
-    m, k = shape
-    return -(-m * k // cfg.pes) + cfg.latency
-
-
-def efficiency(cfg, nnz, cycles):
-    """``eta = (nnz / P) / cycles``: the share of PE-cycles that did useful work."""
-    return nnz / cfg.pes / cycles
