@@ -1,0 +1,75 @@
+"""Board targets: an amaranth-boards platform per board, and the design placed on it.
+
+Each platform (one file per board) makes the ``sync`` clock domain and names the board's
+clock, UART, reset button and LED. :class:`BoardTop` connects :class:`hw.board.Board` to them.
+:data:`BOARDS` maps the names ``python -m gen --board`` accepts to the platform and to the
+largest configuration that fits the board (see the README for how it was found).
+"""
+
+import dataclasses
+
+from amaranth.hdl import Elaboratable, Module
+
+from hw.config import AccelConfig
+
+from .icebreaker import ICEBreakerPlatform
+from .ulx3s import ULX3SPlatform
+
+
+__all__ = ["BOARDS", "BoardTarget", "BoardTop", "BAUD_RATE"]
+
+
+#: Baud rate of the host link on every board.
+BAUD_RATE = 115200
+
+
+@dataclasses.dataclass(frozen=True)
+class BoardTarget:
+    """A board and its default accelerator configuration."""
+    platform: type
+    config: AccelConfig
+
+    @property
+    def name(self):
+        return self.platform.name
+
+    def baud_divisor(self):
+        """UART clock cycles per bit at :data:`BAUD_RATE`."""
+        return round(self.platform.clock_hz / BAUD_RATE)
+
+
+def _target(platform, **fields):
+    divisor = round(platform.clock_hz / BAUD_RATE)
+    link_timeout = int(platform.clock_hz // 100)  # 10 ms without a byte abandons a frame.
+    return BoardTarget(platform, AccelConfig(baud_divisor=divisor, link_timeout=link_timeout,
+                                             **fields))
+
+
+BOARDS = {
+    target.name: target for target in (
+        # 64 DSP multipliers of 156; the weight memory (1024 beats of 64 lanes) and the 64
+        # activation replicas take most of the 208 block RAMs.
+        _target(ULX3SPlatform, pes=64, max_k=1536, max_m=1536, weight_depth=1024,
+                max_group_width=16),
+        # 8 PEs, one per DSP block of the UP5K; its 30 block RAMs of 4 kbit bound the depths.
+        _target(ICEBreakerPlatform, pes=8, max_k=512, max_m=512, weight_depth=256,
+                max_group_width=16),
+    )
+}
+
+
+class BoardTop(Elaboratable):
+    """:class:`hw.board.Board` (or any component with the same ports) on a platform's pins.
+
+    The UART goes to the board's USB serial chip and ``busy`` to LED 0.
+    """
+    def __init__(self, board):
+        self.board = board
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.board = board = self.board
+        uart = platform.request("uart", 0)
+        led = platform.request("led", 0)
+        m.d.comb += [board.rx.eq(uart.rx.i), uart.tx.o.eq(board.tx), led.o.eq(board.busy)]
+        return m

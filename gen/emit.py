@@ -18,7 +18,7 @@ TOP_NAME = "sparse_accel"
 
 
 @contextlib.contextmanager
-def _no_zero_memory_init():
+def no_zero_memory_init():
     # Amaranth 0.5 emits every memory's initial contents bit by bit, even when they are all zero:
     # for the weight and activation memories of 64 PEs that is millions of constant bits and
     # over ten seconds. Memories of this design are written before they are read, so an
@@ -39,7 +39,7 @@ def _no_zero_memory_init():
 
 def emit_verilog(component, name):
     """Verilog text of an Amaranth component, its ports named after its signature."""
-    with _no_zero_memory_init():
+    with no_zero_memory_init():
         return verilog.convert(component, name=name, emit_src=False)
 
 

@@ -26,7 +26,7 @@ from .prune import _keep_largest, prune_unstructured, pruned_count
 from .quant import check_finite
 
 
-__all__ = ["Pattern", "parse_pattern", "prune", "activation_scores"]
+__all__ = ["Pattern", "parse_pattern", "pattern_mask", "prune", "activation_scores"]
 
 
 @dataclass(frozen=True)
@@ -89,40 +89,51 @@ def _grouped_mask(scores, kept, width):
     return mask.reshape(rows, groups * width)[:, :columns]
 
 
+def pattern_mask(scores, pattern, *, sparsity=None):
+    """Which weights a pattern keeps, given their scores: a boolean matrix of their shape.
+
+    Higher scores are kept; of equal scores, the lower index. ``sparsity`` as in
+    :func:`prune`.
+    """
+    pattern = parse_pattern(pattern)
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 2:
+        raise ValueError(f"weights must be a matrix, not shape {scores.shape}")
+    if pattern.needs_sparsity and sparsity is None:
+        raise ValueError(f"Pattern {pattern.name!r} needs a sparsity")
+    if not pattern.needs_sparsity and sparsity is not None:
+        raise ValueError(f"Pattern {pattern.name!r} fixes its own sparsity; "
+                         f"do not pass sparsity={sparsity!r}")
+    if pattern.kind == "dense":
+        return np.ones(scores.shape, dtype=bool)
+    if pattern.kind == "unstructured":
+        return prune_unstructured(np.ones(scores.shape), sparsity, scores=scores) != 0
+    if pattern.kind == "nm":
+        return _grouped_mask(scores, pattern.n, pattern.m)
+    if pattern.kind == "bank":
+        kept = pattern.m - pruned_count(pattern.m, sparsity)
+        return _grouped_mask(scores, kept, pattern.m)
+    # tile: one column list per tile of G rows, chosen by the columns' summed scores.
+    rows, columns = scores.shape
+    kept = columns - pruned_count(columns, sparsity)
+    mask = np.zeros(scores.shape, dtype=bool)
+    for top in range(0, rows, pattern.m):
+        mask[top:top + pattern.m] = _keep_largest(scores[top:top + pattern.m].sum(axis=0), kept)
+    return mask
+
+
 def prune(weights, pattern, *, sparsity=None, scores=None):
     """Prune a weight matrix to a pattern (a name or a :class:`Pattern`); returns a copy.
 
     ``sparsity`` is required by ``unstructured``, ``bank:W`` and ``tile:G`` and refused by
     the others, whose pattern fixes it.
     """
-    pattern = parse_pattern(pattern)
     weights = np.asarray(weights)
     if weights.ndim != 2:
         raise ValueError(f"weights must be a matrix, not shape {weights.shape}")
     check_finite("weights", weights)
-    if pattern.needs_sparsity and sparsity is None:
-        raise ValueError(f"Pattern {pattern.name!r} needs a sparsity")
-    if not pattern.needs_sparsity and sparsity is not None:
-        raise ValueError(f"Pattern {pattern.name!r} fixes its own sparsity; "
-                         f"do not pass sparsity={sparsity!r}")
     scores = np.abs(weights) if scores is None else np.asarray(scores, dtype=np.float64)
     if scores.shape != weights.shape:
         raise ValueError(f"scores must have the shape of weights {weights.shape}, "
                          f"not {scores.shape}")
-    if pattern.kind == "dense":
-        return weights.copy()
-    if pattern.kind == "unstructured":
-        return prune_unstructured(weights, sparsity, scores=scores)
-    if pattern.kind == "nm":
-        return np.where(_grouped_mask(scores, pattern.n, pattern.m), weights, 0)
-    if pattern.kind == "bank":
-        kept = pattern.m - pruned_count(pattern.m, sparsity)
-        return np.where(_grouped_mask(scores, kept, pattern.m), weights, 0)
-    # tile: one column list per tile of G rows, chosen by the columns' summed scores.
-    rows, columns = weights.shape
-    kept = columns - pruned_count(columns, sparsity)
-    mask = np.zeros(weights.shape, dtype=bool)
-    for top in range(0, rows, pattern.m):
-        column_scores = scores[top:top + pattern.m].sum(axis=0)
-        mask[top:top + pattern.m] = _keep_largest(column_scores, kept)
-    return np.where(mask, weights, 0)
+    return np.where(pattern_mask(scores, pattern, sparsity=sparsity), weights, 0)

@@ -23,6 +23,9 @@ class Board(wiring.Component):
     reaches its bus. Between those it holds still, so a simulation may skip its clock and
     spend its time on the link alone. On an FPGA both domains are the same clock.
 
+    ``engine`` is the component behind the link: :class:`~hw.accel.Accelerator`, or
+    :class:`~hw.dense.DenseArray` for the dense baseline of the implementation report.
+
     Members
     -------
     rx : ``In(1)``
@@ -35,9 +38,10 @@ class Board(wiring.Component):
     busy: Out(1)
     core_active: Out(1)
 
-    def __init__(self, cfg, *, core_domain="sync"):
+    def __init__(self, cfg, *, core_domain="sync", engine=Accelerator):
         self.cfg = cfg
         self.core_domain = core_domain
+        self.engine = engine
         super().__init__()
 
     def elaborate(self, platform):
@@ -46,7 +50,7 @@ class Board(wiring.Component):
         receiver = m.submodules.receiver = UARTRx(cfg.baud_divisor)
         transmitter = m.submodules.transmitter = UARTTx(cfg.baud_divisor)
         link = m.submodules.link = LinkDecoder(cfg, cfg.link_timeout)
-        accel = Accelerator(cfg)
+        accel = self.engine(cfg)
         m.submodules.accel = DomainRenamer({"sync": self.core_domain})(accel)
         m.d.comb += [receiver.rx.eq(self.rx), self.tx.eq(transmitter.tx),
                      self.busy.eq(accel.busy),
