@@ -2,12 +2,14 @@
 
 from dataclasses import dataclass, fields
 
+import numpy as np
+
 from hw.layouts import Reg
 
 from .golden import padded_inputs
 
 
-__all__ = ["RunCounters", "COUNTER_REGS", "predict_run"]
+__all__ = ["RunCounters", "COUNTER_REGS", "beat_cycles", "predict_run"]
 
 
 @dataclass(frozen=True)
@@ -25,16 +27,24 @@ class RunCounters:
 COUNTER_REGS = tuple(Reg[field.name.upper()] for field in fields(RunCounters))
 
 
+def beat_cycles(cfg, layer):
+    """Cycles each beat of ``layer`` spends in the output stage: ``max(1, ceil(n / C))``
+    for a beat that closes ``n`` rows, C being ``cfg.output_ports``."""
+    closes = np.asarray(layer.last, dtype=np.int64).reshape(layer.n_beats, -1).sum(axis=1)
+    return np.maximum(1, -(-closes // cfg.output_ports))
+
+
 def predict_run(cfg, layer, x):
     """Counters of running ``layer`` (an :class:`~host.encode.EncodedLayer`) on input ``x``.
 
-    The datapath never stalls on its own: beats enter the PE array one per cycle, and a run of
-    ``n > 0`` beats ends ``cfg.latency`` cycles after the last one; a run of no beats takes one
-    cycle. Every lane that carries the layer (filler lanes of grouped formats included) reads
-    one activation.
+    Beats enter the PE array one per cycle, except that a beat closing ``n`` rows holds the
+    output stage for ``ceil(n / cfg.output_ports)`` cycles (see :func:`beat_cycles`); a run
+    of beats ends ``cfg.latency`` cycles after its last beat's turn, and a run of no beats
+    takes one cycle. Every lane that carries the layer (filler lanes of grouped formats
+    included) reads one activation.
     """
     beats = layer.n_beats
-    cycles = beats + cfg.latency if beats else 1
+    cycles = int(beat_cycles(cfg, layer).sum()) + cfg.latency if beats else 1
     kept = layer.weight != 0
     activation = padded_inputs(x, layer.activation_length)[layer.column]
     return RunCounters(

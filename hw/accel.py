@@ -5,6 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .accum import OutputAccumulator
+from .arith import popcount
 from .config import BUS_WIDTH, FORMAT_VERSION
 from .decode import BeatDecoder, grouped_settings_layout
 from .fetch import FetchUnit
@@ -15,15 +16,6 @@ from .sequencer import BeatSource
 
 
 __all__ = ["Accelerator"]
-
-
-def _popcount(bits):
-    """Count of set bits, summed as a balanced tree so each adder is only as wide as needed."""
-    counts = [bits[i] for i in range(len(bits))]
-    while len(counts) > 1:
-        pairs = [counts[i] + counts[i + 1] for i in range(0, len(counts) - 1, 2)]
-        counts = pairs + counts[len(pairs) * 2:]
-    return counts[0]
 
 
 class Accelerator(wiring.Component):
@@ -166,9 +158,9 @@ class Accelerator(wiring.Component):
         m.d.comb += lanes.eq(decode.o.payload.lanes)
         m.d.sync += [
             reads.eq(Mux(decoded, decode.reads, 0)),
-            kept.eq(Mux(decoded, _popcount(Cat(lanes[i].weight != 0
+            kept.eq(Mux(decoded, popcount(Cat(lanes[i].weight != 0
                                                for i in range(cfg.pes))), 0)),
-            nonzero.eq(Mux(multiplied, _popcount(Cat(pes.o.payload[i].product != 0
+            nonzero.eq(Mux(multiplied, popcount(Cat(pes.o.payload[i].product != 0
                                                      for i in range(cfg.pes))), 0)),
         ]
         with m.If(busy & ~start):

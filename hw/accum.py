@@ -1,10 +1,11 @@
-"""The output accumulators: carry runs across beats and write finished rows to banked memory."""
+"""The output stage: carry runs across beats and write finished rows to the output memory."""
 
-from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .config import ceil_log2
 from .layouts import sum_layout
 
 
@@ -14,16 +15,20 @@ __all__ = ["OutputAccumulator"]
 class OutputAccumulator(wiring.Component):
     """Finishes the rows the reduction tree's runs belong to and stores them.
 
-    Rows close in order. The run that ends a beat without a row end is kept in a carry
-    register and added to the first run of the next beat. A beat closes up to P rows, which
-    are consecutive, so they fall into distinct banks of the output memory (row ``r`` lives
-    in bank ``r % P`` at ``r // P``); an inverse butterfly network, log2(P) levels of 2:1
-    multiplexers routed on the destination bank bits from least to most significant, moves
-    each finished row from its lane to its bank without conflict (compaction followed by a
-    rotation is a monotone route, which this network carries conflict-free).
+    Rows close in order; the ``closed_before`` count of the tree numbers them within the
+    beat. The run that ends a beat without a row end is kept in a carry register and added
+    to the first row the next beat closes.
 
-    The input is always ready: every beat is consumed in one cycle. A beat's rows are written
-    ``2 + log2(P)`` cycles after it is accepted; ``retired`` pulses in that cycle.
+    A beat is latched as it arrives; over the next ``max(1, ceil(n / C))`` cycles, for a beat
+    that closes ``n`` rows and C = ``cfg.output_ports``, the stage writes C rows a cycle:
+    port ``c`` takes the row numbered ``k + c`` in the beat, picked out of the P lanes by
+    that number. The next beat must not arrive before the last of those cycles
+    (:class:`~hw.fetch.FetchUnit` paces them); the input is always ready. Rows written in one
+    cycle are consecutive, so row ``r`` lives in bank ``r % C`` at ``r // C`` without
+    conflict.
+
+    Each cycle's rows pass a selection register, then are written; ``retired`` pulses as
+    the selection of a beat's last rows is made, a cycle before they are written.
     ``clear`` (only while no beat is in flight) starts a new layer at row 0.
 
     Members
@@ -35,7 +40,7 @@ class OutputAccumulator(wiring.Component):
     rows : ``Out(row_width + 1)``
         Rows closed since the last ``clear``.
     retired : ``Out(1)``
-        A beat's rows are written in this cycle.
+        A beat's last rows are written in this cycle.
     read_row, read_en : ``In``
         Read a row's sum; it appears on ``read_data`` in the next cycle.
     read_data : ``Out(signed(acc_width))``
@@ -54,94 +59,91 @@ class OutputAccumulator(wiring.Component):
 
     def elaborate(self, platform):
         cfg = self.cfg
-        lanes, levels = cfg.pes, cfg.lane_levels
+        lanes, ports = cfg.pes, cfg.output_ports
+        port_bits = ceil_log2(ports)
         m = Module()
-        m.d.comb += self.i.ready.eq(1)
 
+        # The arriving beat is latched and its rows written over the next cycles; the fetch
+        # unit paces beats so that the next one arrives as the last rows are written.
+        m.d.comb += self.i.ready.eq(1)
+        beat = Signal(sum_layout(cfg))
+        closes = Signal(range(lanes + 1))
+        active = Signal()
+        taken = Signal(range(lanes + ports))      # rows of the beat already written
+        final = Signal()
         carry = Signal(signed(cfg.acc_width))
         row = self.rows
-        payload = self.i.payload
-
-        # Carry stage: find each row's bank, and mark the beat's first run, which the carry
-        # completes. The carry itself is added at the banks, so the router moves sums only
-        # as wide as the reduction tree's.
-        values = [Signal(signed(cfg.sum_width), name=f"value{i}") for i in range(lanes)]
-        firsts = [Signal(name=f"first{i}") for i in range(lanes)]
-        writes = [Signal(name=f"write{i}") for i in range(lanes)]
-        banks  = [Signal(unsigned(levels), name=f"bank{i}") for i in range(lanes)]
-        base   = Signal.like(row)
-        carried = Signal.like(carry)
-        valid  = Signal()
-
-        closed_in_beat = payload[lanes - 1].closed_before + payload[lanes - 1].last
-        trailing = Mux(payload[lanes - 1].last, 0, payload[lanes - 1].sum)
-        m.d.sync += valid.eq(self.i.valid)
+        m.d.comb += final.eq(taken + ports >= closes)
+        trailing = Mux(beat[lanes - 1].last, 0, beat[lanes - 1].sum)
+        with m.If(active):
+            m.d.sync += taken.eq(taken + ports)
+            with m.If(final):
+                m.d.sync += [
+                    active.eq(0),
+                    carry.eq(Mux(closes == 0, carry + trailing, trailing)),
+                    row.eq(row + closes),
+                ]
+        incoming = self.i.payload
         with m.If(self.i.valid):
             m.d.sync += [
-                carry.eq(Mux(closed_in_beat == 0, carry + trailing, trailing)),
-                row.eq(row + closed_in_beat),
-                base.eq(row),
-                carried.eq(carry),
+                beat.eq(incoming),
+                closes.eq(incoming[lanes - 1].closed_before + incoming[lanes - 1].last),
+                taken.eq(0),
+                active.eq(1),
             ]
-            for i in range(lanes):
-                lane = payload[i]
-                m.d.sync += [
-                    values[i].eq(lane.sum),
-                    firsts[i].eq(lane.closed_before == 0),
-                    writes[i].eq(lane.last),
-                    banks[i].eq(row + lane.closed_before),
-                ]
         with m.If(self.clear):
-            m.d.sync += [carry.eq(0), row.eq(0)]
+            m.d.sync += [carry.eq(0), row.eq(0), active.eq(0)]
 
-        # Router: at level k, an element moves to the position whose bit k is its bank's.
-        for level in range(levels):
-            bit = 1 << level
-            next_values = [Signal.like(values[0], name=f"r{level}_value{q}") for q in range(lanes)]
-            next_writes = [Signal(name=f"r{level}_write{q}") for q in range(lanes)]
-            next_firsts = [Signal(name=f"r{level}_first{q}") for q in range(lanes)]
-            next_banks  = [Signal.like(banks[0], name=f"r{level}_bank{q}") for q in range(lanes)]
-            next_valid  = Signal(name=f"r{level}_valid")
-            next_base   = Signal.like(base, name=f"r{level}_base")
-            next_carried = Signal.like(carried, name=f"r{level}_carried")
-            m.d.sync += [next_valid.eq(valid), next_base.eq(base), next_carried.eq(carried)]
-            for q in range(lanes):
-                p = q ^ bit
-                stay = writes[q] & (banks[q][level] == bool(q & bit))
-                cross = writes[p] & (banks[p][level] == bool(q & bit))
-                m.d.sync += [
-                    next_writes[q].eq(stay | cross),
-                    next_values[q].eq(Mux(stay, values[q], values[p])),
-                    next_firsts[q].eq(Mux(stay, firsts[q], firsts[p])),
-                    next_banks[q].eq(Mux(stay, banks[q], banks[p])),
-                ]
-            values, firsts, writes, banks, valid, base, carried = (
-                next_values, next_firsts, next_writes, next_banks, next_valid, next_base,
-                next_carried)
+        # Selection: port c picks the lane that closes row k + c of the beat.
+        values = [Signal(signed(cfg.sum_width), name=f"value{c}") for c in range(ports)]
+        writes = [Signal(name=f"write{c}") for c in range(ports)]
+        firsts = [Signal(name=f"first{c}") for c in range(ports)]
+        base = Signal.like(row)
+        carried = Signal.like(carry)
+        retiring = Signal()
+        m.d.sync += [
+            base.eq(row + taken),
+            carried.eq(carry),
+            retiring.eq(active & final),
+        ]
+        for c in range(ports):
+            number = taken + c
+            picked = [Mux(beat[i].last & (beat[i].closed_before == number), beat[i].sum, 0)
+                      for i in range(lanes)]
+            while len(picked) > 1:
+                picked = [picked[i] | picked[i + 1] if i + 1 < len(picked) else picked[i]
+                          for i in range(0, len(picked), 2)]
+            m.d.sync += [
+                values[c].eq(picked[0]),
+                writes[c].eq(active & (number < closes)),
+                firsts[c].eq(number == 0),
+            ]
 
-        # Banks: a beat's rows are base, base+1, ...; bank b holds the one congruent to b.
-        base_slot = base[levels:]
-        base_bank = base[:levels]
-        read_bank = Signal(unsigned(levels))
+        # Writes: row base + c goes to bank (base + c) % C, at (base + c) // C.
+        read_bank = Signal(range(ports))
         with m.If(self.read_en):
-            m.d.sync += read_bank.eq(self.read_row[:levels])
+            m.d.sync += read_bank.eq(self.read_row[:port_bits])
         read_data = []
-        for b in range(lanes):
-            bank = m.submodules[f"bank_{b}"] = \
-                Memory(shape=signed(cfg.acc_width), depth=cfg.out_depth, init=[])
-            write = bank.write_port()
-            read = bank.read_port()
+        for bank in range(ports):
+            memory = m.submodules[f"bank_{bank}"] = Memory(
+                shape=signed(cfg.acc_width), depth=-(-cfg.max_m // ports), init=[])
+            write = memory.write_port()
+            read = memory.read_port()
+            port = Signal(range(ports), name=f"port{bank}")
+            m.d.comb += port.eq(bank - base[:port_bits])
+            port_value = Array(values)[port] if ports > 1 else values[0]
+            port_first = Array(firsts)[port] if ports > 1 else firsts[0]
+            port_write = Array(writes)[port] if ports > 1 else writes[0]
             m.d.comb += [
-                write.addr.eq(base_slot + (b < base_bank if levels else 0)),
-                write.data.eq(values[b] + Mux(firsts[b], carried, 0)),
-                write.en.eq(valid & writes[b]),
-                read.addr.eq(self.read_row[levels:]),
+                write.addr.eq((base + port)[port_bits:]),
+                write.data.eq(port_value + Mux(port_first, carried, 0)),
+                write.en.eq(port_write),
+                read.addr.eq(self.read_row[port_bits:]),
                 read.en.eq(self.read_en),
             ]
             read_data.append(read.data)
-        m.d.comb += self.retired.eq(valid)
-        if levels:
-            m.d.comb += self.read_data.eq(Array(read_data)[read_bank])
-        else:
-            m.d.comb += self.read_data.eq(read_data[0])
+        m.d.comb += [
+            self.retired.eq(retiring),
+            self.read_data.eq(Array(read_data)[read_bank] if ports > 1 else read_data[0]),
+        ]
         return m

@@ -63,6 +63,9 @@ class AccelConfig:
         Widest group of the grouped formats (M of N:M, the bank width of bank-balanced), a
         power of two from 2 to 256; a kept weight's index in its group takes up to
         ``log2(max_group_width)`` bits.
+    output_ports : int
+        Rows the output stage writes per cycle, a power of two from 1 to 16: a beat that
+        closes more rows holds the array for ``ceil(rows / output_ports)`` cycles.
     baud_divisor : int
         Clock cycles per bit of the board's UART, 1 to 65535 (868 is 115200 baud at 100 MHz;
         the simulated board uses 1).
@@ -76,6 +79,7 @@ class AccelConfig:
     max_m: int = 1536
     weight_depth: int = 2048
     max_group_width: int = 64
+    output_ports: int = 2
     baud_divisor: int = 868
     link_timeout: int = 1 << 20
 
@@ -103,6 +107,10 @@ class AccelConfig:
             raise ConfigError("max_group_width",
                 f"Largest group width must be a power of two from 2 to 256, "
                 f"not {self.max_group_width}")
+        if not (1 <= self.output_ports <= 16
+                and self.output_ports & (self.output_ports - 1) == 0):
+            raise ConfigError("output_ports",
+                f"Output ports must be a power of two from 1 to 16, not {self.output_ports}")
         if not 1 <= self.baud_divisor <= 65535:
             raise ConfigError("baud_divisor",
                 f"Baud divisor must be from 1 to 65535, not {self.baud_divisor}")
@@ -191,12 +199,14 @@ class AccelConfig:
     def latency(self):
         """Fixed pipeline latency L of a run, in cycles.
 
-        A run of ``n`` beats (``n > 0``) takes exactly ``n + L`` cycles from start to done,
-        whatever the format: the weight memory read (1), the beat decoder (1), the activation
-        gather (1), the multipliers (1), the reduction tree (log2 P), the carry stage (1), the
-        output router (log2 P) and the done flag (1). For P = 64, L = 18.
+        A run of ``n`` beats (``n > 0``) whose beats close at most ``output_ports`` rows each
+        takes exactly ``n + L`` cycles from start to done, whatever the format: the weight
+        memory read (1), the beat decoder (1), the activation gather (1), the multipliers'
+        operand and product registers (2), the reduction tree (log2 P), the output stage's
+        latch (1) and selection (1), and the done flag (1). For P = 64, L = 14. A beat that
+        closes more rows adds cycles (:func:`host.cycles.beat_cycles`).
         """
-        return 6 + 2 * self.lane_levels
+        return 8 + self.lane_levels
 
     # Identity.
 

@@ -13,7 +13,7 @@ __all__ = ["PEArray"]
 class PEArray(wiring.Component):
     """Multiplies the weight and activation of every lane.
 
-    A padding lane carries a zero weight and yields a zero product. Latency is one cycle;
+    A padding lane carries a zero weight and yields a zero product. Latency is two cycles;
     under back-pressure the array holds its output and does not accept input.
 
     Members
@@ -37,9 +37,17 @@ class PEArray(wiring.Component):
             advance.eq(~self.o.valid | self.o.ready),
             self.i.ready.eq(advance),
         ]
+        # Operands are registered before the multipliers, and products after them: the
+        # multiplier (a DSP block) has a whole cycle.
+        operands = Signal.like(self.i.payload)
+        operands_valid = Signal()
         with m.If(advance):
-            m.d.sync += self.o.valid.eq(self.i.valid)
-            for lane_in, lane_out in zip(self.i.payload, self.o.payload):
+            m.d.sync += [
+                operands_valid.eq(self.i.valid),
+                operands.eq(self.i.payload),
+                self.o.valid.eq(operands_valid),
+            ]
+            for lane_in, lane_out in zip(operands, self.o.payload):
                 m.d.sync += [
                     lane_out.product.eq(lane_in.weight * lane_in.activation),
                     lane_out.last.eq(lane_in.last),

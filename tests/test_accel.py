@@ -86,6 +86,22 @@ def test_grouped_formats(pattern, shape, pes):
     assert result["counters"] == predict_run(cfg, layer, x)
 
 
+@pytest.mark.parametrize("pes, ports", [(4, 1), (8, 1), (8, 2)])
+def test_beats_closing_many_rows_hold_the_array(pes, ports):
+    cfg = AccelConfig(pes=pes, max_k=16, max_m=64, weight_depth=64, output_ports=ports)
+    rng = np.random.default_rng(ports)
+    q = np.zeros((40, 9), dtype=int)
+    lengths = rng.choice([0, 1, 1, 2, 5, 9], size=40)
+    for row, length in enumerate(lengths):
+        q[row, :length] = rng.integers(1, 128, length)
+    x = rng.integers(-127, 128, 9)
+    layer, result = run_layer(cfg, q, x)
+    sums = wrap(np.array(result["sums"], dtype=np.int64), cfg.acc_width)
+    assert np.array_equal(layer.scatter(sums), golden_matvec(q, x))
+    assert result["counters"] == predict_run(cfg, layer, x)
+    assert result["counters"].cycles > layer.n_beats + cfg.latency
+
+
 def test_all_zero_layer_runs_in_one_cycle():
     cfg = AccelConfig(pes=4, max_k=16, max_m=8, weight_depth=8)
     q = np.zeros((5, 7), dtype=int)
