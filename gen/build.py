@@ -64,13 +64,13 @@ def _run(step, command, cwd, log, say, heartbeat=30.0):
 
         reader = threading.Thread(target=pump, daemon=True)
         reader.start()
-        while process.poll() is None:
+        while reader.is_alive():
             reader.join(timeout=heartbeat)
-            if process.poll() is None:
+            if reader.is_alive():
                 elapsed = time.monotonic() - started
                 say(f"{step}: {elapsed:.0f} s" +
                     (f", {last_line[0][:70]}" if last_line[0] else ""))
-        reader.join()
+        process.wait()
     if process.returncode != 0:
         raise ToolError(f"{step} failed (exit {process.returncode}); see {cwd / log}")
     return time.monotonic() - started

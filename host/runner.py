@@ -8,7 +8,6 @@ in ``board_layers`` run on an accelerator (:class:`host.driver.SparseAccel`, the
 board by default) instead; both paths compute the same integers, so they agree exactly.
 """
 
-import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -22,7 +21,7 @@ from .quant import quantize_activations, quantize_weights
 from .reconstruct import METHODS, prune_layer
 
 
-__all__ = ["LayerChoice", "DENSE", "SparseModel"]
+__all__ = ["LayerChoice", "DENSE", "SparseModel", "int8_linear", "prune_plan"]
 
 
 @dataclass(frozen=True)
@@ -50,56 +49,86 @@ class LayerChoice:
 DENSE = LayerChoice()
 
 
+def prune_plan(plan, calibration_inputs, *, progress=None, cache=None):
+    """The weights of every MiniLM linear pruned as ``plan`` says (float64, by name).
+
+    ``calibration_inputs`` maps linear names to the rows they see (:func:`linear_inputs`);
+    only layers whose method needs calibration use them. ``cache`` (a dict) keeps pruned
+    layers by ``(name, choice)`` across calls.
+    """
+    tensors = minilm_tensors()
+    say = progress or (lambda message: None)
+    cache = {} if cache is None else cache
+    weights = {}
+    for index, name in enumerate(LINEARS):
+        choice = plan.get(name, DENSE)
+        if choice.pattern == "dense":
+            weights[name] = tensors[f"{name}.weight"].astype(np.float64)
+            continue
+        if (name, choice) not in cache:
+            say(f"pruning {index + 1}/{len(LINEARS)} {name}: {choice}")
+            cache[name, choice] = prune_layer(
+                tensors[f"{name}.weight"].astype(np.float64), choice.pattern, choice.method,
+                sparsity=choice.sparsity, calibration=calibration_inputs.get(name))
+        weights[name] = cache[name, choice]
+    return weights
+
+
+def int8_linear(quantized, bias, x):
+    """A linear as the accelerator computes it: INT8 weights ``quantized = (q, scale)`` per
+    output row, ``x`` (rows x inputs) quantized per row, sums from :func:`golden_matvec`,
+    scaled back, plus ``bias``. Returns float64."""
+    q, weight_scale = quantized
+    xq, input_scale = quantize_activations(np.asarray(x, dtype=np.float64))
+    acc = golden_matvec(q, xq)
+    return weight_scale[None, :] * input_scale[:, None] * wrap(acc, 32) + bias
+
+
 class SparseModel:
-    """all-MiniLM-L6-v2 with each linear pruned, quantized and computed as the accelerator does.
+    """all-MiniLM-L6-v2 with each linear computed as the accelerator does.
 
     Parameters
     ----------
-    plan : dict, optional
-        :class:`LayerChoice` per linear name; layers not named stay dense (INT8).
-    calibration : list of str, optional
-        Texts whose activations (through the dense model) calibrate the ``activation`` and
-        ``reconstruct`` methods.
+    weights : dict, optional
+        Weights (outputs x inputs) per linear name, pruned as wished (:func:`prune_plan`);
+        layers not named keep the model's own.
     quantize : bool
-        ``False`` runs the pruned weights in float32, to separate pruning from quantization.
+        ``False`` runs the weights in float, to separate pruning from quantization.
     accelerator : :class:`host.driver.SparseAccel`, optional
-        Runs the layers named in ``board_layers``.
-    progress : callable, optional
-        Called with a message as layers are pruned.
+        Runs the layers named in ``board_layers``; the others run on the golden model.
     """
-    def __init__(self, plan=None, calibration=None, *, quantize=True, accelerator=None,
-                 board_layers=(), progress=None):
-        plan = dict(plan or {})
-        unknown = sorted(set(plan) - set(LINEARS)) + sorted(set(board_layers) - set(LINEARS))
+    def __init__(self, weights=None, *, quantize=True, accelerator=None, board_layers=()):
+        weights = dict(weights or {})
+        unknown = sorted(set(weights) - set(LINEARS)) + sorted(set(board_layers) - set(LINEARS))
         if unknown:
             raise ValueError(f"all-MiniLM-L6-v2 has no linear {unknown[0]!r}")
         if board_layers and accelerator is None:
             raise ValueError("board_layers need an accelerator")
-        self.plan = {name: plan.get(name, DENSE) for name in LINEARS}
+        tensors = minilm_tensors()
+        self.weights = {name: np.asarray(weights.get(name, tensors[f"{name}.weight"]),
+                                         dtype=np.float64) for name in LINEARS}
+        self.biases = {name: tensors[f"{name}.bias"].astype(np.float64) for name in LINEARS}
         self.quantize = quantize
         self.accelerator = accelerator
         self.board_layers = frozenset(board_layers)
         self.board_seconds = 0.0
-        needs_calibration = any(choice.method != "magnitude" and choice.pattern != "dense"
-                                for choice in self.plan.values())
-        if needs_calibration and not calibration:
-            raise ValueError("Calibration texts are needed by the activation and reconstruct "
-                             "methods")
-        inputs = linear_inputs(calibration) if needs_calibration else {}
-        tensors = minilm_tensors()
-        say = progress or (lambda message: None)
-        self.weights, self.biases = {}, {}
-        for index, name in enumerate(LINEARS):
-            choice = self.plan[name]
-            weights = tensors[f"{name}.weight"].astype(np.float64)
-            if choice.pattern != "dense":
-                say(f"pruning {index + 1}/{len(LINEARS)} {name}: {choice}")
-                weights = prune_layer(weights, choice.pattern, choice.method,
-                                      sparsity=choice.sparsity, calibration=inputs.get(name))
-            self.weights[name] = weights
-            self.biases[name] = tensors[f"{name}.bias"].astype(np.float64)
         self.quantized = {name: quantize_weights(weights)
                           for name, weights in self.weights.items()}
+
+    @classmethod
+    def pruned(cls, plan, calibration, *, progress=None, cache=None, **options):
+        """A model pruned by ``plan`` (:class:`LayerChoice` per linear name), calibrated on
+        the texts ``calibration`` where a method needs it."""
+        unknown = sorted(set(plan) - set(LINEARS))
+        if unknown:
+            raise ValueError(f"all-MiniLM-L6-v2 has no linear {unknown[0]!r}")
+        needs = any(choice.method != "magnitude" and choice.pattern != "dense"
+                    for choice in plan.values())
+        if needs and not calibration:
+            raise ValueError("Calibration texts are needed by the activation and "
+                             "reconstruct methods")
+        inputs = linear_inputs(calibration) if needs else {}
+        return cls(prune_plan(plan, inputs, progress=progress, cache=cache), **options)
 
     def linear(self, name, x):
         """Linear ``name`` on the rows of ``x`` (tokens x inputs), bias included."""
@@ -110,11 +139,7 @@ class SparseModel:
             y = self.accelerator.run(self.weights[name], np.asarray(x, dtype=np.float64))
             self.board_seconds += time.monotonic() - started
             return (y + self.biases[name]).astype(np.float32)
-        q, weight_scale = self.quantized[name]
-        xq, input_scale = quantize_activations(np.asarray(x, dtype=np.float64))
-        acc = golden_matvec(q, xq)
-        y = weight_scale[None, :] * input_scale[:, None] * wrap(acc, 32)
-        return (y + self.biases[name]).astype(np.float32)
+        return int8_linear(self.quantized[name], self.biases[name], x).astype(np.float32)
 
     def embed(self, texts):
         """Unit-length sentence embeddings, as :meth:`host.minilm.MiniLM.embed`."""

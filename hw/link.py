@@ -73,7 +73,8 @@ class LinkDecoder(wiring.Component):
     tx : ``Out(stream.Signature(8))``
         Bytes to the host.
     bus : ``Out(BusSignature(cfg))``
-        The accelerator's bus, driven by the decoder.
+        The accelerator's bus, driven by the decoder from registers (the accelerator sees
+        each request a cycle after the decoder makes it).
     """
     def __init__(self, cfg, timeout):
         self.cfg = cfg
@@ -131,6 +132,8 @@ class LinkDecoder(wiring.Component):
                 m.d.comb += answer.valid.eq(checked)
                 then()
 
+        # Bus requests are registered: a request lasts one cycle unless renewed.
+        m.d.sync += [bus.w_en.eq(0), bus.r_en.eq(0)]
         with m.FSM():
             with m.State("HUNT"):
                 with m.If(byte & (rx.payload == REQUEST_SYNC)):
@@ -177,9 +180,10 @@ class LinkDecoder(wiring.Component):
 
             with m.State("WRITE"):
                 # The buffer's read port has a latency of one cycle: word i is read while
-                # word i - 1 goes out on the bus.
-                m.d.comb += [load.addr.eq(index), bus.addr.eq(address + index - 1),
-                             bus.w_data.eq(load.data), bus.w_en.eq(index != 0)]
+                # word i - 1 is registered onto the bus.
+                m.d.comb += load.addr.eq(index)
+                m.d.sync += [bus.addr.eq(address + index - 1), bus.w_data.eq(load.data),
+                             bus.w_en.eq(index != 0)]
                 m.d.sync += index.eq(index + 1)
                 with m.If(index == count):
                     m.d.sync += index.eq(0)
@@ -205,7 +209,10 @@ class LinkDecoder(wiring.Component):
                 send(fields.word_select(index[:2], 8), next_header)
 
             with m.State("READ"):
-                m.d.comb += [bus.addr.eq(address + index[2:]), bus.r_en.eq(1)]
+                m.d.sync += [bus.addr.eq(address + index[2:]), bus.r_en.eq(1)]
+                m.next = "READ_WAIT"
+
+            with m.State("READ_WAIT"):
                 m.next = "READ_DATA"
 
             with m.State("READ_DATA"):
