@@ -1,12 +1,17 @@
-"""``python -m gen``: write the Verilog and manifest of one accelerator configuration."""
+"""``python -m gen``: write the Verilog and manifest of one accelerator configuration, and
+with ``--board``, its board sources, or with ``--build`` its bitstream and report."""
 
 import argparse
 import dataclasses
 import sys
 import time
 
+from pathlib import Path
+
+from boards import BOARDS
 from hw.config import AccelConfig, ConfigError
 
+from .build import ToolError, build_bitstream, extract_sources, write_report
 from .emit import generate
 
 
@@ -33,20 +38,36 @@ def parser():
     defaults = AccelConfig()
     result = argparse.ArgumentParser(
         prog="python -m gen",
-        description="Generate a sparse DNN accelerator: Verilog and a manifest for its host.",
+        description="Generate a sparse DNN accelerator: Verilog and a manifest for its host. "
+                    "With --board, a configuration option left out takes the board's value.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     for field in dataclasses.fields(AccelConfig):
-        result.add_argument(_option(field.name), type=int, metavar="N",
-                            default=getattr(defaults, field.name), help=_HELP[field.name])
+        result.add_argument(_option(field.name), type=int, metavar="N", default=None,
+                            help=f"{_HELP[field.name]} (default: {getattr(defaults, field.name)}"
+                                 f", or the board's)")
     result.add_argument("--out", required=True, metavar="DIR",
                         help="folder to write sparse_accel.v and manifest.json into")
+    result.add_argument("--board", choices=sorted(BOARDS),
+                        help="also write the sources of a bitstream for this board")
+    result.add_argument("--build", action="store_true",
+                        help="synthesize, place, route and pack the bitstream (needs --board), "
+                             "and write report.json and report.md")
+    result.add_argument("--no-baseline", action="store_true",
+                        help="with --build, skip the dense MAC array the report compares with")
+    result.add_argument("--allow-timing-fail", action="store_true",
+                        help="with --build, exit 0 even if the clock's timing is not met")
     result.add_argument("--quiet", action="store_true", help="print nothing but errors")
     return result
 
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    fields = {field.name: getattr(args, field.name) for field in dataclasses.fields(AccelConfig)}
+    if args.build and args.board is None:
+        parser().error("argument --build: needs --board")
+    target = BOARDS.get(args.board)
+    base = target.config if target else AccelConfig()
+    fields = {field.name: getattr(base, field.name) if getattr(args, field.name) is None
+              else getattr(args, field.name) for field in dataclasses.fields(AccelConfig)}
     try:
         cfg = AccelConfig(**fields)
     except ConfigError as error:
@@ -54,10 +75,34 @@ def main(argv=None):
     started = time.monotonic()
     say = (lambda message: None) if args.quiet else \
         (lambda message: print(f"[{time.monotonic() - started:5.1f}s] {message}",
-                               file=sys.stderr))
+                               file=sys.stderr, flush=True))
     generate(cfg, args.out, progress=say)
-    say(f"done: {cfg.pes} PEs, latency {cfg.latency} cycles, "
+    say(f"generated: {cfg.pes} PEs, latency {cfg.latency} cycles, "
         f"config hash {cfg.config_hash:#010x}")
+    if target is None:
+        return
+    platform = target.platform()
+    if not args.build:
+        extract_sources(platform, cfg, args.out)
+        say(f"wrote the {args.board} sources; --build makes the bitstream")
+        return
+    try:
+        sparse = build_bitstream(platform, cfg, args.out, progress=say)
+        dense = None if args.no_baseline else \
+            build_bitstream(target.platform(), cfg, Path(args.out) / "baseline",
+                            engine="dense", progress=say)
+    except ToolError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+    write_report(args.out, sparse, dense)
+    say(f"wrote {Path(args.out) / 'report.md'}")
+    if not args.quiet:
+        print((Path(args.out) / "report.md").read_text())
+    if not sparse["timing_met"] and not args.allow_timing_fail:
+        print(f"error: timing not met: Fmax {sparse['fmax_mhz']} MHz < "
+              f"{sparse['clock_mhz']:g} MHz (bitstream written anyway; "
+              f"--allow-timing-fail accepts it)", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

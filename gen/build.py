@@ -15,8 +15,6 @@ import threading
 import time
 from pathlib import Path
 
-from amaranth.hdl import Fragment
-
 from boards import BoardTop
 from hw.accel import Accelerator
 from hw.board import Board
@@ -25,7 +23,8 @@ from hw.dense import DenseArray
 from .emit import no_zero_memory_init
 
 
-__all__ = ["ENGINES", "ToolError", "build_bitstream", "resources", "write_report"]
+__all__ = ["ENGINES", "ToolError", "build_bitstream", "extract_sources", "resources",
+           "write_report"]
 
 
 #: What a build can place behind the board's link: the accelerator, or its dense baseline.
@@ -149,6 +148,23 @@ def _critical_path(report):
                                   if step["type"] != "routing"), 3)}
 
 
+def _prepare(platform, cfg, out, engine):
+    name = f"{engine}_{platform.name}"
+    top = BoardTop(Board(cfg, engine=ENGINES[engine]))
+    synth_opts = "-dsp" if platform.family == "iCE40" else ""
+    with no_zero_memory_init():
+        plan = platform.prepare(top, name=name, synth_opts=synth_opts)
+    plan.extract(out)
+    return name
+
+
+def extract_sources(platform, cfg, out, *, engine="sparse"):
+    """Writes the board's synthesis sources (RTLIL, Yosys script, pin constraints) only."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return _prepare(platform, cfg, out, engine)
+
+
 def build_bitstream(platform, cfg, out, *, engine="sparse", progress=None):
     """Synthesizes, places, routes and packs ``cfg`` for ``platform`` into the folder ``out``.
 
@@ -158,14 +174,9 @@ def build_bitstream(platform, cfg, out, *, engine="sparse", progress=None):
     say = progress or (lambda message: None)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    name = f"{engine}_{platform.name}"
-    top = BoardTop(Board(cfg, engine=ENGINES[engine]))
-    say(f"{name}: elaborating {cfg.pes} PEs")
+    say(f"{engine}_{platform.name}: elaborating {cfg.pes} PEs")
     started = time.monotonic()
-    synth_opts = "-dsp" if platform.family == "iCE40" else ""
-    with no_zero_memory_init():
-        plan = platform.prepare(top, name=name, synth_opts=synth_opts)
-    plan.extract(out)
+    name = _prepare(platform, cfg, out, engine)
     commands, bitstream = _flow(platform, name, f"{name}.report.json")
     seconds = {"elaboration": round(time.monotonic() - started, 1)}
     for step, command, log in commands:
@@ -179,7 +190,8 @@ def build_bitstream(platform, cfg, out, *, engine="sparse", progress=None):
     fmax = min((clock["achieved_mhz"] for clock in clocks.values()), default=None)
     report = {
         "board": platform.name,
-        "device": f"{platform.device}-{platform.package}-{platform.speed}",
+        "device": "-".join(str(part) for part in (platform.device, platform.package,
+                                                     getattr(platform, "speed", None)) if part),
         "engine": engine,
         "config": cfg.to_dict(),
         "clock_mhz": platform.clock_hz / 1e6,

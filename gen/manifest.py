@@ -32,8 +32,8 @@ def manifest(cfg):
             "activations": {"replicas": cfg.pes, "words": cfg.act_words,
                             "acts_per_word": cfg.acts_per_word,
                             "bits": cfg.pes * cfg.act_words * BUS_WIDTH},
-            "outputs": {"banks": cfg.pes, "depth": cfg.out_depth,
-                        "bits": cfg.pes * cfg.out_depth * cfg.acc_width},
+            "outputs": {"banks": cfg.output_ports, "depth": cfg.out_depth,
+                        "bits": cfg.output_ports * cfg.out_depth * cfg.acc_width},
         },
         "layouts": {
             "lane": {name: {"offset": offset, "width": width, "signed": is_signed}

@@ -142,14 +142,16 @@ class SparseAccel:
 
     # Running layers.
 
-    def run(self, layer, x, pattern=None, *, sparsity=None, scores=None):
+    def run(self, layer, x, pattern=None, *, sparsity=None, scores=None, plan=None, name=None):
         """``layer @ x`` on the accelerator, dequantized.
 
         ``layer`` is a weight matrix (M, K) or a ``torch.nn.Linear`` (its bias is added on
         the host); ``x`` one input (K,) or a batch (B, K). With ``pattern`` (a name such as
         ``"2:4"``, see :mod:`host.patterns`) the layer is pruned first; without one, exactly
-        its non-zero weights are kept. Weights are quantized per row, each input with its own
-        scale. Layers larger than the accelerator's memories are split into tiles. Returns
+        its non-zero weights are kept. ``pattern="auto"`` takes the choice of a
+        :class:`host.planner.Plan` for the layer ``name``: its pruned weights (the plan must
+        have been made for these weights) in its format. Weights are quantized per row, each
+        input with its own scale. Layers larger than the accelerator's memories are split into tiles. Returns
         (M,) or (B, M) float64; :attr:`last_run` holds the :class:`RunStats`.
         """
         weights, bias = _weights_of(layer)
@@ -160,11 +162,24 @@ class SparseAccel:
             raise ValueError(f"x has {x.shape[-1]} inputs, but the layer takes "
                              f"{weights.shape[1]}")
         check_finite("x", np.asarray(x, dtype=np.float64))
+        if (plan is not None or name is not None) and pattern != "auto":
+            raise ValueError("plan and name go with pattern='auto'")
         if pattern is None:
             if sparsity is not None or scores is not None:
                 raise ValueError("sparsity and scores need a pattern")
             pattern = parse_pattern("unstructured")
             pruned = weights
+        elif pattern == "auto":
+            if plan is None or name is None:
+                raise ValueError("pattern='auto' takes a planner's choice: pass plan= "
+                                 "(a host.planner.Plan) and the layer's name=")
+            if sparsity is not None or scores is not None:
+                raise ValueError("pattern='auto' takes its sparsity from the plan")
+            chosen = plan.choice(name)
+            if not np.array_equal(plan.dense[name], weights):
+                raise ValueError(f"The plan was made for other weights of layer {name!r}")
+            pattern = parse_pattern(chosen.format)
+            pruned = plan.weights(name)
         else:
             pattern = parse_pattern(pattern)
             pruned = prune(weights, pattern, sparsity=sparsity, scores=scores)

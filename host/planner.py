@@ -75,8 +75,18 @@ class LayerPlan:
 
 @dataclass
 class Plan:
-    """Every layer's :class:`LayerPlan`, and the whole model's predicted figures."""
+    """Every layer's :class:`LayerPlan`, and the whole model's predicted figures.
+
+    ``weights(name)`` gives the layer's weights pruned as chosen (what
+    :meth:`host.driver.SparseAccel.run` sends for ``pattern="auto"``).
+    """
     layers: dict
+    dense: dict = dataclasses.field(default_factory=dict, repr=False)
+    prune: object = dataclasses.field(default=None, repr=False)
+
+    def weights(self, name):
+        choice = self.choice(name).choice
+        return self.dense[name] if choice.pattern == "dense" else self.prune(name, choice)
 
     def choices(self):
         """``{name: LayerChoice}``, as :meth:`host.runner.SparseModel.pruned` takes it."""
@@ -157,7 +167,8 @@ def plan_sparsity(layers, prune, drift, *, cfg=None, target_speedup=None, max_dr
         options[name] = _worthwhile(found)
 
     chosen = {name: 0 for name in layers}
-    plan = Plan({name: options[name][0] for name in layers})
+    plan = Plan({name: options[name][0] for name in layers},
+                {name: weights for name, (weights, _) in layers.items()}, prune)
     while target_speedup is None or plan.speedup < target_speedup:
         steps = [(_slope(options[name][i], options[name][i + 1]), name)
                  for name, i in chosen.items() if i + 1 < len(options[name])]

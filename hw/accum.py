@@ -126,7 +126,7 @@ class OutputAccumulator(wiring.Component):
         read_data = []
         for bank in range(ports):
             memory = m.submodules[f"bank_{bank}"] = Memory(
-                shape=signed(cfg.acc_width), depth=-(-cfg.max_m // ports), init=[])
+                shape=signed(cfg.acc_width), depth=cfg.out_depth, init=[])
             write = memory.write_port()
             read = memory.read_port()
             port = Signal(range(ports), name=f"port{bank}")

@@ -179,8 +179,9 @@ class AccelConfig:
 
     @property
     def out_depth(self):
-        """Depth of each of the P output banks; row r lives in bank r % P at r // P."""
-        return -(-self.max_m // self.pes)
+        """Depth of each of the ``output_ports`` output banks; row r lives in bank
+        r % output_ports at r // output_ports."""
+        return -(-self.max_m // self.output_ports)
 
     @property
     def beat_width(self):

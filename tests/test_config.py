@@ -13,7 +13,7 @@ def test_defaults_and_derived_values():
     assert cfg.sum_width == 22
     assert cfg.latency == 14
     assert cfg.acts_per_word == 4
-    assert cfg.out_depth == 24
+    assert cfg.out_depth == 768
 
 
 def test_variants_and_hash():

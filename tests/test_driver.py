@@ -195,3 +195,28 @@ def test_minilm_ffn_on_the_default_simulated_board():
     np.testing.assert_array_equal(y, expected(weights, x, "unstructured", 0.5))
     assert stats.tiles == 1
     assert stats.cycles == -(-stats.nnz // 64) + accel.cfg.latency
+
+
+def test_auto_pattern_runs_the_planners_choice(accel):
+    from host.planner import plan_sparsity
+    rng = np.random.default_rng(11)
+    weights = rng.normal(size=(20, 48))
+    x = rng.normal(size=(3, 48))
+
+    def prune_layer(name, choice):
+        return prune(weights, choice.pattern, sparsity=choice.sparsity)
+
+    def drift(replaced):
+        return float(np.sum((x @ replaced["fc"].T - x @ weights.T) ** 2))
+
+    plan = plan_sparsity({"fc": (weights, 3)}, prune_layer, drift, target_speedup=1.5)
+    chosen = plan.choice("fc")
+    assert chosen.choice.pattern != "dense"
+    y = accel.run(weights, x, pattern="auto", plan=plan, name="fc")
+    assert np.array_equal(y, expected(plan.weights("fc"), x))
+    with pytest.raises(ValueError, match=r"^The plan was made for other weights of layer 'fc'$"):
+        accel.run(weights + 1, x, pattern="auto", plan=plan, name="fc")
+    with pytest.raises(ValueError, match=r"^pattern='auto' takes a planner's choice: pass plan= "):
+        accel.run(weights, x, pattern="auto")
+    with pytest.raises(ValueError, match=r"^plan and name go with pattern='auto'$"):
+        accel.run(weights, x, plan=plan, name="fc")
