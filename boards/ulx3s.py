@@ -8,7 +8,8 @@ __all__ = ["ULX3SPlatform", "ecp5_pll_dividers"]
 
 
 def ecp5_pll_dividers(input_hz, output_hz):
-    """Dividers of an EHXPLLL giving exactly ``output_hz`` from ``input_hz``, VCO 400-800 MHz.
+    """Dividers of an EHXPLLL giving exactly ``output_hz`` from ``input_hz``, with the VCO
+    (400-800 MHz) nearest the middle of its range.
 
     Returns ``(clki_div, clkfb_div, clkop_div)``; raises ``ValueError`` if none exists.
     """
@@ -16,9 +17,10 @@ def ecp5_pll_dividers(input_hz, output_hz):
         for clkfb_div in range(1, 81):
             if input_hz * clkfb_div != output_hz * clki_div:
                 continue
-            for clkop_div in range(1, 129):
-                if 400e6 <= output_hz * clkop_div <= 800e6:
-                    return clki_div, clkfb_div, clkop_div
+            dividers = [div for div in range(1, 129) if 400e6 <= output_hz * div <= 800e6]
+            if dividers:
+                clkop_div = min(dividers, key=lambda div: abs(output_hz * div - 600e6))
+                return clki_div, clkfb_div, clkop_div
     raise ValueError(f"ECP5 PLL cannot make {output_hz / 1e6:g} MHz from "
                      f"{input_hz / 1e6:g} MHz exactly")
 

@@ -1,7 +1,7 @@
 """The manifest: everything a host needs to drive one generated accelerator."""
 
 from hw.config import BUS_WIDTH, FORMAT_VERSION
-from hw.layouts import (ACCEL_ID, Reg, Region, Status, bus_addr_width, field_offsets,
+from hw.layouts import (ACCEL_ID, BUS_READ_LATENCY, Reg, Region, Status, bus_addr_width, field_offsets,
                         lane_layout, region_addr_width)
 
 
@@ -19,7 +19,7 @@ def manifest(cfg):
         "bus": {
             "word_width": BUS_WIDTH,
             "addr_width": bus_addr_width(cfg),
-            "read_latency": 1,
+            "read_latency": BUS_READ_LATENCY,
             "regions": {region.name: {"select": region.value,
                                       "addr_width": region_addr_width(cfg, region)}
                         for region in Region},

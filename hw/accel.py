@@ -173,7 +173,7 @@ class Accelerator(wiring.Component):
                 counters[Reg.ACT_READS].eq(counters[Reg.ACT_READS] + reads),
             ]
 
-        # Reads, one cycle after the request.
+        # Reads, answered two cycles after the request (BUS_READ_LATENCY).
         read_region = Signal(Region)
         register = Signal(BUS_WIDTH)
         m.d.comb += [
@@ -204,5 +204,6 @@ class Accelerator(wiring.Component):
                         m.d.sync += register.eq(value)
                 with m.Default():
                     m.d.sync += register.eq(0)
-        m.d.comb += bus.r_data.eq(Mux(read_region == Region.OUTPUTS, accum.read_data, register))
+        # The answer is registered: the block RAM's output is slow.
+        m.d.sync += bus.r_data.eq(Mux(read_region == Region.OUTPUTS, accum.read_data, register))
         return m

@@ -1,10 +1,11 @@
 """The board-level top: a UART, the link decoder and the accelerator."""
 
-from amaranth.hdl import DomainRenamer, Module
+from amaranth.hdl import Cat, DomainRenamer, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .accel import Accelerator
+from .layouts import BUS_READ_LATENCY
 from .link import LinkDecoder
 from .uart import UARTRx, UARTTx
 
@@ -52,9 +53,13 @@ class Board(wiring.Component):
         link = m.submodules.link = LinkDecoder(cfg, cfg.link_timeout)
         accel = self.engine(cfg)
         m.submodules.accel = DomainRenamer({"sync": self.core_domain})(accel)
+        # A read needs the core's clock until its answer is registered.
+        reading = Signal(BUS_READ_LATENCY)
+        m.d.sync += reading.eq(Cat(link.bus.r_en, reading))
         m.d.comb += [receiver.rx.eq(self.rx), self.tx.eq(transmitter.tx),
                      self.busy.eq(accel.busy),
-                     self.core_active.eq(accel.busy | link.bus.w_en | link.bus.r_en)]
+                     self.core_active.eq(accel.busy | link.bus.w_en | link.bus.r_en |
+                                         reading[:BUS_READ_LATENCY - 1].any())]
         wiring.connect(m, receiver.o, link.rx)
         wiring.connect(m, link.tx, transmitter.i)
         wiring.connect(m, link.bus, accel.bus)

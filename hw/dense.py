@@ -164,5 +164,6 @@ class DenseArray(wiring.Component):
                         m.d.sync += register.eq(value)
                 with m.Default():
                     m.d.sync += register.eq(0)
-        m.d.comb += bus.r_data.eq(Mux(read_region == Region.OUTPUTS, out_read.data, register))
+        # The answer is registered: the block RAM's output is slow.
+        m.d.sync += bus.r_data.eq(Mux(read_region == Region.OUTPUTS, out_read.data, register))
         return m

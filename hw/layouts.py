@@ -14,7 +14,8 @@ from .config import BUS_WIDTH, ceil_log2
 __all__ = [
     "Format", "lane_layout", "beat_layout", "fetch_layout", "grouped_lane_layout", "grouped_beat_layout",
     "beat_bits", "LaneField", "operand_layout", "product_layout", "sum_layout",
-    "Region", "Reg", "Status", "BusSignature", "bus_addr_width", "region_addr_width",
+    "Region", "Reg", "Status", "BUS_READ_LATENCY", "BusSignature", "bus_addr_width",
+    "region_addr_width",
     "field_offsets",
 ]
 
@@ -233,11 +234,16 @@ def bus_addr_width(cfg):
     return max(region_addr_width(cfg, region) for region in Region) + Region.as_shape().width
 
 
+#: Cycles from a read request on the bus to its data.
+BUS_READ_LATENCY = 2
+
+
 class BusSignature(wiring.Signature):
     """A word bus from the host into the accelerator.
 
     A write stores ``w_data`` at ``addr`` in the cycle ``w_en`` is high. A read with ``r_en``
-    high presents its data on ``r_data`` in the next cycle (latency 1). Weight and activation
+    high presents its data on ``r_data`` :data:`BUS_READ_LATENCY` (2) cycles later, from a
+    register (block RAM outputs are slow). Weight and activation
     memories are write-only; writes to them during a run are ignored.
 
     Addresses: ``Region`` in the top bits; below them, a register index, the weight stream

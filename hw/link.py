@@ -16,7 +16,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .config import BUS_WIDTH
-from .layouts import BusSignature
+from .layouts import BUS_READ_LATENCY, BusSignature
 
 
 __all__ = ["REQUEST_SYNC", "RESPONSE_SYNC", "MAX_WORDS", "LINK_CRC", "CRC_BYTES", "Command",
@@ -132,6 +132,7 @@ class LinkDecoder(wiring.Component):
                 m.d.comb += answer.valid.eq(checked)
                 then()
 
+        waited = Signal(range(BUS_READ_LATENCY + 1))
         # Bus requests are registered: a request lasts one cycle unless renewed.
         m.d.sync += [bus.w_en.eq(0), bus.r_en.eq(0)]
         with m.FSM():
@@ -209,11 +210,15 @@ class LinkDecoder(wiring.Component):
                 send(fields.word_select(index[:2], 8), next_header)
 
             with m.State("READ"):
-                m.d.sync += [bus.addr.eq(address + index[2:]), bus.r_en.eq(1)]
+                m.d.sync += [bus.addr.eq(address + index[2:]), bus.r_en.eq(1),
+                             waited.eq(0)]
                 m.next = "READ_WAIT"
 
             with m.State("READ_WAIT"):
-                m.next = "READ_DATA"
+                # The request reaches the bus a cycle after it is made.
+                m.d.sync += waited.eq(waited + 1)
+                with m.If(waited == BUS_READ_LATENCY - 1):
+                    m.next = "READ_DATA"
 
             with m.State("READ_DATA"):
                 m.d.sync += word.eq(bus.r_data)

@@ -11,6 +11,8 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
+from hw.layouts import BUS_READ_LATENCY
+
 
 __all__ = ["CLOCK_NS", "start_clock", "StreamSource", "StreamSink", "Bus"]
 
@@ -114,5 +116,7 @@ class Bus:
         self.dut.bus__r_en.value = 1
         await FallingEdge(self.clk)
         self.dut.bus__r_en.value = 0
+        for _ in range(BUS_READ_LATENCY - 1):
+            await FallingEdge(self.clk)
         await ReadOnly()
         return int(self.dut.bus__r_data.value)

@@ -4,7 +4,7 @@ from amaranth.sim import Simulator
 
 from hw.accel import Accelerator
 from hw.config import AccelConfig
-from hw.layouts import ACCEL_ID, Reg, Status
+from hw.layouts import BUS_READ_LATENCY, ACCEL_ID, Reg, Status
 from host.bus import layer_writes, output_address, register_address
 from host.cycles import COUNTER_REGS, RunCounters, predict_run
 from host.encode import encode
@@ -30,6 +30,7 @@ def run_layer(cfg, q, x, pattern="unstructured", extra_writes=()):
             ctx.set(dut.bus.r_en, 1)
             await ctx.tick()
             ctx.set(dut.bus.r_en, 0)
+            await ctx.tick().repeat(BUS_READ_LATENCY - 1)
             return ctx.get(dut.bus.r_data)
 
         for addr, data in [*zip(*layer_writes(cfg, layer, x)), *extra_writes]:

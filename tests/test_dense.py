@@ -7,7 +7,7 @@ from amaranth.sim import Simulator
 
 from hw.config import AccelConfig, ConfigError
 from hw.dense import DenseArray
-from hw.layouts import Reg, Region, Status
+from hw.layouts import BUS_READ_LATENCY, Reg, Region, Status
 from host.bus import address, register_address
 from host.golden import golden_matvec, wrap
 
@@ -46,6 +46,7 @@ def test_dense_array_matches_the_golden_model(pes):
             ctx.set(dut.bus.r_en, 1)
             await ctx.tick()
             ctx.set(dut.bus.r_en, 0)
+            await ctx.tick().repeat(BUS_READ_LATENCY - 1)
             return ctx.get(dut.bus.r_data)
 
         await write(register_address(cfg, Reg.WEIGHT_POINTER), 0)

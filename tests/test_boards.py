@@ -1,0 +1,87 @@
+"""Board targets and bitstream builds with the open toolchain from PyPI.
+
+The builds here are small configurations, each well under two minutes (plus YoWASP's
+one-time compilation of its tools on a fresh machine); the big ones are in ``bench/boards.py``.
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from boards import BOARDS
+from boards.ulx3s import ecp5_pll_dividers
+
+
+def test_pll_dividers():
+    assert ecp5_pll_dividers(25e6, 100e6) == (1, 4, 6)
+    clki, clkfb, clkop = ecp5_pll_dividers(25e6, 60e6)
+    assert 25e6 * clkfb / clki == 60e6 and 400e6 <= 60e6 * clkop <= 800e6
+    with pytest.raises(ValueError, match=r"^ECP5 PLL cannot make 0.001 MHz from 25 MHz "
+                                         r"exactly$"):
+        ecp5_pll_dividers(25e6, 1e3)
+
+
+def test_board_configurations_match_their_clocks():
+    for target in BOARDS.values():
+        assert target.config.baud_divisor == round(target.platform.clock_hz / 115200)
+        assert target.config.pes <= target.platform.dsp_blocks
+
+
+def gen(*args):
+    return subprocess.run([sys.executable, "-m", "gen", *args], capture_output=True, text=True)
+
+
+def test_board_sources_without_build(tmp_path):
+    result = gen("--board", "icebreaker", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    for name in ("sparse_accel.v", "manifest.json", "sparse_icebreaker.il",
+                 "sparse_icebreaker.ys", "sparse_icebreaker.pcf"):
+        assert (tmp_path / name).exists()
+    assert not list(tmp_path.glob("*.bin"))
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["config"] == BOARDS["icebreaker"].config.to_dict()
+
+
+def test_build_needs_a_board(tmp_path):
+    result = gen("--build", "--out", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("argument --build: needs --board")
+
+
+def check_report(out, board, pes, baseline):
+    report = json.loads((out / "report.json").read_text())
+    sparse = report["sparse"]
+    assert sparse["board"] == board and sparse["config"]["pes"] == pes
+    assert (out / sparse["bitstream"]).stat().st_size > 10000
+    resources = sparse["resources"]
+    assert 0 < resources["luts"]["used"] <= resources["luts"]["available"]
+    assert resources["dsps"]["used"] == pes
+    assert sparse["fmax_mhz"] > 0 and sparse["critical_path"]["delay_ns"] > 0
+    markdown = (out / "report.md").read_text()
+    assert f"P = {pes}" in markdown and "LUTs" in markdown
+    if baseline:
+        dense = report["dense"]
+        assert dense["resources"]["dsps"]["used"] == pes
+        ratio = report["sparse_over_dense"]["luts"]
+        assert ratio == pytest.approx(resources["luts"]["used"] / dense["resources"]["luts"]
+                                      ["used"], abs=0.01)
+        assert "sparse / dense" in markdown
+    return sparse
+
+
+def test_icebreaker_bitstream(tmp_path):
+    result = gen("--board", "icebreaker", "--build", "--no-baseline", "--quiet",
+                 "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    sparse = check_report(tmp_path, "icebreaker", BOARDS["icebreaker"].config.pes, False)
+    assert sparse["timing_met"]
+
+
+def test_ulx3s_bitstream_of_a_small_configuration(tmp_path):
+    result = gen("--board", "ulx3s", "--pes", "4", "--max-k", "64", "--max-m", "64",
+                 "--weight-depth", "64", "--build", "--quiet", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    sparse = check_report(tmp_path, "ulx3s", 4, True)
+    assert sparse["timing_met"]
