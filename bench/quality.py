@@ -25,7 +25,7 @@ import scipy.stats
 
 from host.minilm import LINEARS, MiniLM, linear_inputs
 from host.planner import plan_sparsity
-from host.runner import DENSE, LayerChoice, SparseModel, int8_linear, prune_plan
+from host.runner import LayerChoice, SparseModel, int8_linear, prune_plan, prune_sequential
 from host.quant import quantize_weights
 from host.reconstruct import prune_layer
 
@@ -168,6 +168,14 @@ class DigitsMLP:
                 for name in self.LAYERS}
 
 
+def _pruned(plan, calibration, inputs):
+    """Reconstruction is calibrated sequentially (each layer on the inputs of the model pruned
+    so far); the other methods on the dense model's inputs."""
+    if any(choice.method == "reconstruct" for choice in plan.values()):
+        return prune_sequential(plan, calibration)
+    return prune_plan(plan, inputs)
+
+
 _PATTERNS = [("unstructured", 0.5), ("2:4", None), ("4:8", None), ("unstructured", 0.75),
              ("1:4", None), ("bank:16", 0.5), ("tile:8", 0.5)]
 _METHODS = ("magnitude", "activation", "reconstruct")
@@ -222,9 +230,9 @@ def main(argv=None):
     for pattern, sparsity in patterns:
         for method in _METHODS:
             say(f"{pattern} {sparsity} {method}")
-            choice = LayerChoice(pattern, sparsity, method)
-            model = SparseModel(prune_plan({name: choice for name in encoder}, inputs))
-            row(str(LayerChoice(pattern, sparsity)), method, model)
+            plan = {name: LayerChoice(pattern, sparsity, method) for name in encoder}
+            row(str(LayerChoice(pattern, sparsity)), method,
+                SparseModel(_pruned(plan, calibration, inputs)))
 
     print(f"\n## Planner, target speedup {args.target_speedup} (P = 64, cycle model)\n")
     cache = {}
@@ -232,8 +240,8 @@ def main(argv=None):
                           cache=cache, progress=say)
     print(plan.table())
     print()
-    model = SparseModel(prune_plan(plan.choices(), inputs, cache=cache))
-    row(f"planned {plan.speedup:.2f}x", "planner", model)
+    row(f"planned {plan.speedup:.2f}x", "planner",
+        SparseModel(_pruned(plan.choices(), calibration, inputs)))
 
 
 if __name__ == "__main__":

@@ -127,15 +127,15 @@ class MiniLM:
         return np.array(result, dtype=np.float64)
 
 
-def linear_inputs(texts, linear=float_linear):
-    """The rows each linear sees over ``texts``: ``{name: (tokens, inputs) float64}``.
-
-    Recorded while the model runs with ``linear``; used as calibration data.
+def linear_inputs(texts, linear=float_linear, *, only=LINEARS):
+    """The rows each linear (of ``only``) sees over ``texts``: ``{name: (tokens, inputs)
+    float64}``. Recorded while the model runs with ``linear``; used as calibration data.
     """
-    seen = {name: [] for name in LINEARS}
+    seen = {name: [] for name in only}
 
     def recording(name, x):
-        seen[name].append(np.asarray(x, dtype=np.float64))
+        if name in seen:
+            seen[name].append(np.asarray(x, dtype=np.float64))
         return linear(name, x)
 
     MiniLM(recording).embed(texts)
