@@ -202,12 +202,13 @@ class AccelConfig:
 
         A run of ``n`` beats (``n > 0``) whose beats close at most ``output_ports`` rows each
         takes exactly ``n + L`` cycles from start to done, whatever the format: the weight
-        memory read (1), the beat decoder (1), the activation gather (1), the multipliers'
-        operand and product registers (2), the reduction tree (log2 P), the output stage's
-        latch (1) and selection (1), and the done flag (1). For P = 64, L = 14. A beat that
+        memory read and its output register (2), the beat decoder (1), the activation gather
+        (1), the multipliers' operand and product registers (2), the reduction tree (log2 P),
+        the output stage's latch (1) and selection (1), and the done flag (1). For P = 64,
+        L = 15. A beat that
         closes more rows adds cycles (:func:`host.cycles.beat_cycles`).
         """
-        return 8 + self.lane_levels
+        return 9 + self.lane_levels
 
     # Identity.
 

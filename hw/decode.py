@@ -1,6 +1,6 @@
 """The beat decoder: turns a beat of any format into lanes of weight, column and row end."""
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -138,11 +138,58 @@ class BeatDecoder(wiring.Component):
         decoded = Signal(beat_layout(cfg))
         m.d.comb += self.o.payload.lanes.eq(decoded)
 
+        # Per-layer constants of the lanes' step, registered (settings change between runs
+        # only). A lane's slot carries into the next group (c) if slot >= kept - step_slot;
+        # its group wraps past the row's end (w) if group >= row_groups - step_groups - c.
+        # Each lane keeps c and w of its place in registers, and a step computes the next
+        # place's c and w beside the place itself, from thresholds moved by the step's
+        # offsets: a step is a choice of constants and one addition or comparison. Offsets
+        # are modulo 2**width (the places they lead to are in range); thresholds are signed.
+        group_width, column_width = len(settings.row_groups), len(settings.row_columns)
+        slot_width = len(settings.kept)
+        kept, step_slot = settings.kept, settings.step_slot
+        row_groups, step_groups = settings.row_groups, settings.step_groups
+        slot_threshold = Signal(slot_width)
+        group_thresholds = [Signal(group_width, name=f"group_threshold{c}") for c in range(2)]
+        slot_offsets = [Signal(slot_width, name=f"slot_offset{c}") for c in range(2)]
+        group_offsets = [[Signal(group_width, name=f"group_offset{c}{w}") for w in range(2)]
+                         for c in range(2)]
+        first_offsets = [[Signal(column_width, name=f"first_offset{c}{w}") for w in range(2)]
+                         for c in range(2)]
+        carry_thresholds = [Signal(signed(slot_width + 2), name=f"carry_threshold{c}")
+                            for c in range(2)]
+        wrap_thresholds = [[[Signal(signed(group_width + 3), name=f"wrap_threshold{c}{w}{n}")
+                             for n in range(2)] for w in range(2)] for c in range(2)]
+        last_group = Signal(group_width)
+        last_slot = Signal(slot_width)
+        m.d.sync += [
+            slot_threshold.eq(kept - step_slot),
+            slot_offsets[0].eq(step_slot),
+            slot_offsets[1].eq(step_slot - kept),
+            carry_thresholds[0].eq(kept - 2 * step_slot),
+            carry_thresholds[1].eq(2 * kept - 2 * step_slot),
+            last_group.eq(row_groups - 1),
+            last_slot.eq(kept - 1),
+        ]
+        for c in range(2):
+            m.d.sync += group_thresholds[c].eq(row_groups - step_groups - c)
+            for w in range(2):
+                m.d.sync += [
+                    group_offsets[c][w].eq(step_groups + c - (row_groups if w else 0)),
+                    first_offsets[c][w].eq(settings.step_columns
+                                           + (settings.width if c else 0)
+                                           - (settings.row_columns if w else 0)),
+                ]
+                for n in range(2):
+                    m.d.sync += wrap_thresholds[c][w][n].eq(
+                        row_groups - step_groups - n - step_groups - c
+                        + (row_groups if w else 0))
+
         for lane in range(cfg.pes):
             start = {field: Signal(unsigned(width), name=f"start_{field.name.lower()}{lane}")
-                     for field, width in ((LaneField.SLOT, cfg.group_index_width + 1),
-                                          (LaneField.GROUP, cfg.column_width + 1),
-                                          (LaneField.COLUMN, cfg.column_width + 1))}
+                     for field, width in ((LaneField.SLOT, slot_width),
+                                          (LaneField.GROUP, group_width),
+                                          (LaneField.COLUMN, column_width))}
             table = self.lane_table
             with m.If(table.en & (table.lane == lane)):
                 with m.Switch(table.field):
@@ -153,29 +200,36 @@ class BeatDecoder(wiring.Component):
             slot = Signal.like(start[LaneField.SLOT], name=f"slot{lane}")
             group = Signal.like(start[LaneField.GROUP], name=f"group{lane}")
             first = Signal.like(start[LaneField.COLUMN], name=f"first{lane}")
+            carry = Signal(name=f"carry{lane}")
+            wrap = Signal(name=f"wrap{lane}")
 
-            # The lane's place P places on: past the group's last slot, and past the row's end.
-            next_slot = Signal.like(slot, name=f"next_slot{lane}")
-            slot_carry = Signal(name=f"slot_carry{lane}")
-            next_group = Signal(unsigned(len(group) + 1), name=f"next_group{lane}")
-            next_first = Signal(unsigned(len(first) + 1), name=f"next_first{lane}")
-            row_wrap = Signal(name=f"row_wrap{lane}")
-            stepped_slot = slot + settings.step_slot
-            m.d.comb += [
-                slot_carry.eq(stepped_slot >= settings.kept),
-                next_slot.eq(Mux(slot_carry, stepped_slot - settings.kept, stepped_slot)),
-                next_group.eq(group + settings.step_groups + slot_carry),
-                next_first.eq(first + settings.step_columns + Mux(slot_carry, settings.width, 0)),
-                row_wrap.eq(next_group >= settings.row_groups),
-            ]
             with m.If(self.restart):
                 m.d.sync += [slot.eq(start[LaneField.SLOT]), group.eq(start[LaneField.GROUP]),
                              first.eq(start[LaneField.COLUMN])]
             with m.Elif(stepping):
+                next_carry = Signal(name=f"next_carry{lane}")
+                wrap_if = [Signal(name=f"wrap_if{n}_{lane}") for n in range(2)]
+                choice = Cat(wrap, carry)
+                m.d.comb += [
+                    next_carry.eq(slot >= Array(carry_thresholds)[carry]),
+                    wrap_if[0].eq(group >= Array(t[0] for row in wrap_thresholds
+                                                 for t in row)[choice]),
+                    wrap_if[1].eq(group >= Array(t[1] for row in wrap_thresholds
+                                                 for t in row)[choice]),
+                ]
                 m.d.sync += [
-                    slot.eq(next_slot),
-                    group.eq(Mux(row_wrap, next_group - settings.row_groups, next_group)),
-                    first.eq(Mux(row_wrap, next_first - settings.row_columns, next_first)),
+                    slot.eq(slot + Array(slot_offsets)[carry]),
+                    group.eq(group + Array(o for row in group_offsets for o in row)[choice]),
+                    first.eq(first + Array(o for row in first_offsets for o in row)[choice]),
+                    carry.eq(next_carry),
+                    wrap.eq(Mux(next_carry, wrap_if[1], wrap_if[0])),
+                ]
+            with m.Else():
+                # Between steps (after a restart, during a tile's list) the flags settle on
+                # the place as it is: the first step comes three cycles after a restart.
+                m.d.sync += [
+                    carry.eq(slot >= slot_threshold),
+                    wrap.eq(group >= Array(group_thresholds)[carry]),
                 ]
 
             weight = Signal.like(unstructured[lane].weight, name=f"grouped_weight{lane}")
@@ -203,7 +257,6 @@ class BeatDecoder(wiring.Component):
                     m.d.sync += [
                         out.weight.eq(weight),
                         out.column.eq(first + index),
-                        out.last.eq((group == settings.row_groups - 1) &
-                                    (slot == settings.kept - 1)),
+                        out.last.eq((group == last_group) & (slot == last_slot)),
                     ]
         return m

@@ -104,7 +104,13 @@ class LinkDecoder(wiring.Component):
         idle = Signal(range(self.timeout + 1))
         last_executed = Signal(9, init=0x100)     # no frame executed yet
 
-        m.d.comb += [rx.ready.eq(1), check.data.eq(rx.payload), answer.data.eq(tx.payload)]
+        # The answer's CRC takes each byte a cycle after it is sent, from a register; its own
+        # bytes wait for the last update.
+        sent_byte = Signal(8)
+        sent = Signal()
+        m.d.sync += sent.eq(0)
+        m.d.comb += [rx.ready.eq(1), check.data.eq(rx.payload),
+                     answer.data.eq(sent_byte), answer.valid.eq(sent)]
         byte = rx.valid
         with m.If(byte):
             m.d.sync += idle.eq(0)
@@ -127,9 +133,10 @@ class LinkDecoder(wiring.Component):
 
         def send(value, then, *, checked=True):
             """Offer one answer byte; once taken, add it to the answer's CRC and go on."""
-            m.d.comb += [tx.valid.eq(1), tx.payload.eq(value)]
-            with m.If(tx.ready):
-                m.d.comb += answer.valid.eq(checked)
+            ready = tx.ready if checked else tx.ready & ~sent
+            m.d.comb += [tx.valid.eq(1 if checked else ~sent), tx.payload.eq(value)]
+            with m.If(ready):
+                m.d.sync += [sent.eq(checked), sent_byte.eq(value)]
                 then()
 
         waited = Signal(range(BUS_READ_LATENCY + 1))

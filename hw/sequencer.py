@@ -28,7 +28,8 @@ class BeatSource(wiring.Component):
     A beat leaves as the raw memory word; :class:`~hw.decode.BeatDecoder` reads its format.
 
     One beat leaves per cycle unless the consumer holds ``o.ready`` low. The weight memory's
-    read port is synchronous, so the first beat is valid two cycles after ``start``.
+    read port is synchronous and its output registered, so the first beat is valid three
+    cycles after ``start``.
 
     Members
     -------
@@ -73,10 +74,12 @@ class BeatSource(wiring.Component):
             request.eq(remaining != 0),
             read.addr.eq(address),
             read.en.eq(advance),
-            self.o.payload.eq(read.data),
         ]
+        # The memory's output is registered before it leaves: block RAM outputs are slow.
+        fetched = Signal()
         with m.If(advance):
-            m.d.sync += self.o.valid.eq(request)
+            m.d.sync += [fetched.eq(request), self.o.valid.eq(fetched),
+                         self.o.payload.eq(read.data)]
             with m.If(request):
                 m.d.sync += [address.eq(address + 1), remaining.eq(remaining - 1)]
         with m.If(self.start):
