@@ -168,6 +168,10 @@ class DigitsMLP:
                 for name in self.LAYERS}
 
 
+def _label(pattern, sparsity):
+    return pattern + (f" {sparsity:.0%}" if sparsity is not None else "")
+
+
 def _pruned(plan, calibration, inputs):
     """Reconstruction is calibrated sequentially (each layer on the inputs of the model pruned
     so far); the other methods on the dense model's inputs."""
@@ -209,7 +213,7 @@ def main(argv=None):
     for pattern, sparsity in patterns:
         cells = [f"{mlp.accuracy(mlp.pruned(LayerChoice(pattern, sparsity, method))):.4f}"
                  for method in _METHODS]
-        print(f"| {LayerChoice(pattern, sparsity)} | " + " | ".join(cells) + " |", flush=True)
+        print(f"| {_label(pattern, sparsity)} | " + " | ".join(cells) + " |", flush=True)
 
     print("\n## all-MiniLM-L6-v2, 36 encoder linears pruned alike, INT8\n")
     columns = ["lee_pearson", "lee_spearman", "cosine_to_dense"] + \
@@ -231,7 +235,7 @@ def main(argv=None):
         for method in _METHODS:
             say(f"{pattern} {sparsity} {method}")
             plan = {name: LayerChoice(pattern, sparsity, method) for name in encoder}
-            row(str(LayerChoice(pattern, sparsity)), method,
+            row(_label(pattern, sparsity), method,
                 SparseModel(_pruned(plan, calibration, inputs)))
 
     print(f"\n## Planner, target speedup {args.target_speedup} (P = 64, cycle model)\n")

@@ -60,6 +60,9 @@ class BeatDecoder(wiring.Component):
     row end, whatever their place says.
 
     Latency is one cycle; under back-pressure the decoder holds its output and its places.
+    ``settings`` must hold still from the cycle before ``restart`` to the end of the run,
+    and the first beat must come at least three cycles after ``restart`` (the constants the
+    lanes step by are derived from them in three register stages).
 
     Members
     -------
@@ -152,8 +155,8 @@ class BeatDecoder(wiring.Component):
         slot_threshold = Signal(slot_width)
         group_thresholds = [Signal(group_width, name=f"group_threshold{c}") for c in range(2)]
         slot_offsets = [Signal(slot_width, name=f"slot_offset{c}") for c in range(2)]
-        group_offsets = [[Signal(group_width, name=f"group_offset{c}{w}") for w in range(2)]
-                         for c in range(2)]
+        group_offsets = [[Signal(signed(group_width + 1), name=f"group_offset{c}{w}")
+                          for w in range(2)] for c in range(2)]
         first_offsets = [[Signal(column_width, name=f"first_offset{c}{w}") for w in range(2)]
                          for c in range(2)]
         carry_thresholds = [Signal(signed(slot_width + 2), name=f"carry_threshold{c}")
@@ -162,6 +165,12 @@ class BeatDecoder(wiring.Component):
                              for n in range(2)] for w in range(2)] for c in range(2)]
         last_group = Signal(group_width)
         last_slot = Signal(slot_width)
+        # The constants are derived in three register stages, one addition each: a run's
+        # first step comes three cycles after its restart, and the settings are written
+        # before the run is started.
+        spare_groups = Signal(group_width)            # row_groups - step_groups
+        group_steps = [Signal(group_width, name=f"group_step{c}") for c in range(2)]
+        column_steps = [Signal(column_width, name=f"column_step{c}") for c in range(2)]
         m.d.sync += [
             slot_threshold.eq(kept - step_slot),
             slot_offsets[0].eq(step_slot),
@@ -170,20 +179,22 @@ class BeatDecoder(wiring.Component):
             carry_thresholds[1].eq(2 * kept - 2 * step_slot),
             last_group.eq(row_groups - 1),
             last_slot.eq(kept - 1),
+            spare_groups.eq(row_groups - step_groups),
+            group_steps[0].eq(step_groups),
+            group_steps[1].eq(step_groups + 1),
+            column_steps[0].eq(settings.step_columns),
+            column_steps[1].eq(settings.step_columns + settings.width),
         ]
         for c in range(2):
-            m.d.sync += group_thresholds[c].eq(row_groups - step_groups - c)
+            m.d.sync += group_thresholds[c].eq(spare_groups - c)
             for w in range(2):
                 m.d.sync += [
-                    group_offsets[c][w].eq(step_groups + c - (row_groups if w else 0)),
-                    first_offsets[c][w].eq(settings.step_columns
-                                           + (settings.width if c else 0)
-                                           - (settings.row_columns if w else 0)),
+                    group_offsets[c][w].eq(group_steps[c] - (row_groups if w else 0)),
+                    first_offsets[c][w].eq(column_steps[c] - (settings.row_columns if w else 0)),
                 ]
                 for n in range(2):
                     m.d.sync += wrap_thresholds[c][w][n].eq(
-                        row_groups - step_groups - n - step_groups - c
-                        + (row_groups if w else 0))
+                        group_thresholds[n] - group_offsets[c][w])
 
         for lane in range(cfg.pes):
             start = {field: Signal(unsigned(width), name=f"start_{field.name.lower()}{lane}")
