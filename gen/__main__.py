@@ -40,7 +40,7 @@ def parser():
         prog="python -m gen",
         description="Generate a sparse DNN accelerator: Verilog and a manifest for its host. "
                     "With --board, a configuration option left out takes the board's value.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=argparse.HelpFormatter)
     for field in dataclasses.fields(AccelConfig):
         result.add_argument(_option(field.name), type=int, metavar="N", default=None,
                             help=f"{_HELP[field.name]} (default: {getattr(defaults, field.name)}"
