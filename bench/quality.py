@@ -192,6 +192,9 @@ def main(argv=None):
                         help="2:4 and unstructured 50 %% only, no WordSim353")
     parser.add_argument("--calibration", type=int, default=32, metavar="N",
                         help="background documents used for calibration")
+    parser.add_argument("--probe", type=int, default=8, metavar="N",
+                        help="background documents (after the calibration ones) on which the "
+                             "planner measures each layer's drift")
     parser.add_argument("--target-speedup", type=float, default=1.7, metavar="S",
                         help="the planner's target: predicted whole-model speedup at P = 64")
     args = parser.parse_args(argv)
@@ -204,7 +207,7 @@ def main(argv=None):
     patterns = _PATTERNS[:2] if args.quick else _PATTERNS
     background = background_documents()
     calibration = background[:args.calibration]
-    probe = background[args.calibration:args.calibration + 16]
+    probe = background[args.calibration:args.calibration + args.probe]
 
     print("## Digits MLP (64-128-64-10), test accuracy\n")
     mlp = DigitsMLP()
