@@ -9,6 +9,7 @@ from .arith import popcount
 from .config import BUS_WIDTH, FORMAT_VERSION
 from .decode import BeatDecoder, grouped_settings_layout
 from .fetch import FetchUnit
+from .bus import answer_reads, decode_address
 from .layouts import ACCEL_ID, BusSignature, Format, Reg, Region, Status, beat_layout
 from .pe import PEArray
 from .reduce import ReductionTree
@@ -60,10 +61,7 @@ class Accelerator(wiring.Component):
         wiring.connect(m, tree.o, accum.i)
 
         bus = self.bus
-        region_bits = Region.as_shape().width
-        region = Signal(Region)
-        index = Signal(len(bus.addr) - region_bits)
-        m.d.comb += [region.eq(bus.addr[-region_bits:]), index.eq(bus.addr[:-region_bits])]
+        region, index = decode_address(m, bus)
 
         busy = self.busy
         done = Signal()
@@ -174,36 +172,24 @@ class Accelerator(wiring.Component):
             ]
 
         # Reads, answered two cycles after the request (BUS_READ_LATENCY).
-        read_region = Signal(Region)
-        register = Signal(BUS_WIDTH)
         m.d.comb += [
             accum.read_row.eq(index),
             accum.read_en.eq(bus.r_en & (region == Region.OUTPUTS)),
         ]
-        with m.If(bus.r_en):
-            m.d.sync += read_region.eq(region)
-            with m.Switch(index[:8]):
-                readable = {
-                    Reg.ID: ACCEL_ID,
-                    Reg.VERSION: FORMAT_VERSION,
-                    Reg.CONFIG_HASH: cfg.config_hash,
-                    Reg.STATUS: (Mux(busy, Status.BUSY.value, 0) |
-                                 Mux(done, Status.DONE.value, 0) |
-                                 Mux(done & (accum.rows != n_rows), Status.ROW_ERROR.value, 0)),
-                    Reg.N_BEATS: n_beats,
-                    Reg.N_ROWS: n_rows,
-                    Reg.N_LANES: n_lanes,
-                    Reg.WEIGHT_POINTER: weight_beat,
-                    Reg.WORDS_PER_BEAT: words_per_beat,
-                    Reg.FORMAT: layer_format,
-                    **setting_regs,
-                    **counters,
-                }
-                for reg, value in readable.items():
-                    with m.Case(reg):
-                        m.d.sync += register.eq(value)
-                with m.Default():
-                    m.d.sync += register.eq(0)
-        # The answer is registered: the block RAM's output is slow.
-        m.d.sync += bus.r_data.eq(Mux(read_region == Region.OUTPUTS, accum.read_data, register))
+        answer_reads(m, bus, region, index, {
+            Reg.ID: ACCEL_ID,
+            Reg.VERSION: FORMAT_VERSION,
+            Reg.CONFIG_HASH: cfg.config_hash,
+            Reg.STATUS: (Mux(busy, Status.BUSY.value, 0) |
+                         Mux(done, Status.DONE.value, 0) |
+                         Mux(done & (accum.rows != n_rows), Status.ROW_ERROR.value, 0)),
+            Reg.N_BEATS: n_beats,
+            Reg.N_ROWS: n_rows,
+            Reg.N_LANES: n_lanes,
+            Reg.WEIGHT_POINTER: weight_beat,
+            Reg.WORDS_PER_BEAT: words_per_beat,
+            Reg.FORMAT: layer_format,
+            **setting_regs,
+            **counters,
+        }, accum.read_data)
         return m

@@ -6,6 +6,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .config import BUS_WIDTH, ConfigError
+from .bus import answer_reads, decode_address
 from .layouts import ACCEL_ID, BusSignature, Reg, Region, Status
 
 
@@ -58,10 +59,7 @@ class DenseArray(wiring.Component):
                                            outputs.read_port())
 
         bus = self.bus
-        region_bits = Region.as_shape().width
-        region = Signal(Region)
-        index = Signal(len(bus.addr) - region_bits)
-        m.d.comb += [region.eq(bus.addr[-region_bits:]), index.eq(bus.addr[:-region_bits])]
+        region, index = decode_address(m, bus)
 
         busy, done, start = self.busy, Signal(), Signal()
         n_beats = Signal(range(cfg.weight_depth + 1))
@@ -146,24 +144,12 @@ class DenseArray(wiring.Component):
         with m.Elif(busy & ~issuing & ~valid.any()):
             m.d.sync += [busy.eq(0), done.eq(1)]
 
-        read_region = Signal(Region)
-        register = Signal(BUS_WIDTH)
         m.d.comb += [out_read.addr.eq(index), out_read.en.eq(bus.r_en)]
-        with m.If(bus.r_en):
-            m.d.sync += read_region.eq(region)
-            with m.Switch(index[:8]):
-                readable = {
-                    Reg.ID: ACCEL_ID,
-                    Reg.STATUS: (Mux(busy, Status.BUSY.value, 0) |
-                                 Mux(done, Status.DONE.value, 0)),
-                    Reg.N_BEATS: n_beats,
-                    Reg.ROW_GROUPS: row_groups,
-                }
-                for reg, value in readable.items():
-                    with m.Case(reg):
-                        m.d.sync += register.eq(value)
-                with m.Default():
-                    m.d.sync += register.eq(0)
-        # The answer is registered: the block RAM's output is slow.
-        m.d.sync += bus.r_data.eq(Mux(read_region == Region.OUTPUTS, out_read.data, register))
+        answer_reads(m, bus, region, index, {
+            Reg.ID: ACCEL_ID,
+            Reg.STATUS: (Mux(busy, Status.BUSY.value, 0) |
+                         Mux(done, Status.DONE.value, 0)),
+            Reg.N_BEATS: n_beats,
+            Reg.ROW_GROUPS: row_groups,
+        }, out_read.data)
         return m

@@ -1,4 +1,3 @@
-import dataclasses
 
 import numpy as np
 import pytest
@@ -6,7 +5,7 @@ import pytest
 from hw.config import AccelConfig
 from host.planner import layer_cost, plan_sparsity
 from host.patterns import prune
-from host.runner import DENSE, LayerChoice
+from host.runner import DENSE
 
 
 def test_layer_cost_takes_the_fastest_format():

@@ -1,0 +1,38 @@
+"""The engine's side of the host bus (:class:`~hw.layouts.BusSignature`), shared by the
+accelerator and the dense baseline."""
+
+from amaranth.hdl import Mux, Signal
+
+from .config import BUS_WIDTH
+from .layouts import Region
+
+
+__all__ = ["decode_address", "answer_reads"]
+
+
+def decode_address(m, bus):
+    """``(region, index)`` of the bus address: the :class:`Region` in its top bits, the
+    index within the region below them."""
+    region_bits = Region.as_shape().width
+    region = Signal(Region)
+    index = Signal(len(bus.addr) - region_bits)
+    m.d.comb += [region.eq(bus.addr[-region_bits:]), index.eq(bus.addr[:-region_bits])]
+    return region, index
+
+
+def answer_reads(m, bus, region, index, registers, outputs):
+    """Answer reads from a register of ``registers`` (``{Reg: value}``; others read 0) or,
+    in :attr:`Region.OUTPUTS`, from ``outputs``: the read data of a memory port enabled by
+    the request. The answer is registered (the block RAM's output is slow), so it comes
+    :data:`~hw.layouts.BUS_READ_LATENCY` cycles after the request."""
+    read_region = Signal(Region)
+    register = Signal(BUS_WIDTH)
+    with m.If(bus.r_en):
+        m.d.sync += read_region.eq(region)
+        with m.Switch(index[:8]):
+            for reg, value in registers.items():
+                with m.Case(reg):
+                    m.d.sync += register.eq(value)
+            with m.Default():
+                m.d.sync += register.eq(0)
+    m.d.sync += bus.r_data.eq(Mux(read_region == Region.OUTPUTS, outputs, register))
