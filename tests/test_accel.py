@@ -1,15 +1,15 @@
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from hw.accel import Accelerator
 from hw.config import AccelConfig
-from hw.layouts import BUS_READ_LATENCY, ACCEL_ID, Reg, Status
+from hw.layouts import ACCEL_ID, Reg, Status
 from host.bus import layer_writes, output_address, register_address
 from host.cycles import COUNTER_REGS, RunCounters, predict_run
 from host.encode import encode
 from host.patterns import prune
 from host.golden import golden_matvec, wrap
+from tests.sim_streams import run_bus
 
 
 def run_layer(cfg, q, x, pattern="unstructured", extra_writes=()):
@@ -17,22 +17,7 @@ def run_layer(cfg, q, x, pattern="unstructured", extra_writes=()):
     dut = Accelerator(cfg)
     result = {}
 
-    async def testbench(ctx):
-        async def write(addr, data):
-            ctx.set(dut.bus.addr, int(addr))
-            ctx.set(dut.bus.w_data, int(data))
-            ctx.set(dut.bus.w_en, 1)
-            await ctx.tick()
-            ctx.set(dut.bus.w_en, 0)
-
-        async def read(addr):
-            ctx.set(dut.bus.addr, int(addr))
-            ctx.set(dut.bus.r_en, 1)
-            await ctx.tick()
-            ctx.set(dut.bus.r_en, 0)
-            await ctx.tick().repeat(BUS_READ_LATENCY - 1)
-            return ctx.get(dut.bus.r_data)
-
+    async def script(write, read):
         for addr, data in [*zip(*layer_writes(cfg, layer, x)), *extra_writes]:
             await write(addr, data)
         await write(register_address(cfg, Reg.CONTROL), 1)
@@ -44,10 +29,7 @@ def run_layer(cfg, q, x, pattern="unstructured", extra_writes=()):
         result["counters"] = RunCounters(*[await read(register_address(cfg, reg))
                                            for reg in COUNTER_REGS])
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(testbench)
-    sim.run()
+    run_bus(dut, script)
     return layer, result
 
 

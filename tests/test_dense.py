@@ -3,19 +3,13 @@
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from hw.config import AccelConfig, ConfigError
 from hw.dense import DenseArray
-from hw.layouts import BUS_READ_LATENCY, Reg, Region, Status
-from host.bus import address, register_address
+from hw.layouts import Reg, Region, Status
+from host.bus import activation_words, address, register_address
 from host.golden import golden_matvec, wrap
-
-
-def words(values):
-    """Bytes packed four to a little-endian word, lowest index in the low byte."""
-    values = np.asarray(values, dtype=np.int64).reshape(-1, 4) & 0xFF
-    return [int(sum(int(v) << (8 * i) for i, v in enumerate(row))) for row in values]
+from tests.sim_streams import run_bus
 
 
 @pytest.mark.parametrize("pes", [4, 8])
@@ -33,26 +27,11 @@ def test_dense_array_matches_the_golden_model(pes):
     dut = DenseArray(cfg)
     sums = []
 
-    async def testbench(ctx):
-        async def write(addr, data):
-            ctx.set(dut.bus.addr, int(addr))
-            ctx.set(dut.bus.w_data, int(data))
-            ctx.set(dut.bus.w_en, 1)
-            await ctx.tick()
-            ctx.set(dut.bus.w_en, 0)
-
-        async def read(addr):
-            ctx.set(dut.bus.addr, int(addr))
-            ctx.set(dut.bus.r_en, 1)
-            await ctx.tick()
-            ctx.set(dut.bus.r_en, 0)
-            await ctx.tick().repeat(BUS_READ_LATENCY - 1)
-            return ctx.get(dut.bus.r_data)
-
+    async def script(write, read):
         await write(register_address(cfg, Reg.WEIGHT_POINTER), 0)
-        for word in words(padded_q):
+        for word in activation_words(cfg, padded_q.reshape(-1)):
             await write(address(cfg, Region.WEIGHTS, 0), word)
-        for index, word in enumerate(words(padded_x)):
+        for index, word in enumerate(activation_words(cfg, padded_x)):
             await write(address(cfg, Region.ACTIVATIONS, index), word)
         await write(register_address(cfg, Reg.N_BEATS), rows * groups)
         await write(register_address(cfg, Reg.ROW_GROUPS), groups)
@@ -62,10 +41,7 @@ def test_dense_array_matches_the_golden_model(pes):
         for row in range(rows):
             sums.append(await read(address(cfg, Region.OUTPUTS, row)))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(testbench)
-    sim.run()
+    run_bus(dut, script)
     assert np.array_equal(wrap(np.array(sums, dtype=np.int64), 32), golden_matvec(q, x))
 
 
