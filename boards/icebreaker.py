@@ -1,7 +1,9 @@
 """iCEBreaker with an iCE40UP5K (SG48): the 12 MHz oscillator drives the core directly."""
 
-from amaranth.hdl import ClockDomain, ClockSignal, Module, ResetSignal, Signal
+from amaranth.hdl import Module
 from amaranth_boards.icebreaker import ICEBreakerPlatform as _ICEBreakerPlatform
+
+from .reset import add_sync_domain
 
 
 __all__ = ["ICEBreakerPlatform"]
@@ -16,7 +18,6 @@ class ICEBreakerPlatform(_ICEBreakerPlatform):
     name = "icebreaker"
     clock_hz = 12e6
     dsp_blocks = 8
-    ram_blocks = 30
 
     def create_missing_domain(self, name):
         if name != "sync":
@@ -24,14 +25,5 @@ class ICEBreakerPlatform(_ICEBreakerPlatform):
         m = Module()
         clock = self.request(self.default_clk, dir="i").i
         button = self.request("button", 0).i
-        m.domains.sync = ClockDomain("sync")
-        m.domains.por = ClockDomain("por", reset_less=True)
-        m.d.comb += [ClockSignal("sync").eq(clock), ClockSignal("por").eq(clock)]
-        # Held in reset for a few cycles after configuration and while the button is pressed.
-        reset = Signal(4, init=0b1111)
-        with m.If(button):
-            m.d.por += reset.eq(0b1111)
-        with m.Else():
-            m.d.por += reset.eq(reset >> 1)
-        m.d.comb += ResetSignal("sync").eq(reset[0])
+        add_sync_domain(m, clock, button)
         return m

@@ -1,7 +1,9 @@
 """ULX3S with an ECP5-85F (CABGA381, speed 6): 25 MHz crystal, a PLL to the core clock."""
 
-from amaranth.hdl import ClockDomain, ClockSignal, Const, Instance, Module, ResetSignal, Signal
+from amaranth.hdl import Const, Instance, Module, Signal
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
+
+from .reset import add_sync_domain
 
 
 __all__ = ["ULX3SPlatform", "ecp5_pll_dividers"]
@@ -33,9 +35,8 @@ class ULX3SPlatform(ULX3S_85F_Platform):
     """
     name = "ulx3s"
     clock_hz = 100e6
-    # The board's usable parts: what the largest P and the report are measured against.
+    # Multipliers of the device: no board configuration may need more.
     dsp_blocks = 156
-    ram_blocks = 208
 
     def create_missing_domain(self, name):
         if name != "sync":
@@ -60,16 +61,6 @@ class ULX3SPlatform(ULX3S_85F_Platform):
             i_RST=Const(0), i_STDBY=Const(0), i_PHASESEL0=Const(0), i_PHASESEL1=Const(0),
             i_PHASEDIR=Const(1), i_PHASESTEP=Const(1), i_PHASELOADREG=Const(1),
             i_PLLWAKESYNC=Const(0), i_ENCLKOP=Const(0))
-        m.domains.sync = ClockDomain("sync")
-        reset = Signal(4, init=0b1111)
-        m.d.comb += ClockSignal("sync").eq(clock)
-        m.domains.por = ClockDomain("por", reset_less=True)
-        m.d.comb += ClockSignal("por").eq(clock)
-        # The reset is held for four cycles after lock or the button is released.
-        with m.If(~locked | button):
-            m.d.por += reset.eq(0b1111)
-        with m.Else():
-            m.d.por += reset.eq(reset >> 1)
-        m.d.comb += ResetSignal("sync").eq(reset[0])
+        add_sync_domain(m, clock, ~locked | button)
         self.add_clock_constraint(clock, self.clock_hz)
         return m
