@@ -89,7 +89,7 @@ class Plan:
         return self.dense[name] if choice.pattern == "dense" else self.prune(name, choice)
 
     def choices(self):
-        """``{name: LayerChoice}``, as :meth:`host.runner.SparseModel.pruned` takes it."""
+        """``{name: LayerChoice}``, as :func:`host.runner.prune_sequential` takes it."""
         return {name: layer.choice for name, layer in self.layers.items()}
 
     def choice(self, name):

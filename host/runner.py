@@ -148,21 +148,6 @@ class SparseModel:
         self.quantized = {name: quantize_weights(weights)
                           for name, weights in self.weights.items()}
 
-    @classmethod
-    def pruned(cls, plan, calibration, *, progress=None, cache=None, **options):
-        """A model pruned by ``plan`` (:class:`LayerChoice` per linear name), calibrated on
-        the texts ``calibration`` where a method needs it."""
-        unknown = sorted(set(plan) - set(LINEARS))
-        if unknown:
-            raise ValueError(f"all-MiniLM-L6-v2 has no linear {unknown[0]!r}")
-        needs = any(choice.method != "magnitude" and choice.pattern != "dense"
-                    for choice in plan.values())
-        if needs and not calibration:
-            raise ValueError("Calibration texts are needed by the activation and "
-                             "reconstruct methods")
-        inputs = linear_inputs(calibration) if needs else {}
-        return cls(prune_plan(plan, inputs, progress=progress, cache=cache), **options)
-
     def linear(self, name, x):
         """Linear ``name`` on the rows of ``x`` (tokens x inputs), bias included."""
         if not self.quantize:

@@ -71,20 +71,19 @@ def check_report(out, board, pes, baseline):
     return sparse
 
 
-def test_icebreaker_bitstream_of_a_small_configuration(tmp_path):
-    result = gen("--board", "icebreaker", "--pes", "2", "--max-k", "64", "--max-m", "64",
-                 "--weight-depth", "64", "--build", "--no-baseline", "--quiet",
-                 "--out", str(tmp_path))
+# Small configurations, each built in well under two minutes. The iCEBreaker's 12 MHz is met
+# with room to spare; whether the ULX3S meets 100 MHz is for bench.boards to measure, so its
+# build only has to complete, with the dense baseline beside it.
+@pytest.mark.parametrize("board, pes, baseline, options", [
+    ("icebreaker", 2, False, ["--no-baseline"]),
+    ("ulx3s", 4, True, ["--allow-timing-fail"]),
+])
+def test_bitstream_of_a_small_configuration(tmp_path, board, pes, baseline, options):
+    result = gen("--board", board, "--pes", str(pes), "--max-k", "64", "--max-m", "64",
+                 "--weight-depth", "64", "--build", "--quiet", *options, "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
-    sparse = check_report(tmp_path, "icebreaker", 2, False)
-    assert sparse["timing_met"]
-
-
-def test_ulx3s_bitstream_of_a_small_configuration(tmp_path):
-    # The flow and its report; whether 100 MHz is met is for bench.boards to measure.
-    result = gen("--board", "ulx3s", "--pes", "4", "--max-k", "64", "--max-m", "64",
-                 "--weight-depth", "64", "--build", "--quiet", "--allow-timing-fail",
-                 "--out", str(tmp_path))
-    assert result.returncode == 0, result.stderr
-    sparse = check_report(tmp_path, "ulx3s", 4, True)
-    assert sparse["fmax_mhz"] > 50
+    sparse = check_report(tmp_path, board, pes, baseline)
+    if board == "icebreaker":
+        assert sparse["timing_met"]
+    else:
+        assert sparse["fmax_mhz"] > 50
