@@ -50,7 +50,7 @@ BOARDS = {
         # 4 PEs: at 8 (one per DSP block of the UP5K) the design needs 6378 of its 5280
         # logic cells and 39 of its 30 block RAMs of 4 kbit.
         _target(ICEBreakerPlatform, pes=4, max_k=512, max_m=512, weight_depth=256,
-                max_group_width=16),
+                max_group_width=16, pattern_depth=256),
     )
 }
 

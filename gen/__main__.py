@@ -24,6 +24,8 @@ _HELP = {
     "weight_depth": "weight memory depth in beats of P lanes, 1 to 1048576",
     "max_group_width": "widest group of the grouped formats (M of N:M, bank width), "
                        "a power of two from 2 to 256",
+    "pattern_depth": "entries of the pattern table: the longest cycle of beats a grouped "
+                     "layer's lane places may have, 1 to 65536",
     "output_ports": "rows written to the output memory per cycle, a power of two from 1 to 16",
     "baud_divisor": "clock cycles per bit of the board's UART, 1 to 65535",
     "link_timeout": "cycles without a byte before the link abandons a frame, 16 to 2**30",

@@ -1,8 +1,9 @@
 """The manifest: everything a host needs to drive one generated accelerator."""
 
 from hw.config import BUS_WIDTH, FORMAT_VERSION
-from hw.layouts import (ACCEL_ID, BUS_READ_LATENCY, Reg, Region, Status, bus_addr_width, field_offsets,
-                        lane_layout, region_addr_width)
+from hw.layouts import (ACCEL_ID, BUS_READ_LATENCY, Reg, Region, Status, bus_addr_width,
+                        field_offsets, grouped_beat_layout, pattern_layout, region_addr_width,
+                        unstructured_beat_layout)
 
 
 __all__ = ["manifest"]
@@ -32,14 +33,18 @@ def manifest(cfg):
             "activations": {"replicas": cfg.pes, "words": cfg.act_words,
                             "acts_per_word": cfg.acts_per_word,
                             "bits": cfg.pes * cfg.act_words * BUS_WIDTH},
+            "patterns": {"entries": cfg.pattern_depth, "words_per_entry": cfg.words_per_pattern,
+                         "bits": cfg.pattern_depth * cfg.words_per_pattern * BUS_WIDTH},
             "outputs": {"banks": cfg.output_ports, "depth": cfg.out_depth,
                         "bits": cfg.output_ports * cfg.out_depth * cfg.acc_width},
         },
         "layouts": {
-            "lane": {name: {"offset": offset, "width": width, "signed": is_signed}
-                     for name, (offset, width, is_signed)
-                     in field_offsets(lane_layout(cfg)).items()},
-            "lane_stride": lane_layout(cfg).size,
-            "lanes_per_beat": cfg.pes,
-        },
+            # Each is a struct of arrays: field `name` of lane i is `width` bits at
+            # offset + i * width. A grouped beat's index is INDEX_BITS wide.
+            name: {field: {"offset": offset, "width": width, "signed": is_signed}
+                   for field, (offset, width, is_signed) in field_offsets(layout).items()}
+            for name, layout in (("unstructured_beat", unstructured_beat_layout(cfg)),
+                                 ("grouped_beat", grouped_beat_layout(cfg, 0)),
+                                 ("pattern", pattern_layout(cfg)))
+        } | {"lanes_per_beat": cfg.pes, "words_per_pattern": cfg.words_per_pattern},
     }

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from hw.layouts import LaneField, Reg, Region, bus_addr_width, region_addr_width
+from hw.layouts import Reg, Region, bus_addr_width, pattern_address, region_addr_width
 
 from .golden import padded_inputs
 
@@ -67,17 +67,16 @@ def input_writes(cfg, layer, x):
 
 def setting_writes(cfg, layer):
     """``(addresses, words)`` that describe an encoded layer to the decoder and the sequencer:
-    its format registers, its lane table, and ``N_BEATS``, ``N_ROWS`` and ``N_LANES``."""
+    its format registers, its pattern table, and ``N_BEATS``, ``N_ROWS`` and ``N_LANES``."""
     registers = {**layer.settings, Reg.N_BEATS: layer.n_beats, Reg.N_ROWS: len(layer.rows),
                  Reg.N_LANES: layer.n_lanes}
     addresses = [register_address(cfg, reg) for reg in registers]
     words = list(registers.values())
-    if layer.lane_table is not None:
-        for field in LaneField:
-            lanes = np.arange(cfg.pes)
-            addresses.extend(address(cfg, Region.LANES,
-                                     (field.value << cfg.lane_levels) | lanes))
-            words.extend(layer.lane_table[field.value])
+    if layer.pattern is not None:
+        beats, word_count = layer.pattern.shape
+        index = pattern_address(cfg, np.arange(beats)[:, None], np.arange(word_count))
+        addresses.extend(address(cfg, Region.PATTERN, index.reshape(-1)))
+        words.extend(layer.pattern.reshape(-1))
     return np.array(addresses, dtype=np.int64), np.array(words, dtype=np.uint32)
 
 

@@ -6,8 +6,9 @@ columns ascending; ``last`` marks a row's final lane. Rows with no kept weight a
 ``GROUPED``: each row is split into groups of M consecutive columns (the row padded with zeros
 to whole groups), and exactly N lanes ``(weight, index)`` are sent per group, indices
 ascending; a group with fewer than N non-zero weights is filled with zero weights at its
-lowest unused indices. Every row is sent. N:M, bank-balanced and dense (1:1, no index) are
-grouped.
+lowest unused indices. Every row is sent, as the same number of lanes, so the lanes' places
+repeat every few beats: the pattern table holds one cycle of them (:func:`encode_grouped`).
+N:M, bank-balanced and dense (1:1, no index) are grouped.
 
 ``TILE``: per tile of G rows, a list of the inputs the tile uses, then its rows dense on that
 list (:func:`encode_tile`).
@@ -15,24 +16,26 @@ list (:func:`encode_tile`).
 In both, lanes fill beats across row ends, so only the final beat holds padding.
 """
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from hw.config import BUS_WIDTH, ceil_log2
-from hw.layouts import Format, LaneField, Reg, field_offsets, grouped_lane_layout, lane_layout
+from hw.layouts import (Format, Reg, field_offsets, grouped_beat_layout, pattern_layout,
+                        unstructured_beat_layout)
 
 from .patterns import parse_pattern
 
 
-__all__ = ["LayerTooBig", "EncodedLayer", "encode", "encode_unstructured", "encode_grouped", "encode_tile",
-           "pack_lanes"]
+__all__ = ["LayerTooBig", "EncodedLayer", "encode", "encode_unstructured", "encode_grouped",
+           "encode_tile", "pack_beats", "pattern_cycle"]
 
 
 class LayerTooBig(ValueError):
     """A layer does not fit the accelerator's memories; the host can split it.
 
-    ``resource`` is ``"beats"``, ``"rows"`` or ``"inputs"``; ``needed`` and ``available``
+    ``resource`` is ``"beats"``, ``"rows"``, ``"inputs"`` or ``"pattern"``; ``needed`` and ``available``
     count it.
     """
     def __init__(self, message, resource, needed, available):
@@ -66,8 +69,8 @@ class EncodedLayer:
         Activations the run reads: K, rounded up to whole groups.
     settings : dict of Reg to int
         Registers that describe the format to the decoder (``FORMAT`` and its constants).
-    lane_table : ndarray (3, P) or None
-        Each lane's start place (:class:`~hw.layouts.LaneField` order), for grouped formats.
+    pattern : ndarray (PATTERN_BEATS, W), uint32, or None
+        The pattern table of a grouped layer as bus words, one entry per row.
     """
     shape: tuple
     format: Format
@@ -81,7 +84,7 @@ class EncodedLayer:
     n_lanes: int
     activation_length: int
     settings: dict = field(default_factory=dict)
-    lane_table: np.ndarray = None
+    pattern: np.ndarray = None
 
     @property
     def n_beats(self):
@@ -96,8 +99,13 @@ class EncodedLayer:
         """Bits sent to the weight memory for this layer."""
         return int(self.packed_words.sum()) * BUS_WIDTH
 
+    def table_bits(self, cfg):
+        """Bits of the pattern table sent once per layer beside the stream."""
+        return 0 if self.pattern is None else self.pattern.size * BUS_WIDTH
+
     def bits_per_kept_weight(self, cfg):
-        """Stream bits per kept (non-zero) weight, padding and filler lanes included."""
+        """Stream bits per kept (non-zero) weight, padding and filler lanes included (the
+        pattern table, sent once per layer, is :meth:`table_bits`)."""
         return self.stream_bits(cfg) / max(self.nnz, 1)
 
     def metadata_share(self, cfg):
@@ -114,28 +122,24 @@ class EncodedLayer:
         return out
 
 
-def words_per_beat(cfg, layout):
-    """Bus words that carry P lanes of ``layout``."""
-    return -(-cfg.pes * layout.size // BUS_WIDTH)
-
-
-def pack_lanes(cfg, layout, fields, words=None):
-    """Pack lane fields of shape (n_beats, P) into bus words with a lane layout; the beats
-    take ``words`` words each (by default as few as hold them)."""
-    words_per_beat_ = words_per_beat(cfg, layout) if words is None else words
+def pack_beats(cfg, layout, fields):
+    """Pack lane fields of shape (n_beats, P) into bus words of a struct-of-arrays beat
+    layout (:func:`~hw.layouts.unstructured_beat_layout` and its kin), as few a beat as hold
+    it."""
     n_beats = len(next(iter(fields.values())))
-    bits = np.zeros((n_beats, words_per_beat_ * BUS_WIDTH), dtype=np.uint8)
-    lane_base = np.arange(cfg.pes) * layout.size
+    words = -(-layout.size // BUS_WIDTH)
+    bits = np.zeros((n_beats, words * BUS_WIDTH), dtype=np.uint8)
     for name, (offset, width, _) in field_offsets(layout).items():
         values = np.asarray(fields[name]).astype(np.int64) & ((1 << width) - 1)
+        lane_base = offset + np.arange(cfg.pes) * width
         for bit in range(width):
-            bits[:, lane_base + offset + bit] = (values >> bit) & 1
+            bits[:, lane_base + bit] = (values >> bit) & 1
     packed = np.packbits(bits, axis=1, bitorder="little")
-    return packed.view("<u4").reshape(n_beats, words_per_beat_).astype(np.uint32)
+    return packed.view("<u4").reshape(n_beats, words).astype(np.uint32)
 
 
 def _packed(cfg, layout, fields):
-    words = pack_lanes(cfg, layout, fields)
+    words = pack_beats(cfg, layout, fields)
     return {"packed": words, "packed_words": np.full(len(words), words.shape[1])}
 
 
@@ -188,7 +192,8 @@ def encode_unstructured(q, cfg):
              "last": _lanes(cfg, n_beats, last, bool)}
     return EncodedLayer(
         shape=q.shape, format=Format.UNSTRUCTURED, rows=rows, **lanes,
-        **_packed(cfg, lane_layout(cfg), lanes), act_reads=n_lanes, n_lanes=n_lanes,
+        **_packed(cfg, unstructured_beat_layout(cfg), lanes), act_reads=n_lanes,
+        n_lanes=n_lanes,
         activation_length=q.shape[1],
         settings={Reg.FORMAT: Format.UNSTRUCTURED.value})
 
@@ -223,36 +228,54 @@ def encode_grouped(q, cfg, kept, width):
     index = np.sort(order[:, :, :kept], axis=2)
     weight = np.take_along_axis(grouped, index, axis=2)
     column = index + (np.arange(groups) * width)[None, :, None]
-    row_lanes = groups * kept
-    n_lanes = m * row_lanes
-    n_beats = _beats(cfg, n_lanes, m)
+
+    # Each row is `row_lanes` lanes, the last `row_lanes - groups * kept` of them zero
+    # padding where the places' cycle would not fit the pattern table.
+    row_lanes, period = pattern_cycle(cfg, groups * kept)
+    lanes = {"weight": weight, "column": column, "index": index}
+    lanes = {name: np.pad(values.reshape(m, -1), ((0, 0), (0, row_lanes - groups * kept)))
+             for name, values in lanes.items()}
     last = np.zeros((m, row_lanes), dtype=bool)
     last[:, -1] = True
+    n_lanes = m * row_lanes
+    n_beats = _beats(cfg, n_lanes, m)
+    lanes = {name: _lanes(cfg, n_beats, values.reshape(-1), np.int32)
+             for name, values in lanes.items()}
     index_bits = ceil_log2(width)
 
-    step = cfg.pes % row_lanes
-    place = np.arange(cfg.pes) % row_lanes
-    lane_table = np.zeros((len(LaneField), cfg.pes), dtype=np.int64)
-    lane_table[LaneField.SLOT.value] = place % kept
-    lane_table[LaneField.GROUP.value] = place // kept
-    lane_table[LaneField.COLUMN.value] = place // kept * width
-    settings = {
-        Reg.FORMAT: Format.GROUPED.value,
-        Reg.GROUP_KEPT: kept, Reg.GROUP_WIDTH: width,
-        Reg.ROW_GROUPS: groups, Reg.ROW_COLUMNS: padded_k,
-        Reg.STEP_SLOT: step % kept, Reg.STEP_GROUPS: step // kept,
-        Reg.STEP_COLUMNS: step // kept * width, Reg.INDEX_BITS: index_bits,
-    }
+    place = (np.arange(period)[:, None] * cfg.pes + np.arange(cfg.pes)) % row_lanes
+    pattern = pack_beats(cfg, pattern_layout(cfg), {
+        "base": np.where(place < groups * kept, place // kept * width, 0),
+        "last": place == row_lanes - 1,
+    })
+    settings = {Reg.FORMAT: Format.GROUPED.value, Reg.INDEX_BITS: index_bits,
+                Reg.PATTERN_BEATS: period}
     return EncodedLayer(
         shape=q.shape, format=Format.GROUPED, rows=np.arange(m),
-        weight=_lanes(cfg, n_beats, weight.reshape(-1), np.int32),
-        column=_lanes(cfg, n_beats, column.reshape(-1), np.int32),
+        weight=lanes["weight"], column=lanes["column"],
         last=_lanes(cfg, n_beats, last.reshape(-1), bool),
-        **_packed(cfg, grouped_lane_layout(cfg, index_bits),
-                  {"weight": _lanes(cfg, n_beats, weight.reshape(-1), np.int32),
-                   "index": _lanes(cfg, n_beats, index.reshape(-1), np.int32)}),
+        **_packed(cfg, grouped_beat_layout(cfg, index_bits),
+                  {"weight": lanes["weight"], "index": lanes["index"]}),
         act_reads=n_lanes, n_lanes=n_lanes,
-        activation_length=padded_k, settings=settings, lane_table=lane_table)
+        activation_length=padded_k, settings=settings, pattern=pattern)
+
+
+def pattern_cycle(cfg, row_lanes):
+    """``(lanes, beats)``: the lanes a grouped row of ``row_lanes`` lanes takes, and the beats
+    after which the lanes' places repeat.
+
+    Rows of ``lanes`` lanes repeat every ``lanes / gcd(lanes, P)`` beats; where that is
+    more than the pattern table holds, the row is padded with the fewest zero lanes that
+    make it fit (a whole number of beats always does).
+    """
+    if row_lanes > cfg.pattern_depth * cfg.pes:
+        raise LayerTooBig(f"Rows of {row_lanes} lanes span more beats than the "
+                          f"{cfg.pattern_depth} of this accelerator's pattern table",
+                          "pattern", -(-row_lanes // cfg.pes), cfg.pattern_depth)
+    lanes = row_lanes
+    while lanes // math.gcd(lanes, cfg.pes) > cfg.pattern_depth:
+        lanes += 1
+    return lanes, lanes // math.gcd(lanes, cfg.pes)
 
 
 def encode_tile(q, cfg, rows_per_tile):
@@ -302,9 +325,9 @@ def encode_tile(q, cfg, rows_per_tile):
              -1, cfg.pes) for name in ("weight", "column", "last")}
     n_beats = _beats(cfg, len(lanes["weight"]) * cfg.pes, tiles * group)
 
-    list_words = pack_lanes(cfg, lane_layout(cfg), {
+    list_words = pack_beats(cfg, unstructured_beat_layout(cfg), {
         name: values.reshape(-1, cfg.pes) for name, values in list_lanes.items()})
-    weight_words = pack_lanes(cfg, grouped_lane_layout(cfg, 0),
+    weight_words = pack_beats(cfg, grouped_beat_layout(cfg, 0),
                               {"weight": weight_lanes["weight"].reshape(-1, cfg.pes),
                                "index": np.zeros((tiles * group * list_beats, cfg.pes))})
     packed = np.zeros((tiles, list_beats * (group + 1), list_words.shape[1]), dtype=np.uint32)
@@ -314,15 +337,8 @@ def encode_tile(q, cfg, rows_per_tile):
     packed_words = np.tile(np.repeat([list_words.shape[1], weight_words.shape[1]],
                                      [list_beats, group * list_beats]), tiles)
 
-    step = cfg.pes % row_lanes
-    lane_table = np.zeros((len(LaneField), cfg.pes), dtype=np.int64)
-    lane_table[LaneField.GROUP.value] = np.arange(cfg.pes)
-    lane_table[LaneField.COLUMN.value] = np.arange(cfg.pes)
     settings = {
-        Reg.FORMAT: Format.TILE.value,
-        Reg.GROUP_KEPT: 1, Reg.GROUP_WIDTH: 1,
-        Reg.ROW_GROUPS: row_lanes, Reg.ROW_COLUMNS: row_lanes,
-        Reg.STEP_SLOT: 0, Reg.STEP_GROUPS: step, Reg.STEP_COLUMNS: step, Reg.INDEX_BITS: 0,
+        Reg.FORMAT: Format.TILE.value, Reg.INDEX_BITS: 0,
         Reg.TILE_LIST_BEATS: list_beats, Reg.TILE_BEATS: list_beats * (group + 1),
     }
     return EncodedLayer(
@@ -331,7 +347,7 @@ def encode_tile(q, cfg, rows_per_tile):
         last=lanes["last"].astype(bool),
         packed=packed.reshape(n_beats, -1), packed_words=packed_words,
         act_reads=tiles * row_lanes, n_lanes=n_beats * cfg.pes, activation_length=k,
-        settings=settings, lane_table=lane_table)
+        settings=settings)
 
 
 def encode(q, cfg, pattern):

@@ -6,8 +6,8 @@ from amaranth.lib.wiring import In, Out
 
 from .accum import OutputAccumulator
 from .arith import popcount
-from .config import BUS_WIDTH, FORMAT_VERSION
-from .decode import BeatDecoder, grouped_settings_layout
+from .config import BUS_WIDTH, FORMAT_VERSION, ceil_log2
+from .decode import BeatDecoder
 from .fetch import FetchUnit
 from .bus import answer_reads, decode_address
 from .layouts import ACCEL_ID, BusSignature, Format, Reg, Region, Status, beat_layout
@@ -23,7 +23,7 @@ class Accelerator(wiring.Component):
     """A sparse matrix-vector engine for one :class:`~hw.config.AccelConfig`.
 
     The host streams the encoded weights and writes the activations over ``bus``, describes
-    the layer (``FORMAT`` and its constants, the lane table, ``N_BEATS``, ``N_ROWS``,
+    the layer (``FORMAT`` and its constants, the pattern table, ``N_BEATS``, ``N_ROWS``,
     ``N_LANES``), writes 1 to ``CONTROL`` and polls ``STATUS`` for ``DONE``; it then reads the
     sums of the rows the layer computes from the output region and the counters from the
     registers (``host.bus`` lists every write). A run of ``n > 0`` beats takes exactly
@@ -73,13 +73,11 @@ class Accelerator(wiring.Component):
         weight_beat = Signal.like(source.write.beat)
         weight_word = Signal.like(source.write.word)
         words_per_beat = Signal(range(cfg.words_per_beat + 1), init=cfg.words_per_beat)
-        settings = Signal(grouped_settings_layout(cfg))
         setting_regs = {
-            Reg.GROUP_KEPT: settings.kept, Reg.GROUP_WIDTH: settings.width,
-            Reg.ROW_GROUPS: settings.row_groups, Reg.ROW_COLUMNS: settings.row_columns,
-            Reg.STEP_SLOT: settings.step_slot, Reg.STEP_GROUPS: settings.step_groups,
-            Reg.STEP_COLUMNS: settings.step_columns, Reg.INDEX_BITS: settings.index_bits,
-            Reg.TILE_LIST_BEATS: settings.list_beats, Reg.TILE_BEATS: settings.tile_beats,
+            Reg.INDEX_BITS: Signal.like(decode.index_bits),
+            Reg.TILE_LIST_BEATS: Signal.like(decode.list_beats),
+            Reg.TILE_BEATS: Signal.like(decode.tile_beats),
+            Reg.PATTERN_BEATS: Signal.like(source.pattern_beats),
         }
         retired = Signal.like(n_beats)
         counters = {reg: Signal(BUS_WIDTH, name=reg.name.lower())
@@ -112,6 +110,7 @@ class Accelerator(wiring.Component):
                 for reg, field in setting_regs.items():
                     with m.Case(reg):
                         m.d.sync += field.eq(bus.w_data)
+        pattern_word_bits = ceil_log2(cfg.words_per_pattern)
         m.d.comb += [
             source.write.beat.eq(weight_beat),
             source.write.word.eq(weight_word),
@@ -120,12 +119,15 @@ class Accelerator(wiring.Component):
             fetch.act_write.addr.eq(index),
             fetch.act_write.data.eq(bus.w_data),
             fetch.act_write.en.eq(writable & (region == Region.ACTIVATIONS)),
-            decode.lane_table.lane.eq(index[:cfg.lane_levels]),
-            decode.lane_table.field.eq(index[cfg.lane_levels:]),
-            decode.lane_table.data.eq(bus.w_data),
-            decode.lane_table.en.eq(writable & (region == Region.LANES)),
+            source.pattern_write.beat.eq(index[pattern_word_bits:]),
+            source.pattern_write.word.eq(index[:pattern_word_bits]),
+            source.pattern_write.data.eq(bus.w_data),
+            source.pattern_write.en.eq(writable & (region == Region.PATTERN)),
+            source.pattern_beats.eq(setting_regs[Reg.PATTERN_BEATS]),
             decode.format.eq(layer_format),
-            decode.settings.eq(settings),
+            decode.index_bits.eq(setting_regs[Reg.INDEX_BITS]),
+            decode.list_beats.eq(setting_regs[Reg.TILE_LIST_BEATS]),
+            decode.tile_beats.eq(setting_regs[Reg.TILE_BEATS]),
             decode.n_lanes.eq(n_lanes),
             decode.restart.eq(start),
             source.start.eq(start),

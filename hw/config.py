@@ -12,7 +12,7 @@ __all__ = ["FORMAT_VERSION", "BUS_WIDTH", "ConfigError", "AccelConfig", "ceil_lo
 
 #: Version of the weight-stream format, the register map and the bus map. Raised whenever any of
 #: them changes, so that a host refuses a bitstream it cannot drive.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 #: Width of a word on the host bus, in bits.
 BUS_WIDTH = 32
@@ -63,6 +63,11 @@ class AccelConfig:
         Widest group of the grouped formats (M of N:M, the bank width of bank-balanced), a
         power of two from 2 to 256; a kept weight's index in its group takes up to
         ``log2(max_group_width)`` bits.
+    pattern_depth : int
+        Depth of the pattern table, 1 to 65536: the longest cycle of beat phases a grouped
+        layer may have. A grouped layer of R lanes per row repeats its lanes' places every
+        R / gcd(R, P) beats; the host pads rows with zero lanes where that cycle would be
+        longer.
     output_ports : int
         Rows the output stage writes per cycle, a power of two from 1 to 16: a beat that
         closes more rows holds the array for ``ceil(rows / output_ports)`` cycles.
@@ -79,6 +84,7 @@ class AccelConfig:
     max_m: int = 1536
     weight_depth: int = 2048
     max_group_width: int = 64
+    pattern_depth: int = 512
     output_ports: int = 2
     baud_divisor: int = 868
     link_timeout: int = 1 << 20
@@ -117,7 +123,8 @@ class AccelConfig:
         if not 16 <= self.link_timeout <= 1 << 30:
             raise ConfigError("link_timeout",
                 f"Link timeout must be from 16 to {1 << 30} cycles, not {self.link_timeout}")
-        for name, limit in (("max_k", 65536), ("max_m", 65536), ("weight_depth", 1 << 20)):
+        for name, limit in (("max_k", 65536), ("max_m", 65536), ("weight_depth", 1 << 20),
+                            ("pattern_depth", 65536)):
             value = getattr(self, name)
             if not 1 <= value <= limit:
                 raise ConfigError(name,
@@ -193,6 +200,11 @@ class AccelConfig:
         """Bus words in one beat of the weight memory, enough for the widest format."""
         from .layouts import beat_bits
         return -(-beat_bits(self) // BUS_WIDTH)
+
+    @property
+    def words_per_pattern(self):
+        """Bus words in one entry of the pattern table (P lanes of group column and row end)."""
+        return -(-self.pes * (self.column_width + 1) // BUS_WIDTH)
 
     # Timing.
 

@@ -4,7 +4,7 @@ Every layout is a function of an :class:`~hw.config.AccelConfig`; the host packs
 with the offsets these layouts report, never with hand-written shifts.
 """
 
-from amaranth.hdl import signed, unsigned
+from amaranth.hdl import Shape, signed, unsigned
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -12,24 +12,30 @@ from .config import BUS_WIDTH, ceil_log2
 
 
 __all__ = [
-    "Format", "lane_layout", "beat_layout", "fetch_layout", "grouped_lane_layout", "grouped_beat_layout",
-    "beat_bits", "LaneField", "operand_layout", "product_layout", "sum_layout",
+    "Format", "lane_layout", "beat_layout", "fetch_layout", "unstructured_beat_layout",
+    "grouped_beat_layout", "pattern_layout", "source_layout", "beat_bits", "operand_layout",
+    "product_layout", "sum_layout", "field_offsets",
     "Region", "Reg", "Status", "BUS_READ_LATENCY", "BusSignature", "bus_addr_width",
-    "region_addr_width",
-    "field_offsets",
+    "region_addr_width", "pattern_address",
 ]
 
 
 class Format(enum.Enum, shape=2):
     """How the weight memory encodes a layer; chosen per run by the ``FORMAT`` register.
 
-    ``UNSTRUCTURED``: each lane is a :func:`lane_layout`: weight, column and row end.
+    Every raw beat is a struct of arrays (:func:`unstructured_beat_layout`,
+    :func:`grouped_beat_layout`): the P lanes' weights come first, so a weight sits at the
+    same place in every format, and the lanes' metadata follows.
 
-    ``GROUPED``: each row is split into groups of ``GROUP_WIDTH`` (M) consecutive columns, of
-    which exactly ``GROUP_KEPT`` (N) are sent; each lane is a :func:`grouped_lane_layout`: the
-    weight and its index within the group, ``INDEX_BITS`` wide. N:M (M <= 16),
-    bank-balanced (M the bank width) and dense (1:1 with no index bits) are all grouped. The
-    decoder derives each lane's column and row end from its position in the stream.
+    ``UNSTRUCTURED``: each lane is a weight, its column and its row end.
+
+    ``GROUPED``: each row is split into groups of M consecutive columns, of which exactly N
+    are sent; each lane is a weight and its index within the group, ``INDEX_BITS`` wide.
+    N:M (M <= 16), bank-balanced (M the bank width) and dense (1:1 with no index bits) are
+    all grouped. Where a lane's group starts and whether it ends a row depend only on the
+    lane's place in the stream, which repeats every ``PATTERN_BEATS`` beats: the host writes
+    one :func:`pattern_layout` entry per beat of that cycle into the pattern table, and a
+    lane's column is its entry's ``base`` plus its index.
 
     ``TILE``: tile-wise. Each tile of G rows starts with ``TILE_LIST_BEATS`` list beats of
     unstructured lanes whose ``column`` names the tile's kept inputs; the fetch unit reads each
@@ -44,11 +50,11 @@ class Format(enum.Enum, shape=2):
 
 
 def lane_layout(cfg):
-    """One lane of the unstructured weight stream, and of every decoded stream.
+    """One decoded lane: what every format becomes before the fetch unit.
 
     ``weight`` is a kept weight (zero only in padding lanes, which do no work); ``column`` is
-    its input index; ``last`` marks the final kept weight of its output row. Rows follow each
-    other in order, packed across beats with no idle lane; empty rows are not sent.
+    its input index; ``last`` marks the final lane of its output row. Rows follow each other
+    in order, packed across beats with no idle lane.
     """
     return data.StructLayout({
         "weight": signed(cfg.data_width),
@@ -58,7 +64,7 @@ def lane_layout(cfg):
 
 
 def beat_layout(cfg):
-    """One beat of the weight stream: P lanes, lane 0 first (least significant)."""
+    """One decoded beat: P lanes, lane 0 first (least significant)."""
     return data.ArrayLayout(lane_layout(cfg), cfg.pes)
 
 
@@ -75,33 +81,53 @@ def fetch_layout(cfg):
     })
 
 
-def grouped_lane_layout(cfg, index_bits):
-    """One lane of a grouped stream: a weight and its index within its group."""
+def _lanes(shape, cfg):
+    return data.ArrayLayout(shape, cfg.pes)
+
+
+def unstructured_beat_layout(cfg):
+    """A beat of the unstructured stream: P weights, P columns, P row ends.
+
+    Rows follow each other in order, columns ascending, packed across beats with no idle
+    lane; empty rows are not sent.
+    """
     return data.StructLayout({
-        "weight": signed(cfg.data_width),
-        "index":  unsigned(index_bits),
+        "weight": _lanes(signed(cfg.data_width), cfg),
+        "column": _lanes(unsigned(cfg.column_width), cfg),
+        "last":   _lanes(unsigned(1), cfg),
     })
 
 
 def grouped_beat_layout(cfg, index_bits):
-    """P grouped lanes of ``index_bits``-bit indices, lane 0 least significant."""
-    return data.ArrayLayout(grouped_lane_layout(cfg, index_bits), cfg.pes)
+    """A beat of a grouped stream: P weights, then P indices of ``index_bits`` bits."""
+    return data.StructLayout({
+        "weight": _lanes(signed(cfg.data_width), cfg),
+        "index":  _lanes(unsigned(index_bits), cfg),
+    })
+
+
+def pattern_layout(cfg):
+    """An entry of the pattern table, for one beat of a grouped layer's cycle: each lane's
+    group's first column and whether the lane ends its row."""
+    return data.StructLayout({
+        "base": _lanes(unsigned(cfg.column_width), cfg),
+        "last": _lanes(unsigned(1), cfg),
+    })
+
+
+def source_layout(cfg):
+    """A raw beat as it leaves the weight memory, with its entry of the pattern table."""
+    return data.StructLayout({
+        "beat":    unsigned(cfg.beat_width),
+        "pattern": pattern_layout(cfg),
+    })
 
 
 def beat_bits(cfg):
     """Bits of the widest beat of any format: the weight memory's useful width."""
-    return max([beat_layout(cfg).size] +
+    return max([unstructured_beat_layout(cfg).size] +
                [grouped_beat_layout(cfg, bits).size
                 for bits in range(cfg.group_index_width + 1)])
-
-
-class LaneField(enum.Enum, shape=2):
-    """The per-lane start values of the grouped decoder, written to :attr:`Region.LANES` at
-    ``field << ceil(log2 P) | lane`` before a grouped run: the lane's slot within its group,
-    its group within the row, and that group's first column."""
-    SLOT   = 0
-    GROUP  = 1
-    COLUMN = 2
 
 
 def operand_layout(cfg):
@@ -136,9 +162,16 @@ def sum_layout(cfg):
 
 
 def field_offsets(layout):
-    """``{name: (offset, width, signed)}`` of a :class:`~amaranth.lib.data.StructLayout`."""
-    return {name: (field.offset, field.width, field.shape.signed)
-            for name, field in layout}
+    """``{name: (offset, width, signed)}`` of a :class:`~amaranth.lib.data.StructLayout`;
+    for a field that is an array of lanes, the width and sign are those of one lane."""
+    offsets = {}
+    for name, field in layout:
+        shape = field.shape
+        if isinstance(shape, data.ArrayLayout):
+            shape = shape.elem_shape
+        shape = Shape.cast(shape)
+        offsets[name] = (field.offset, shape.width, shape.signed)
+    return offsets
 
 
 class Region(enum.Enum, shape=3):
@@ -147,7 +180,7 @@ class Region(enum.Enum, shape=3):
     WEIGHTS     = 1
     ACTIVATIONS = 2
     OUTPUTS     = 3
-    LANES       = 4
+    PATTERN     = 4
 
 
 class Reg(enum.Enum, shape=8):
@@ -156,11 +189,11 @@ class Reg(enum.Enum, shape=8):
     ``ID``, ``VERSION`` and ``CONFIG_HASH`` are read-only identity. Writing 1 to ``CONTROL``
     starts a run. ``N_BEATS``, ``N_ROWS`` and ``N_LANES`` describe the layer in the weight
     memory (lanes past ``N_LANES`` in the final beat are padding and do nothing);
-    ``FORMAT`` (a :class:`Format`) says how it is encoded. The grouped decoder's constants,
-    for N kept of every M columns, R = N * G lanes per row and s = P mod R:
-    ``GROUP_KEPT`` = N, ``GROUP_WIDTH`` = M, ``ROW_GROUPS`` = G, ``ROW_COLUMNS`` = G * M,
-    ``STEP_SLOT`` = s mod N, ``STEP_GROUPS`` = s div N, ``STEP_COLUMNS`` = (s div N) * M and
-    ``INDEX_BITS``. Weights are streamed: writing ``WEIGHT_POINTER`` points the stream at the
+    ``FORMAT`` (a :class:`Format`) says how it is encoded. A grouped layer's lanes carry
+    ``INDEX_BITS``-bit indices and its pattern table cycles every ``PATTERN_BEATS`` beats; a
+    tile-wise layer's tiles are ``TILE_BEATS`` beats, the first ``TILE_LIST_BEATS`` of them
+    its list. ``ROW_GROUPS`` is the dense baseline's beats per row (:class:`hw.dense.DenseArray`).
+    Weights are streamed: writing ``WEIGHT_POINTER`` points the stream at the
     start of that beat, and every write to :attr:`Region.WEIGHTS` stores the next word of the
     beat, ``WORDS_PER_BEAT`` words making a beat. The counters are cleared by a start and
     read after done:
@@ -189,13 +222,8 @@ class Reg(enum.Enum, shape=8):
     BUSY_LANES       = 10
     NONZERO_PRODUCTS = 11
     STALLS           = 12
-    GROUP_KEPT       = 16
-    GROUP_WIDTH      = 17
     ROW_GROUPS       = 18
-    ROW_COLUMNS      = 19
-    STEP_SLOT        = 20
-    STEP_GROUPS      = 21
-    STEP_COLUMNS     = 22
+    PATTERN_BEATS    = 19
     INDEX_BITS       = 23
     TILE_LIST_BEATS  = 24
     TILE_BEATS       = 25
@@ -224,14 +252,19 @@ def region_addr_width(cfg, region):
         return ceil_log2(cfg.act_words)
     if region == Region.OUTPUTS:
         return cfg.row_width
-    if region == Region.LANES:
-        return 2 + cfg.lane_levels
+    if region == Region.PATTERN:
+        return ceil_log2(cfg.pattern_depth) + ceil_log2(cfg.words_per_pattern)
     raise ValueError(f"Unknown region {region!r}")
 
 
 def bus_addr_width(cfg):
     """Width of a bus word address: the widest region plus the region bits."""
     return max(region_addr_width(cfg, region) for region in Region) + Region.as_shape().width
+
+
+def pattern_address(cfg, beat, word):
+    """Index within :attr:`Region.PATTERN` of bus word ``word`` of the entry for ``beat``."""
+    return (beat << ceil_log2(cfg.words_per_pattern)) | word
 
 
 #: Cycles from a read request on the bus to its data.
@@ -248,8 +281,8 @@ class BusSignature(wiring.Signature):
 
     Addresses: ``Region`` in the top bits; below them, a register index, the weight stream
     (any address: see ``Reg.WEIGHT_POINTER``), an activation word (``acts_per_word``
-    activations, lowest column in the least significant bits), an output row or a lane's start
-    value (:class:`LaneField`).
+    activations, lowest column in the least significant bits), an output row or a word of the pattern
+    table (:func:`pattern_address`).
     """
     def __init__(self, cfg):
         super().__init__({

@@ -1,14 +1,15 @@
 """The beat source: the weight memory and the sequencer that reads a layer out of it."""
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .config import BUS_WIDTH, ceil_log2
+from .layouts import source_layout
 
 
-__all__ = ["WeightWriteSignature", "BeatSource"]
+__all__ = ["WeightWriteSignature", "PatternWriteSignature", "BeatSource"]
 
 
 class WeightWriteSignature(wiring.Signature):
@@ -22,10 +23,22 @@ class WeightWriteSignature(wiring.Signature):
         })
 
 
+class PatternWriteSignature(wiring.Signature):
+    """Writes bus word ``word`` of entry ``beat`` of the pattern table."""
+    def __init__(self, cfg):
+        super().__init__({
+            "beat": Out(ceil_log2(cfg.pattern_depth)),
+            "word": Out(ceil_log2(cfg.words_per_pattern)),
+            "data": Out(BUS_WIDTH),
+            "en":   Out(1),
+        })
+
+
 class BeatSource(wiring.Component):
     """Holds the encoded layer and streams beats ``0 .. n_beats - 1`` after each ``start``.
 
-    A beat leaves as the raw memory word; :class:`~hw.decode.BeatDecoder` reads its format.
+    A beat leaves as the raw memory word, with entry ``b mod pattern_beats`` of the pattern
+    table beside beat ``b``; :class:`~hw.decode.BeatDecoder` reads its format.
 
     One beat leaves per cycle unless the consumer holds ``o.ready`` low. The weight memory's
     read port is synchronous and its output registered, so the first beat is valid three
@@ -37,17 +50,23 @@ class BeatSource(wiring.Component):
         Encoded beats.
     write : ``In(WeightWriteSignature(cfg))``
         Loads the weight memory one bus word at a time.
+    pattern_write : ``In(PatternWriteSignature(cfg))``
+        Loads the pattern table one bus word at a time.
     start : ``In(1)``
         Begin streaming ``n_beats`` beats from beat 0.
     n_beats : ``In(ceil_log2(weight_depth + 1))``
+    pattern_beats : ``In(ceil_log2(pattern_depth + 1))``
+        Entries of the pattern table in the layer's cycle.
     """
     def __init__(self, cfg):
         self.cfg = cfg
         super().__init__({
-            "o":       Out(stream.Signature(cfg.beat_width)),
-            "write":   In(WeightWriteSignature(cfg)),
-            "start":   In(1),
-            "n_beats": In(ceil_log2(cfg.weight_depth + 1)),
+            "o":             Out(stream.Signature(source_layout(cfg))),
+            "write":         In(WeightWriteSignature(cfg)),
+            "pattern_write": In(PatternWriteSignature(cfg)),
+            "start":         In(1),
+            "n_beats":       In(ceil_log2(cfg.weight_depth + 1)),
+            "pattern_beats": In(ceil_log2(cfg.pattern_depth + 1)),
         })
 
     def elaborate(self, platform):
@@ -65,7 +84,19 @@ class BeatSource(wiring.Component):
                             for word in range(cfg.words_per_beat))),
         ]
 
+        patterns = m.submodules.patterns = Memory(
+            shape=cfg.words_per_pattern * BUS_WIDTH, depth=cfg.pattern_depth, init=[])
+        pattern_write = patterns.write_port(granularity=BUS_WIDTH)
+        pattern_read = patterns.read_port()
+        m.d.comb += [
+            pattern_write.addr.eq(self.pattern_write.beat),
+            pattern_write.data.eq(self.pattern_write.data.replicate(cfg.words_per_pattern)),
+            pattern_write.en.eq(Cat(self.pattern_write.en & (self.pattern_write.word == word)
+                                    for word in range(cfg.words_per_pattern))),
+        ]
+
         address = Signal.like(self.n_beats)
+        phase = Signal(range(cfg.pattern_depth))
         remaining = Signal.like(self.n_beats)
         advance = Signal()
         request = Signal()
@@ -74,14 +105,18 @@ class BeatSource(wiring.Component):
             request.eq(remaining != 0),
             read.addr.eq(address),
             read.en.eq(advance),
+            pattern_read.addr.eq(phase),
+            pattern_read.en.eq(advance),
         ]
         # The memory's output is registered before it leaves: block RAM outputs are slow.
         fetched = Signal()
         with m.If(advance):
             m.d.sync += [fetched.eq(request), self.o.valid.eq(fetched),
-                         self.o.payload.eq(read.data)]
+                         self.o.payload.beat.eq(read.data),
+                         self.o.payload.pattern.eq(pattern_read.data)]
             with m.If(request):
-                m.d.sync += [address.eq(address + 1), remaining.eq(remaining - 1)]
+                m.d.sync += [address.eq(address + 1), remaining.eq(remaining - 1),
+                             phase.eq(Mux(phase + 1 == self.pattern_beats, 0, phase + 1))]
         with m.If(self.start):
-            m.d.sync += [address.eq(0), remaining.eq(self.n_beats)]
+            m.d.sync += [address.eq(0), phase.eq(0), remaining.eq(self.n_beats)]
         return m

@@ -69,6 +69,21 @@ def test_grouped_formats(pattern, shape, pes):
     assert result["counters"] == predict_run(cfg, layer, x)
 
 
+@pytest.mark.parametrize("pattern, shape", [("dense", (6, 5)), ("3:8", (5, 13))])
+def test_rows_are_padded_to_fit_the_pattern_table(pattern, shape):
+    cfg = AccelConfig(pes=4, max_k=16, max_m=8, weight_depth=64, max_group_width=8,
+                      pattern_depth=2)
+    rng = np.random.default_rng(7)
+    q = np.rint(prune(rng.normal(size=shape), pattern) * 40).clip(-127, 127).astype(int)
+    x = rng.integers(-127, 128, shape[1])
+    layer, result = run_layer(cfg, q, x, pattern)
+    assert layer.n_lanes == shape[0] * 8       # rows of 5 and 6 lanes padded to 8
+    assert layer.settings[Reg.PATTERN_BEATS] == 2
+    sums = wrap(np.array(result["sums"], dtype=np.int64), cfg.acc_width)
+    assert np.array_equal(layer.scatter(sums), golden_matvec(q, x))
+    assert result["counters"] == predict_run(cfg, layer, x)
+
+
 @pytest.mark.parametrize("pes, ports", [(4, 1), (8, 1), (8, 2)])
 def test_beats_closing_many_rows_hold_the_array(pes, ports):
     cfg = AccelConfig(pes=pes, max_k=16, max_m=64, weight_depth=64, output_ports=ports)

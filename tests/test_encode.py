@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from hw.config import AccelConfig
-from hw.layouts import beat_layout
+from hw.layouts import unstructured_beat_layout
 from host.encode import encode_unstructured
 from host.golden import golden_matvec, stream_matvec, wrap
 
@@ -24,11 +24,11 @@ def test_words_follow_the_hardware_layout():
     layer = encode_unstructured(q, cfg)
     words = layer.packed
     raw = sum(int(word) << (32 * index) for index, word in enumerate(words[0]))
-    view = beat_layout(cfg).from_bits(raw)
+    view = unstructured_beat_layout(cfg).from_bits(raw)
     for lane in range(4):
-        assert view[lane].weight == layer.weight[0, lane]
-        assert view[lane].column == layer.column[0, lane]
-        assert view[lane].last == layer.last[0, lane]
+        assert view.weight[lane] == layer.weight[0, lane]
+        assert view.column[lane] == layer.column[0, lane]
+        assert view.last[lane] == layer.last[0, lane]
 
 
 @pytest.mark.parametrize("pes", [1, 4, 64])

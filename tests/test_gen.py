@@ -23,7 +23,9 @@ def test_writes_verilog_and_manifest(tmp_path):
     assert manifest["config_hash"] == cfg.config_hash
     assert manifest["latency"] == cfg.latency
     assert manifest["registers"]["CYCLES"] == Reg.CYCLES.value
-    assert manifest["layouts"]["lane"]["column"] == {"offset": 8, "width": 5, "signed": False}
+    assert manifest["layouts"]["unstructured_beat"]["column"] == {
+        "offset": 32, "width": 5, "signed": False}
+    assert manifest["layouts"]["pattern"]["last"]["offset"] == 4 * 5
 
 
 @pytest.mark.parametrize("args, message", [
