@@ -59,17 +59,10 @@ def stream_matvec(layer, x, acc_width=32):
 def reduction_model(products, last):
     """What :class:`hw.reduce.ReductionTree` computes for beats of lanes (..., P).
 
-    Returns ``(sums, closed_before)``: each lane's sum over its run up to itself (runs end
-    after a lane whose ``last`` is set, and at the end of the beat), and the count of ``last``
-    lanes before it in the beat.
+    Returns ``(sums, closed_before)``: each lane's sum of the products of the lanes up to
+    itself, and the count of ``last`` lanes before it in the beat.
     """
     products = np.asarray(products, dtype=np.int64)
     last = np.asarray(last, dtype=bool)
-    sums = np.zeros_like(products)
-    running = np.zeros(products.shape[:-1], dtype=np.int64)
-    for lane in range(products.shape[-1]):
-        running = running + products[..., lane]
-        sums[..., lane] = running
-        running = np.where(last[..., lane], 0, running)
     closed = np.cumsum(last, axis=-1) - last
-    return sums, closed
+    return np.cumsum(products, axis=-1), closed

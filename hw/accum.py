@@ -22,7 +22,8 @@ class OutputAccumulator(wiring.Component):
     A beat is latched as it arrives; over the next ``max(1, ceil(n / C))`` cycles, for a beat
     that closes ``n`` rows and C = ``cfg.output_ports``, the stage writes C rows a cycle:
     port ``c`` takes the row numbered ``k + c`` in the beat, picked out of the P lanes by
-    that number. The next beat must not arrive before the last of those cycles
+    that number, and the row's part in the beat is the tree's prefix sum there less the one
+    at the row before. The next beat must not arrive before the last of those cycles
     (:class:`~hw.fetch.FetchUnit` paces them); the input is always ready. Rows written in one
     cycle are consecutive, so row ``r`` lives in bank ``r % C`` at ``r // C`` without
     conflict.
@@ -34,7 +35,7 @@ class OutputAccumulator(wiring.Component):
     Members
     -------
     i : ``In(stream.Signature(sum_layout(cfg)))``
-        Run sums from the reduction tree.
+        Prefix sums from the reduction tree.
     clear : ``In(1)``
         Forget the carry and restart at row 0.
     rows : ``Out(row_width + 1)``
@@ -74,15 +75,10 @@ class OutputAccumulator(wiring.Component):
         carry = Signal(signed(cfg.acc_width))
         row = self.rows
         m.d.comb += final.eq(taken + ports >= closes)
-        trailing = Mux(beat[lanes - 1].last, 0, beat[lanes - 1].sum)
         with m.If(active):
             m.d.sync += taken.eq(taken + ports)
             with m.If(final):
-                m.d.sync += [
-                    active.eq(0),
-                    carry.eq(Mux(closes == 0, carry + trailing, trailing)),
-                    row.eq(row + closes),
-                ]
+                m.d.sync += [active.eq(0), row.eq(row + closes)]
         incoming = self.i.payload
         with m.If(self.i.valid):
             m.d.sync += [
@@ -94,17 +90,21 @@ class OutputAccumulator(wiring.Component):
         with m.If(self.clear):
             m.d.sync += [carry.eq(0), row.eq(0), active.eq(0)]
 
-        # Selection: port c picks the lane that closes row k + c of the beat.
+        # Selection: port c picks the lane that closes row k + c of the beat; its prefix sum
+        # less that of the row before it is the row's part in the beat.
         values = [Signal(signed(cfg.sum_width), name=f"value{c}") for c in range(ports)]
         writes = [Signal(name=f"write{c}") for c in range(ports)]
-        firsts = [Signal(name=f"first{c}") for c in range(ports)]
+        first = Signal()        # port 0 holds the beat's first row, which takes the carry
         base = Signal.like(row)
-        carried = Signal.like(carry)
         retiring = Signal()
+        tail = Signal(signed(cfg.sum_width))
+        closing_port = Signal(range(ports))
         m.d.sync += [
             base.eq(row + taken),
-            carried.eq(carry),
+            first.eq(taken == 0),
             retiring.eq(active & final),
+            tail.eq(beat[lanes - 1].sum),
+            closing_port.eq(closes - 1 - taken),
         ]
         for c in range(ports):
             number = taken + c
@@ -116,8 +116,23 @@ class OutputAccumulator(wiring.Component):
             m.d.sync += [
                 values[c].eq(picked[0]),
                 writes[c].eq(active & (number < closes)),
-                firsts[c].eq(number == 0),
             ]
+
+        # Rows: a port's prefix sum less the one before it (the previous port's, or for port
+        # 0 the last port's of the cycle before); the beat's first row adds the carry instead.
+        # The carry is what the beat leaves after its last row (or all of it, if it closes
+        # none); a beat's first row is written after the carry of the beat before is.
+        previous = Signal(signed(cfg.sum_width))
+        m.d.sync += previous.eq(values[-1])
+        sums = [Signal(signed(cfg.acc_width), name=f"row{c}") for c in range(ports)]
+        for c in range(ports):
+            part = Signal(signed(cfg.sum_width), name=f"part{c}")
+            m.d.comb += part.eq(values[c] - (values[c - 1] if c else previous))
+            m.d.comb += sums[c].eq(part if c else Mux(first, values[0] + carry, part))
+        leftover = Signal(signed(cfg.sum_width))
+        m.d.comb += leftover.eq(tail - (Array(values)[closing_port] if ports > 1 else values[0]))
+        with m.If(retiring & ~self.clear):
+            m.d.sync += carry.eq(Mux(writes[0], leftover, carry + tail))
 
         # Writes: row base + c goes to bank (base + c) % C, at (base + c) // C.
         read_bank = Signal(range(ports))
@@ -131,12 +146,11 @@ class OutputAccumulator(wiring.Component):
             read = memory.read_port()
             port = Signal(range(ports), name=f"port{bank}")
             m.d.comb += port.eq(bank - base[:port_bits])
-            port_value = Array(values)[port] if ports > 1 else values[0]
-            port_first = Array(firsts)[port] if ports > 1 else firsts[0]
+            port_sum = Array(sums)[port] if ports > 1 else sums[0]
             port_write = Array(writes)[port] if ports > 1 else writes[0]
             m.d.comb += [
                 write.addr.eq((base + port)[port_bits:]),
-                write.data.eq(port_value + Mux(port_first, carried, 0)),
+                write.data.eq(port_sum),
                 write.en.eq(port_write),
                 read.addr.eq(self.read_row[port_bits:]),
                 read.en.eq(self.read_en),

@@ -1,4 +1,4 @@
-"""The reduction tree: sums every run of lanes that belong to the same output row."""
+"""The reduction tree: prefix sums of a beat's products, from which every row's run is summed."""
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
@@ -11,25 +11,25 @@ __all__ = ["ReductionTree"]
 
 
 class ReductionTree(wiring.Component):
-    """A segmented prefix sum over the P products of a beat.
+    """A prefix sum over the P products of a beat, with the row ends carried beside it.
 
-    A run of lanes ends at a lane whose ``last`` is set, or at the end of the beat; the next
-    lane starts a new run. Output lane ``i`` holds the sum of the products of its run up to and
-    including lane ``i``: a lane with ``last`` set therefore holds its row's sum within the
-    beat, and lane P-1 holds the sum of the run that continues into the next beat. Beside it,
-    each lane counts the ``last`` flags of the lanes before it, which places its row among the
-    rows the beat closes. Runs of any length from 1 to P, and any mix of them, take one pass.
+    Output lane ``i`` holds the sum of the products of lanes ``0 .. i``, whatever rows they
+    belong to; the sum of a run of lanes ``a + 1 .. b`` is the difference of lanes ``b`` and
+    ``a``, which the output stage takes between consecutive row ends. Beside it, each lane
+    counts the ``last`` flags of the lanes before it, which places its row among the rows
+    the beat closes. Runs of any length from 1 to P, and any mix of them, take one pass.
 
     The network is Sklansky's prefix tree: log2(P) levels of P/2 adders each, with a register
-    after every level. Latency is log2(P) cycles (none for P = 1); under back-pressure every
-    level holds its contents.
+    after every level; the adders of level ``l`` are as wide as a sum of ``2**(l + 1)``
+    products. Latency is log2(P) cycles (none for P = 1); under back-pressure every level
+    holds its contents.
 
     Members
     -------
     i : ``In(stream.Signature(product_layout(cfg)))``
         Products with row ends.
     o : ``Out(stream.Signature(sum_layout(cfg)))``
-        Run sums, row ends and closed-row counts.
+        Prefix sums, row ends and closed-row counts.
     """
     def __init__(self, cfg):
         self.cfg = cfg
@@ -43,10 +43,8 @@ class ReductionTree(wiring.Component):
         lanes, levels = cfg.pes, cfg.lane_levels
         m = Module()
 
-        # Per lane: the running sum, whether a run starts within the lanes it covers, the
-        # count of row ends it covers, and its own row end.
+        # Per lane: the running sum, the count of row ends it covers, and its own row end.
         sums    = [self.i.payload[i].product for i in range(lanes)]
-        heads   = [1] + [self.i.payload[i - 1].last for i in range(1, lanes)]
         closed  = [self.i.payload[i].last for i in range(lanes)]
         ends    = list(closed)
         valid   = self.i.valid
@@ -57,10 +55,9 @@ class ReductionTree(wiring.Component):
 
         for level in range(levels):
             span = 1 << level
-            next_sums   = [Signal(signed(cfg.sum_width), name=f"l{level}_sum{i}")
-                           for i in range(lanes)]
-            next_heads  = [Signal(name=f"l{level}_head{i}") for i in range(lanes)]
-            next_closed = [Signal(unsigned(levels + 1), name=f"l{level}_closed{i}")
+            width = cfg.product_width + level + 1
+            next_sums   = [Signal(signed(width), name=f"l{level}_sum{i}") for i in range(lanes)]
+            next_closed = [Signal(unsigned(level + 2), name=f"l{level}_closed{i}")
                            for i in range(lanes)]
             next_ends   = [Signal(name=f"l{level}_end{i}") for i in range(lanes)]
             next_valid  = Signal(name=f"l{level}_valid")
@@ -71,18 +68,15 @@ class ReductionTree(wiring.Component):
                     if i & span:
                         left = (i & ~(span - 1)) - 1  # last lane of the block to the left
                         m.d.sync += [
-                            next_sums[i].eq(sums[i] + Mux(heads[i], 0, sums[left])),
-                            next_heads[i].eq(heads[i] | heads[left]),
+                            next_sums[i].eq(sums[i] + sums[left]),
                             next_closed[i].eq(closed[i] + closed[left]),
                         ]
                     else:
                         m.d.sync += [
                             next_sums[i].eq(sums[i]),
-                            next_heads[i].eq(heads[i]),
                             next_closed[i].eq(closed[i]),
                         ]
-            sums, heads, closed, ends, valid = \
-                next_sums, next_heads, next_closed, next_ends, next_valid
+            sums, closed, ends, valid = next_sums, next_closed, next_ends, next_valid
 
         m.d.comb += self.o.valid.eq(valid)
         for i in range(lanes):

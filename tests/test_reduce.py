@@ -8,7 +8,7 @@ from tests.sim_streams import run_stream
 
 
 @pytest.mark.parametrize("pes", [2, 8])
-def test_segmented_sums_with_stalls(pes):
+def test_prefix_sums_with_stalls(pes):
     cfg = AccelConfig(pes=pes, max_k=8, max_m=8, weight_depth=8)
     rng = np.random.default_rng(pes)
     beats = 24
