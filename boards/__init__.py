@@ -44,9 +44,12 @@ def _target(platform, **fields):
 BOARDS = {
     target.name: target for target in (
         # 64 DSP multipliers of 156; the weight memory (1024 beats of 64 lanes) and the 64
-        # activation replicas take most of the 208 block RAMs.
+        # activation replicas take most of the 208 block RAMs. A pattern table of 16
+        # entries fits distributed RAM (512 would take 22 block RAMs for its 768-bit
+        # entries) and holds every grouped MiniLM layer but dense rows of 1536, which the
+        # driver splits.
         _target(ULX3SPlatform, pes=64, max_k=1536, max_m=1536, weight_depth=1024,
-                max_group_width=16),
+                max_group_width=16, pattern_depth=16),
         # 4 PEs: at 8 (one per DSP block of the UP5K) the design needs 6378 of its 5280
         # logic cells and 39 of its 30 block RAMs of 4 kbit.
         _target(ICEBreakerPlatform, pes=4, max_k=512, max_m=512, weight_depth=256,

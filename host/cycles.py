@@ -2,14 +2,13 @@
 
 from dataclasses import dataclass, fields
 
-import numpy as np
 
 from hw.layouts import Reg
 
 from .golden import padded_inputs
 
 
-__all__ = ["RunCounters", "COUNTER_REGS", "beat_cycles", "predict_run"]
+__all__ = ["RunCounters", "COUNTER_REGS", "run_cycles", "predict_run"]
 
 
 @dataclass(frozen=True)
@@ -27,24 +26,22 @@ class RunCounters:
 COUNTER_REGS = tuple(Reg[field.name.upper()] for field in fields(RunCounters))
 
 
-def beat_cycles(cfg, layer):
-    """Cycles each beat of ``layer`` spends in the output stage: ``max(1, ceil(n / C))``
-    for a beat that closes ``n`` rows, C being ``cfg.output_ports``."""
-    closes = np.asarray(layer.last, dtype=np.int64).reshape(layer.n_beats, -1).sum(axis=1)
-    return np.maximum(1, -(-closes // cfg.output_ports))
+def run_cycles(cfg, layer):
+    """Cycles of a run of ``layer``: one per beat and ``cfg.latency`` more, or one for a
+    layer of no beats. (The encoder spaces beats that close more rows than the output stage
+    writes a cycle with empty beats, which count as beats.)"""
+    return layer.n_beats + cfg.latency if layer.n_beats else 1
 
 
 def predict_run(cfg, layer, x):
     """Counters of running ``layer`` (an :class:`~host.encode.EncodedLayer`) on input ``x``.
 
-    Beats enter the PE array one per cycle, except that a beat closing ``n`` rows holds the
-    output stage for ``ceil(n / cfg.output_ports)`` cycles (see :func:`beat_cycles`); a run
-    of beats ends ``cfg.latency`` cycles after its last beat's turn, and a run of no beats
-    takes one cycle. Every lane that carries the layer (filler lanes of grouped formats
-    included) reads one activation.
+    Beats enter the PE array one per cycle (:func:`run_cycles`). Every lane that carries a
+    kept weight of an unstructured layer, every lane of a grouped layer (filler lanes
+    included), and every list lane of a tile-wise layer reads one activation.
     """
     beats = layer.n_beats
-    cycles = int(beat_cycles(cfg, layer).sum()) + cfg.latency if beats else 1
+    cycles = run_cycles(cfg, layer)
     kept = layer.weight != 0
     activation = padded_inputs(x, layer.activation_length)[layer.column]
     return RunCounters(

@@ -240,6 +240,10 @@ class SparseAccel:
             raise AcceleratorError("The run closed a different number of rows than it was "
                                    "given: the weights in the board's memory are not the "
                                    "layer that was sent")
+        if status & Status.OVERRUN.value:
+            raise AcceleratorError("A beat reached the output stage before the rows of the "
+                                   "one before were written: the weight stream is not "
+                                   "spaced as host.encode spaces it")
         started = time.monotonic()
         sums = self.link.read(int(output_address(cfg, 0)), len(layer.rows))
         first = COUNTER_REGS[0].value

@@ -13,7 +13,9 @@ N:M, bank-balanced and dense (1:1, no index) are grouped.
 ``TILE``: per tile of G rows, a list of the inputs the tile uses, then its rows dense on that
 list (:func:`encode_tile`).
 
-In both, lanes fill beats across row ends, so only the final beat holds padding.
+In both, lanes fill beats across row ends, so only the final beat holds padding, and no beat
+closes more rows than the output stage writes in a cycle (``output_ports``): an unstructured
+beat that would is followed by empty beats, and grouped rows are at least P / C lanes.
 """
 
 import math
@@ -178,6 +180,20 @@ def _lanes(cfg, n_beats, values, dtype):
     return padded.reshape(n_beats, cfg.pes)
 
 
+def _spaced(cfg, lanes):
+    """The beats of ``lanes`` with ``ceil(n / C) - 1`` empty beats after each beat that
+    closes ``n > C`` rows, C being ``cfg.output_ports``: the output stage writes C rows a
+    cycle, and nothing upstream of it stalls."""
+    closes = lanes["last"].sum(axis=1)
+    repeats = np.maximum(1, -(-closes // cfg.output_ports))
+    if (repeats == 1).all():
+        return lanes
+    keep = np.repeat(np.arange(len(closes)), repeats)
+    first = np.r_[True, keep[1:] != keep[:-1]]
+    return {name: np.where(first[:, None], values[keep], 0).astype(values.dtype)
+            for name, values in lanes.items()}
+
+
 def encode_unstructured(q, cfg):
     """Encode a quantized weight matrix in the unstructured format (module docstring)."""
     q = _check_layer(q, cfg)
@@ -187,9 +203,10 @@ def encode_unstructured(q, cfg):
     n_beats = _beats(cfg, n_lanes, len(rows))
     last = np.ones(n_lanes, dtype=bool)
     last[:-1] = row_index[1:] != row_index[:-1]
-    lanes = {"weight": _lanes(cfg, n_beats, q[row_index, column], np.int32),
-             "column": _lanes(cfg, n_beats, column, np.int32),
-             "last": _lanes(cfg, n_beats, last, bool)}
+    lanes = _spaced(cfg, {"weight": _lanes(cfg, n_beats, q[row_index, column], np.int32),
+                          "column": _lanes(cfg, n_beats, column, np.int32),
+                          "last": _lanes(cfg, n_beats, last, bool)})
+    _beats(cfg, len(lanes["weight"]) * cfg.pes, len(rows))
     return EncodedLayer(
         shape=q.shape, format=Format.UNSTRUCTURED, rows=rows, **lanes,
         **_packed(cfg, unstructured_beat_layout(cfg), lanes), act_reads=n_lanes,
@@ -266,13 +283,15 @@ def pattern_cycle(cfg, row_lanes):
 
     Rows of ``lanes`` lanes repeat every ``lanes / gcd(lanes, P)`` beats; where that is
     more than the pattern table holds, the row is padded with the fewest zero lanes that
-    make it fit (a whole number of beats always does).
+    make it fit (a whole number of beats always does). Rows are also padded to at least
+    P / C lanes (C = ``output_ports``), so that no beat closes more rows than the output
+    stage writes in a cycle.
     """
     if row_lanes > cfg.pattern_depth * cfg.pes:
         raise LayerTooBig(f"Rows of {row_lanes} lanes span more beats than the "
                           f"{cfg.pattern_depth} of this accelerator's pattern table",
                           "pattern", -(-row_lanes // cfg.pes), cfg.pattern_depth)
-    lanes = row_lanes
+    lanes = max(row_lanes, -(-cfg.pes // cfg.output_ports))
     while lanes // math.gcd(lanes, cfg.pes) > cfg.pattern_depth:
         lanes += 1
     return lanes, lanes // math.gcd(lanes, cfg.pes)

@@ -16,7 +16,7 @@ import numpy as np
 
 from hw.config import AccelConfig
 
-from .cycles import beat_cycles
+from .cycles import run_cycles
 from .encode import encode
 from .patterns import parse_pattern
 from .quant import quantize_weights
@@ -48,8 +48,7 @@ def layer_cost(cfg, weights, pattern):
     best = None
     for name in dict.fromkeys([pattern.name, "unstructured"]):
         layer = encode(q, unlimited, name)
-        cycles = int(beat_cycles(unlimited, layer).sum()) + unlimited.latency \
-            if layer.n_beats else 1
+        cycles = run_cycles(unlimited, layer)
         cost = (cycles, layer.stream_bits(unlimited) // 8, name)
         if best is None or cost[:2] < best[:2]:
             best = cost

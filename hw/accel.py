@@ -142,7 +142,7 @@ class Accelerator(wiring.Component):
         with m.Elif(busy):
             with m.If(retired == n_beats):
                 m.d.sync += [busy.eq(0), done.eq(1)]
-            with m.If(accum.retired):
+            with m.If(accum.retired | accum.skipped):
                 m.d.sync += retired.eq(retired + 1)
 
         # Counters. Lanes are counted from registered payloads (the decoder's output and the
@@ -156,10 +156,13 @@ class Accelerator(wiring.Component):
         reads = Signal(range(cfg.pes + 1))
         lanes = Signal(beat_layout(cfg))
         m.d.comb += lanes.eq(decode.o.payload.lanes)
+        kept_now = popcount(Cat(lanes[i].weight != 0 for i in range(cfg.pes)))
+        unstructured = layer_format == Format.UNSTRUCTURED
         m.d.sync += [
-            reads.eq(Mux(decoded, decode.reads, 0)),
-            kept.eq(Mux(decoded, popcount(Cat(lanes[i].weight != 0
-                                               for i in range(cfg.pes))), 0)),
+            # An unstructured layer reads for its kept weights only: the empty beats that
+            # space out beats closing many rows, and the final beat's padding, read nothing.
+            reads.eq(Mux(decoded, Mux(unstructured, kept_now, decode.reads), 0)),
+            kept.eq(Mux(decoded, kept_now, 0)),
             nonzero.eq(Mux(multiplied, popcount(Cat(pes.o.payload[i].product != 0
                                                      for i in range(cfg.pes))), 0)),
         ]
@@ -184,7 +187,8 @@ class Accelerator(wiring.Component):
             Reg.CONFIG_HASH: cfg.config_hash,
             Reg.STATUS: (Mux(busy, Status.BUSY.value, 0) |
                          Mux(done, Status.DONE.value, 0) |
-                         Mux(done & (accum.rows != n_rows), Status.ROW_ERROR.value, 0)),
+                         Mux(done & (accum.rows != n_rows), Status.ROW_ERROR.value, 0) |
+                         Mux(accum.overrun, Status.OVERRUN.value, 0)),
             Reg.N_BEATS: n_beats,
             Reg.N_ROWS: n_rows,
             Reg.N_LANES: n_lanes,

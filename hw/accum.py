@@ -23,8 +23,10 @@ class OutputAccumulator(wiring.Component):
     that closes ``n`` rows and C = ``cfg.output_ports``, the stage writes C rows a cycle:
     port ``c`` takes the row numbered ``k + c`` in the beat, picked out of the P lanes by
     that number, and the row's part in the beat is the tree's prefix sum there less the one
-    at the row before. The next beat must not arrive before the last of those cycles
-    (:class:`~hw.fetch.FetchUnit` paces them); the input is always ready. Rows written in one
+    at the row before. The next beat must not arrive before the last of those cycles: the
+    host spaces such beats with empty ones (:func:`host.encode.encode`), so that nothing
+    upstream needs a stall path, and the input is always ready. An empty beat that arrives
+    earlier is passed over (``skipped``); any other sets ``overrun``. Rows written in one
     cycle are consecutive, so row ``r`` lives in bank ``r % C`` at ``r // C`` without
     conflict.
 
@@ -42,6 +44,12 @@ class OutputAccumulator(wiring.Component):
         Rows closed since the last ``clear``.
     retired : ``Out(1)``
         A beat's last rows are written in this cycle.
+    skipped : ``Out(1)``
+        An empty beat that came while the rows of the one before were written is retired
+        in this cycle.
+    overrun : ``Out(1)``
+        A beat that was not empty came before the rows of the one before were written,
+        since ``clear``.
     read_row, read_en : ``In``
         Read a row's sum; it appears on ``read_data`` in the next cycle.
     read_data : ``Out(signed(acc_width))``
@@ -53,6 +61,8 @@ class OutputAccumulator(wiring.Component):
             "clear":     In(1),
             "rows":      Out(cfg.row_width + 1),
             "retired":   Out(1),
+            "skipped":   Out(1),
+            "overrun":   Out(1),
             "read_row":  In(cfg.row_width),
             "read_en":   In(1),
             "read_data": Out(signed(cfg.acc_width)),
@@ -79,8 +89,17 @@ class OutputAccumulator(wiring.Component):
             m.d.sync += taken.eq(taken + ports)
             with m.If(final):
                 m.d.sync += [active.eq(0), row.eq(row + closes)]
+        # A beat that comes while the rows of the one before are still being written is one
+        # of the empty beats the host spaces beats with: it changes nothing, and is counted
+        # as retired. If it is not empty, the stream was not spaced: ``overrun``.
         incoming = self.i.payload
-        with m.If(self.i.valid):
+        holding = active & ~final
+        skipping = self.i.valid & holding
+        m.d.sync += self.skipped.eq(skipping)
+        with m.If(skipping & (incoming[lanes - 1].last | (incoming[lanes - 1].closed_before != 0)
+                              | (incoming[lanes - 1].sum != 0))):
+            m.d.sync += self.overrun.eq(1)
+        with m.If(self.i.valid & ~holding):
             m.d.sync += [
                 beat.eq(incoming),
                 closes.eq(incoming[lanes - 1].closed_before + incoming[lanes - 1].last),
@@ -88,7 +107,7 @@ class OutputAccumulator(wiring.Component):
                 active.eq(1),
             ]
         with m.If(self.clear):
-            m.d.sync += [carry.eq(0), row.eq(0), active.eq(0)]
+            m.d.sync += [carry.eq(0), row.eq(0), active.eq(0), self.overrun.eq(0)]
 
         # Selection: port c picks the lane that closes row k + c of the beat; its prefix sum
         # less that of the row before it is the row's part in the beat.

@@ -1,11 +1,10 @@
 """The fetch unit: expands weight beats into lanes and gathers their activations."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .arith import popcount
 from .config import BUS_WIDTH, ceil_log2
 from .layouts import beat_layout, fetch_layout, operand_layout
 
@@ -34,10 +33,6 @@ class FetchUnit(wiring.Component):
     ``slot``, as it leaves; a ``compact`` beat (the tile's weights) reads every lane's compact
     buffer at ``slot`` instead of ``x``. The buffers' reads see a store made in the same
     cycle, so a tile's weights may follow its list directly.
-
-    The unit paces beats for the output stage, which writes ``cfg.output_ports`` (C) rows a
-    cycle: after taking a beat that closes ``n`` rows it takes none for ``ceil(n / C) - 1``
-    cycles, and sends nothing in them.
 
     Latency is one cycle. Under back-pressure the unit holds its output and does not accept
     input.
@@ -72,21 +67,9 @@ class FetchUnit(wiring.Component):
         lanes = Signal(beat_layout(cfg))
         m.d.comb += [incoming.eq(self.i.payload.lanes), lanes.eq(beat.lanes)]
 
-        # Pacing: the output stage writes C = output_ports rows a cycle, so after a beat that
-        # closes n rows no beat is taken for ceil(n / C) - 1 cycles.
-        port_bits = ceil_log2(cfg.output_ports)
-        closes = popcount(Cat(incoming[i].last for i in range(cfg.pes)))
-        hold = Signal(range(max(2, -(-cfg.pes // cfg.output_ports))))
-        m.d.comb += self.i.ready.eq(advance & (hold == 0))
-        with m.If(self.i.valid & self.i.ready):
-            m.d.sync += hold.eq(Mux(closes == 0, 0, (closes - 1) >> port_bits))
-        with m.Elif(hold != 0):
-            m.d.sync += hold.eq(hold - 1)
+        m.d.comb += self.i.ready.eq(advance)
         with m.If(advance):
-            m.d.sync += [
-                self.o.valid.eq(self.i.valid & (hold == 0)),
-                beat.eq(self.i.payload),
-            ]
+            m.d.sync += [self.o.valid.eq(self.i.valid), beat.eq(self.i.payload)]
         leaving = self.o.valid & self.o.ready
 
         select_width = ceil_log2(cfg.acts_per_word)

@@ -231,11 +231,12 @@ class Reg(enum.Enum, shape=8):
     WORDS_PER_BEAT   = 27
 
 
-class Status(enum.Flag, shape=3):
+class Status(enum.Flag, shape=4):
     """Bits of the ``STATUS`` register."""
     BUSY      = 1
     DONE      = 2
     ROW_ERROR = 4  # the run closed a different number of rows than ``N_ROWS``
+    OVERRUN   = 8  # a beat came before the output stage had written the rows of the one before
 
 
 #: Value of the ``ID`` register: "SpAx".

@@ -1,6 +1,6 @@
 """The reduction tree: prefix sums of a beat's products, from which every row's run is summed."""
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
