@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from hw.config import ceil_log2
 from hw.layouts import Reg, Region, bus_addr_width, pattern_address, region_addr_width
 
 from .golden import padded_inputs
@@ -60,9 +61,17 @@ def weight_writes(cfg, layer):
 
 def input_writes(cfg, layer, x):
     """``(addresses, words)`` that load one quantized input vector, zero-padded to the
-    activations the layer's format reads."""
-    words = activation_words(cfg, padded_inputs(x, layer.activation_length))
-    return address(cfg, Region.ACTIVATIONS, np.arange(len(words))), words
+    activations the layer's format reads: into every lane's memory at once, or for a
+    grouped layer into each lane's bank the groups it reads (``layer.banks``)."""
+    x = padded_inputs(x, layer.activation_length)
+    if layer.banks is None:
+        words = activation_words(cfg, x)
+        return address(cfg, Region.ACTIVATIONS, np.arange(len(words))), words
+    values = np.where(layer.banks >= 0, np.asarray(x)[np.maximum(layer.banks, 0)], 0)
+    words = np.stack([activation_words(cfg, lane) for lane in values])
+    lanes, count = np.indices(words.shape)
+    index = (lanes << ceil_log2(cfg.act_words)) | count
+    return address(cfg, Region.BANKS, index.reshape(-1)), words.reshape(-1)
 
 
 def setting_writes(cfg, layer):

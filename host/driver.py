@@ -284,12 +284,17 @@ def _tiles(q, cfg, pattern):
     """Split a quantized layer into pieces that fit the memories, and encode each."""
     m, k = q.shape
     align = pattern.m if pattern.kind in ("nm", "bank") else 1
-    # A grouped row takes at most as many lanes as it has columns, and must span no more
-    # beats than the pattern table holds.
-    columns_limit = cfg.max_k
-    if pattern.kind in ("dense", "nm", "bank"):
-        columns_limit = min(columns_limit, cfg.pattern_depth * cfg.pes)
-    col_step = max(columns_limit // align * align, align)
+    col_step = max(cfg.max_k // align * align, align)
+    # A grouped row must span no more beats than the pattern table holds, and each lane's
+    # bank must hold the groups the lane reads: fewer columns at a time make both smaller.
+    while col_step > align:
+        try:
+            encode(q[:1, :col_step], cfg, pattern)
+            break
+        except LayerTooBig as error:
+            if error.resource not in ("pattern", "banks"):
+                break
+            col_step = max(align, col_step // 2 // align * align)
     row_align = pattern.m if pattern.kind == "tile" else 1
     for col0 in range(0, k, col_step):
         columns = q[:, col0:col0 + col_step]

@@ -7,7 +7,8 @@ columns ascending; ``last`` marks a row's final lane. Rows with no kept weight a
 to whole groups), and exactly N lanes ``(weight, index)`` are sent per group, indices
 ascending; a group with fewer than N non-zero weights is filled with zero weights at its
 lowest unused indices. Every row is sent, as the same number of lanes, so the lanes' places
-repeat every few beats: the pattern table holds one cycle of them (:func:`encode_grouped`).
+repeat every few beats: the pattern table holds one cycle of their row ends, and each lane's
+activation bank the groups it reads in that cycle (:func:`encode_grouped`).
 N:M, bank-balanced and dense (1:1, no index) are grouped.
 
 ``TILE``: per tile of G rows, a list of the inputs the tile uses, then its rows dense on that
@@ -37,7 +38,9 @@ __all__ = ["LayerTooBig", "EncodedLayer", "encode", "encode_unstructured", "enco
 class LayerTooBig(ValueError):
     """A layer does not fit the accelerator's memories; the host can split it.
 
-    ``resource`` is ``"beats"``, ``"rows"``, ``"inputs"`` or ``"pattern"``; ``needed`` and ``available``
+    ``resource`` is ``"beats"``, ``"rows"``, ``"inputs"``, ``"pattern"`` (a grouped row spans
+    more beats than the pattern table holds) or ``"banks"`` (the groups a lane reads overflow
+    its activation bank); ``needed`` and ``available``
     count it.
     """
     def __init__(self, message, resource, needed, available):
@@ -73,6 +76,9 @@ class EncodedLayer:
         Registers that describe the format to the decoder (``FORMAT`` and its constants).
     pattern : ndarray (PATTERN_BEATS, W), uint32, or None
         The pattern table of a grouped layer as bus words, one entry per row.
+    banks : ndarray (P, D) or None
+        For a grouped layer, the input each lane's activation bank holds at each address
+        (-1: none, zero); :func:`host.bus.input_writes` fills the banks from it.
     """
     shape: tuple
     format: Format
@@ -87,6 +93,7 @@ class EncodedLayer:
     activation_length: int
     settings: dict = field(default_factory=dict)
     pattern: np.ndarray = None
+    banks: np.ndarray = None
 
     @property
     def n_beats(self):
@@ -260,11 +267,20 @@ def encode_grouped(q, cfg, kept, width):
              for name, values in lanes.items()}
     index_bits = ceil_log2(width)
 
+    # Phase f of the cycle: lane i holds place (f P + i) mod row_lanes of a row. Its bank
+    # holds, from f << index_bits, the group of that place (index_bits is wide enough for M).
     place = (np.arange(period)[:, None] * cfg.pes + np.arange(cfg.pes)) % row_lanes
-    pattern = pack_beats(cfg, pattern_layout(cfg), {
-        "base": np.where(place < groups * kept, place // kept * width, 0),
-        "last": place == row_lanes - 1,
-    })
+    pattern = pack_beats(cfg, pattern_layout(cfg), {"last": place == row_lanes - 1})
+    stride = 1 << index_bits
+    if period * stride > cfg.act_words * cfg.acts_per_word:
+        raise LayerTooBig(f"Grouped rows of {row_lanes} lanes need {period * stride} "
+                          f"activations in each lane's bank; this accelerator holds "
+                          f"{cfg.act_words * cfg.acts_per_word}",
+                          "banks", period * stride, cfg.act_words * cfg.acts_per_word)
+    offset = np.arange(stride)
+    banks = np.where((place < groups * kept)[:, :, None] & (offset < width),
+                     (place // kept * width)[:, :, None] + offset, -1)
+    banks = banks.transpose(1, 0, 2).reshape(cfg.pes, period * stride)
     settings = {Reg.FORMAT: Format.GROUPED.value, Reg.INDEX_BITS: index_bits,
                 Reg.PATTERN_BEATS: period}
     return EncodedLayer(
@@ -274,7 +290,7 @@ def encode_grouped(q, cfg, kept, width):
         **_packed(cfg, grouped_beat_layout(cfg, index_bits),
                   {"weight": lanes["weight"], "index": lanes["index"]}),
         act_reads=n_lanes, n_lanes=n_lanes,
-        activation_length=padded_k, settings=settings, pattern=pattern)
+        activation_length=padded_k, settings=settings, pattern=pattern, banks=banks)
 
 
 def pattern_cycle(cfg, row_lanes):

@@ -111,14 +111,18 @@ class Accelerator(wiring.Component):
                     with m.Case(reg):
                         m.d.sync += field.eq(bus.w_data)
         pattern_word_bits = ceil_log2(cfg.words_per_pattern)
+        act_word_bits = ceil_log2(cfg.act_words)
         m.d.comb += [
             source.write.beat.eq(weight_beat),
             source.write.word.eq(weight_word),
             source.write.data.eq(bus.w_data),
             source.write.en.eq(writable & (region == Region.WEIGHTS)),
             fetch.act_write.addr.eq(index),
+            fetch.act_write.lane.eq(index[act_word_bits:]),
+            fetch.act_write.broadcast.eq(region == Region.ACTIVATIONS),
             fetch.act_write.data.eq(bus.w_data),
-            fetch.act_write.en.eq(writable & (region == Region.ACTIVATIONS)),
+            fetch.act_write.en.eq(writable & ((region == Region.ACTIVATIONS) |
+                                              (region == Region.BANKS))),
             source.pattern_write.beat.eq(index[pattern_word_bits:]),
             source.pattern_write.word.eq(index[:pattern_word_bits]),
             source.pattern_write.data.eq(bus.w_data),

@@ -203,8 +203,8 @@ class AccelConfig:
 
     @property
     def words_per_pattern(self):
-        """Bus words in one entry of the pattern table (P lanes of group column and row end)."""
-        return -(-self.pes * (self.column_width + 1) // BUS_WIDTH)
+        """Bus words in one entry of the pattern table (a row end for each of the P lanes)."""
+        return -(-self.pes // BUS_WIDTH)
 
     # Timing.
 

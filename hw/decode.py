@@ -17,10 +17,10 @@ class BeatDecoder(wiring.Component):
 
     Every format keeps a lane's weight at the same place of the beat, so only the metadata
     is decoded. ``UNSTRUCTURED`` lanes carry their column and row end. ``GROUPED`` lanes
-    carry an ``index_bits``-bit index: the lane's column is its index plus the first column
-    of its group, and its row end is given, both by the beat's entry of the pattern table
-    (:func:`~hw.layouts.pattern_layout`), which the beat source reads beside the beat. The
-    per-lane work is one small addition, whatever N and M are.
+    carry an ``index_bits``-bit index; a lane reads its own activation bank at
+    ``phase << index_bits | index`` (in ``column``), and its row end is the beat's entry of
+    the pattern table (:func:`~hw.layouts.pattern_layout`), which the beat source reads
+    beside the beat with its phase. There is no per-lane arithmetic, whatever N and M are.
 
     ``TILE`` beats count through each tile: its first ``list_beats`` beats are unstructured
     lanes whose weights are ignored (``gather``, ``slot`` the list beat's number), the rest
@@ -84,6 +84,11 @@ class BeatDecoder(wiring.Component):
         pattern = Signal.like(self.i.payload.pattern)
         m.d.comb += [raw.eq(self.i.payload.beat), pattern.eq(self.i.payload.pattern)]
         index_base = grouped_beat_layout(cfg, 0).size
+        group_address = Signal(cfg.column_width)       # phase << index_bits, for every lane
+        with m.Switch(self.index_bits):
+            for bits in range(cfg.group_index_width + 1):
+                with m.Case(bits):
+                    m.d.comb += group_address.eq(self.i.payload.phase << bits)
 
         remaining = Signal.like(self.n_lanes)
         live = Signal(range(cfg.pes + 1))
@@ -129,7 +134,7 @@ class BeatDecoder(wiring.Component):
                     m.d.sync += [out.column.eq(unstructured.column[lane]),
                                  out.last.eq(unstructured.last[lane])]
                 with m.Elif(self.format == Format.GROUPED):
-                    m.d.sync += [out.column.eq(pattern.base[lane] + index),
+                    m.d.sync += [out.column.eq(group_address | index),
                                  out.last.eq(pattern.last[lane] & (live > lane))]
                 with m.Else():
                     m.d.sync += [out.column.eq(0),

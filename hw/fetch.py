@@ -13,20 +13,26 @@ __all__ = ["ActivationWriteSignature", "FetchUnit"]
 
 
 class ActivationWriteSignature(wiring.Signature):
-    """Writes one bus word of ``acts_per_word`` activations at word address ``addr``."""
+    """Writes one bus word of ``acts_per_word`` activations at word address ``addr`` of
+    every lane's memory (``broadcast``), or of lane ``lane``'s only."""
     def __init__(self, cfg):
         super().__init__({
-            "addr": Out(ceil_log2(cfg.act_words)),
-            "data": Out(BUS_WIDTH),
-            "en":   Out(1),
+            "addr":      Out(ceil_log2(cfg.act_words)),
+            "lane":      Out(max(1, cfg.lane_levels)),
+            "broadcast": Out(1),
+            "data":      Out(BUS_WIDTH),
+            "en":        Out(1),
         })
 
 
 class FetchUnit(wiring.Component):
     """Gathers the activation of every lane of a decoded beat.
 
-    The activation memory is replicated once per lane, so the P reads of a beat never
-    conflict, whatever columns the beat holds; a write goes to every replica.
+    Each lane reads its own activation memory, so the P reads of a beat never conflict.
+    Written by broadcast (unstructured and tile-wise layers), the memories are replicas of
+    ``x`` and a lane reads ``x[column]``; written one lane at a time (grouped layers), they
+    are banks, each holding just the groups its lane reads, and ``column`` is the address
+    within the bank.
 
     Each lane also has a compact buffer for tile-wise layers. A ``gather`` beat (a tile's
     list) reads ``x[column]`` in every lane and stores it in the lane's compact buffer at
@@ -82,7 +88,8 @@ class FetchUnit(wiring.Component):
             m.d.comb += [
                 write.addr.eq(self.act_write.addr),
                 write.data.eq(self.act_write.data),
-                write.en.eq(self.act_write.en),
+                write.en.eq(self.act_write.en &
+                            (self.act_write.broadcast | (self.act_write.lane == index))),
                 read.addr.eq(column[select_width:]),
                 read.en.eq(advance),
             ]

@@ -32,10 +32,13 @@ class Format(enum.Enum, shape=2):
     ``GROUPED``: each row is split into groups of M consecutive columns, of which exactly N
     are sent; each lane is a weight and its index within the group, ``INDEX_BITS`` wide.
     N:M (M <= 16), bank-balanced (M the bank width) and dense (1:1 with no index bits) are
-    all grouped. Where a lane's group starts and whether it ends a row depend only on the
-    lane's place in the stream, which repeats every ``PATTERN_BEATS`` beats: the host writes
-    one :func:`pattern_layout` entry per beat of that cycle into the pattern table, and a
-    lane's column is its entry's ``base`` plus its index.
+    all grouped. Which group a lane reads and whether it ends a row depend only on the lane's
+    place in the stream, which repeats every ``PATTERN_BEATS`` beats (the beat's phase): the
+    host writes one :func:`pattern_layout` entry of row ends per phase into the pattern
+    table, and the activation memories are banked: lane ``i``'s memory holds, at
+    ``phase << INDEX_BITS``, the group lane ``i`` reads in that phase
+    (:attr:`Region.BANKS`), so a lane reads its own memory at ``phase << INDEX_BITS | index``
+    and no two lanes ever read the same memory.
 
     ``TILE``: tile-wise. Each tile of G rows starts with ``TILE_LIST_BEATS`` list beats of
     unstructured lanes whose ``column`` names the tile's kept inputs; the fetch unit reads each
@@ -107,18 +110,19 @@ def grouped_beat_layout(cfg, index_bits):
 
 
 def pattern_layout(cfg):
-    """An entry of the pattern table, for one beat of a grouped layer's cycle: each lane's
-    group's first column and whether the lane ends its row."""
+    """An entry of the pattern table, for one phase of a grouped layer's cycle: whether each
+    lane ends its row."""
     return data.StructLayout({
-        "base": _lanes(unsigned(cfg.column_width), cfg),
         "last": _lanes(unsigned(1), cfg),
     })
 
 
 def source_layout(cfg):
-    """A raw beat as it leaves the weight memory, with its entry of the pattern table."""
+    """A raw beat as it leaves the weight memory, with its phase in the pattern table's cycle
+    and the table's entry for it."""
     return data.StructLayout({
         "beat":    unsigned(cfg.beat_width),
+        "phase":   range(cfg.pattern_depth),
         "pattern": pattern_layout(cfg),
     })
 
@@ -181,6 +185,7 @@ class Region(enum.Enum, shape=3):
     ACTIVATIONS = 2
     OUTPUTS     = 3
     PATTERN     = 4
+    BANKS       = 5
 
 
 class Reg(enum.Enum, shape=8):
@@ -251,6 +256,8 @@ def region_addr_width(cfg, region):
         return 8
     if region == Region.ACTIVATIONS:
         return ceil_log2(cfg.act_words)
+    if region == Region.BANKS:
+        return cfg.lane_levels + ceil_log2(cfg.act_words)
     if region == Region.OUTPUTS:
         return cfg.row_width
     if region == Region.PATTERN:
@@ -282,8 +289,10 @@ class BusSignature(wiring.Signature):
 
     Addresses: ``Region`` in the top bits; below them, a register index, the weight stream
     (any address: see ``Reg.WEIGHT_POINTER``), an activation word (``acts_per_word``
-    activations, lowest column in the least significant bits), an output row or a word of the pattern
-    table (:func:`pattern_address`).
+    activations, lowest column in the least significant bits) written to every lane's
+    memory, an output row, a word of the pattern table (:func:`pattern_address`), or an
+    activation word written to one lane's memory only (:attr:`Region.BANKS`, at
+    ``lane << ceil(log2 act_words) | word``).
     """
     def __init__(self, cfg):
         super().__init__({

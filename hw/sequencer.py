@@ -110,9 +110,13 @@ class BeatSource(wiring.Component):
         ]
         # The memory's output is registered before it leaves: block RAM outputs are slow.
         fetched = Signal()
+        read_phase = Signal.like(phase)
+        with m.If(advance):
+            m.d.sync += read_phase.eq(phase)
         with m.If(advance):
             m.d.sync += [fetched.eq(request), self.o.valid.eq(fetched),
                          self.o.payload.beat.eq(read.data),
+                         self.o.payload.phase.eq(read_phase),
                          self.o.payload.pattern.eq(pattern_read.data)]
             with m.If(request):
                 m.d.sync += [address.eq(address + 1), remaining.eq(remaining - 1),

@@ -54,30 +54,38 @@ def test_reduction_tree(pes):
 
 @pytest.mark.parametrize("pes", [4, 16, 64])
 def test_fetch_unit(pes):
-    """Gathers from the replicas, and tile lists stored in and read from the compact buffers,
-    a list followed at once by the weights that read it."""
+    """Gathers from the replicas, from lanes' own banks, and tile lists stored in and read
+    from the compact buffers, a list followed at once by the weights that read it."""
     cfg = block_config(pes)
     rng = np.random.default_rng(pes)
     beats = 30
-    x = rng.integers(-cfg.quant_max, cfg.quant_max + 1, cfg.max_k)
+    bank_word = cfg.act_words - 1          # the last word is each lane's own (below)
+    x = rng.integers(-cfg.quant_max, cfg.quant_max + 1, bank_word * cfg.acts_per_word)
     weight = rng.integers(-cfg.quant_max, cfg.quant_max + 1, (beats, pes))
-    column = rng.integers(0, cfg.max_k, (beats, pes))
+    column = rng.integers(0, len(x), (beats, pes))
     column[0] = 0
-    column[1] = cfg.max_k - 1
+    column[1] = len(x) - 1
     column[2] = 5                       # every lane reads the same activation
     last = rng.random((beats, pes)) < 0.2
     gather, compact, slot = (np.zeros(beats, dtype=np.int64) for _ in range(3))
     # Beats 10-12 store lists at slots 0, 1, 0; beats 13-16 read slots 1, 0, 0, 1.
     gather[10:13], slot[10:13] = 1, [0, 1, 0]
     compact[13:17], slot[13:17] = 1, [1, 0, 0, 1]
+    # Then each lane's memory alone gets its own last word (banks): beats 20-22 read it.
+    banks = rng.integers(-cfg.quant_max, cfg.quant_max + 1, (pes, cfg.acts_per_word))
+    bank_words = [(lane, bank_word, activation_words(cfg, banks[lane])[0])
+                  for lane in range(pes)]
+    column[20:23] = bank_word * cfg.acts_per_word + rng.integers(0, cfg.acts_per_word,
+                                                                 (3, pes))
     out = run_block("fetch", cfg, FetchUnit(cfg),
                     {"weight": weight, "column": column, "last": last,
                      "gather": gather, "compact": compact, "slot": slot},
-                    act_words=activation_words(cfg, x))
-    expected = x[column]
+                    act_words=activation_words(cfg, x), bank_words=np.array(bank_words))
+    expected = x[column % len(x)]
     stored = {1: x[column[11]], 0: x[column[12]]}
     for beat in range(13, 17):
         expected[beat] = stored[slot[beat]]
+    expected[20:23] = banks[np.arange(pes), column[20:23] % cfg.acts_per_word]
     np.testing.assert_array_equal(out["weight"], weight)
     np.testing.assert_array_equal(out["activation"], expected)
     np.testing.assert_array_equal(out["last"], last)

@@ -57,7 +57,7 @@ def test_small_layer(pes):
 ])
 @pytest.mark.parametrize("pes", [1, 4])
 def test_grouped_formats(pattern, shape, pes):
-    cfg = AccelConfig(pes=pes, max_k=40, max_m=24, weight_depth=256, max_group_width=8)
+    cfg = AccelConfig(pes=pes, max_k=128, max_m=24, weight_depth=256, max_group_width=8)
     rng = np.random.default_rng(pes)
     w = rng.normal(size=shape)
     w[1] = 0

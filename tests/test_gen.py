@@ -25,7 +25,7 @@ def test_writes_verilog_and_manifest(tmp_path):
     assert manifest["registers"]["CYCLES"] == Reg.CYCLES.value
     assert manifest["layouts"]["unstructured_beat"]["column"] == {
         "offset": 32, "width": 5, "signed": False}
-    assert manifest["layouts"]["pattern"]["last"]["offset"] == 4 * 5
+    assert manifest["layouts"]["pattern"]["last"] == {"offset": 0, "width": 1, "signed": False}
 
 
 @pytest.mark.parametrize("args, message", [
