@@ -12,6 +12,8 @@ and prints per layer and pattern:
 - bits/w and meta: stream bits per non-zero weight, and the share of them that is not weight
   values (indices, row ends, filler and padding lanes);
 - reads/prod: activation reads per product;
+- x bytes and table B: bytes of activations written per input vector (K broadcast to every
+  lane, or each grouped lane's bank), and of the pattern table written once per layer;
 - sim cyc/s: simulated cycles per wall-clock second, loading included.
 
 Every result is checked bit for bit against the golden model and every counter against the
@@ -25,6 +27,7 @@ import time
 import numpy as np
 
 from hw.config import AccelConfig
+from host.bus import input_writes
 from host.cycles import predict_run
 from host.golden import golden_matvec
 from host.models import load_minilm_linear, minilm_activations
@@ -82,7 +85,7 @@ def main(argv=None):
 
     header = (f"{'layer':22} {'pattern':14} {'nnz':>7} {'nnz/P':>7} {'cycles':>6} {'eta':>6} "
               f"{'x dense':>7} {'x MK/P':>6} {'bits/w':>6} {'meta':>5} {'reads/prod':>10} "
-              f"{'sim cyc/s':>9}")
+              f"{'x bytes':>7} {'table B':>7} {'sim cyc/s':>9}")
     print(f"P = {cfg.pes}, L = {cfg.latency}, all-MiniLM-L6-v2 layer 0, magnitude pruning, INT8")
     print(header)
     print("-" * len(header))
@@ -103,6 +106,8 @@ def main(argv=None):
               f"{q.size / cfg.pes / cycles:>6.2f} {run.layer.bits_per_kept_weight(cfg):>6.2f} "
               f"{run.layer.metadata_share(cfg):>5.0%} "
               f"{run.counters.act_reads / max(nnz, 1):>10.2f} "
+              f"{4 * len(input_writes(cfg, run.layer, x)[1]):>7} "
+              f"{run.layer.table_bits(cfg) // 8:>7} "
               f"{run.sim_cycles / run.wall_seconds:>9.0f}")
     print("every result bit-exact with the golden model; every counter equal to the cycle model")
 

@@ -88,7 +88,7 @@ class BeatDecoder(wiring.Component):
         with m.Switch(self.index_bits):
             for bits in range(cfg.group_index_width + 1):
                 with m.Case(bits):
-                    m.d.comb += group_address.eq(self.i.payload.phase << bits)
+                    m.d.comb += group_address.eq(self.i.payload.phase.shift_left(bits))
 
         remaining = Signal.like(self.n_lanes)
         live = Signal(range(cfg.pes + 1))

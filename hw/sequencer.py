@@ -28,7 +28,7 @@ class PatternWriteSignature(wiring.Signature):
     def __init__(self, cfg):
         super().__init__({
             "beat": Out(ceil_log2(cfg.pattern_depth)),
-            "word": Out(ceil_log2(cfg.words_per_pattern)),
+            "word": Out(max(1, ceil_log2(cfg.words_per_pattern))),
             "data": Out(BUS_WIDTH),
             "en":   Out(1),
         })
