@@ -43,15 +43,14 @@ def _target(platform, **fields):
 
 BOARDS = {
     target.name: target for target in (
-        # 64 DSP multipliers of 156; the weight memory (1024 beats of 64 lanes) and the 64
-        # activation replicas take most of the 208 block RAMs. A pattern table of 16
-        # entries fits distributed RAM (512 would take 22 block RAMs for its 768-bit
-        # entries) and holds every grouped MiniLM layer but dense rows of 1536, which the
-        # driver splits.
-        _target(ULX3SPlatform, pes=64, max_k=1536, max_m=1536, weight_depth=1024,
-                max_group_width=16, pattern_depth=16),
-        # 4 PEs: at 8 (one per DSP block of the UP5K) the design needs 6378 of its 5280
-        # logic cells and 39 of its 30 block RAMs of 4 kbit.
+        # 64 DSP multipliers of 156; the weight memory (512 beats of 64 lanes, 36 block
+        # RAMs) and the 64 activation memories take most of the 115 block RAMs used of 208:
+        # a deeper weight memory fills the block RAM rows and their routing congests.
+        _target(ULX3SPlatform, pes=64, max_k=1536, max_m=1536, weight_depth=512,
+                max_group_width=16),
+        # 4 PEs (3420 of the 5280 logic cells, 24 of the 30 block RAMs of 4 kbit): at 8,
+        # one per DSP block of the UP5K, the logic fits (4722 cells) but the memories need
+        # 40 block RAMs, most of them as wide as they are deep-enough (16-bit ports).
         _target(ICEBreakerPlatform, pes=4, max_k=512, max_m=512, weight_depth=256,
                 max_group_width=16, pattern_depth=256),
     )
