@@ -50,7 +50,7 @@ BOARDS = {
                 max_group_width=16),
         # 4 PEs (3420 of the 5280 logic cells, 24 of the 30 block RAMs of 4 kbit): at 8,
         # one per DSP block of the UP5K, the logic fits (4722 cells) but the memories need
-        # 40 block RAMs, most of them as wide as they are deep-enough (16-bit ports).
+        # 40 block RAMs (their ports are 16 bits wide, so each 32-bit memory takes two).
         _target(ICEBreakerPlatform, pes=4, max_k=512, max_m=512, weight_depth=256,
                 max_group_width=16, pattern_depth=256),
     )
