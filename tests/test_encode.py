@@ -2,9 +2,11 @@ import numpy as np
 import pytest
 
 from hw.config import AccelConfig
+from host.driver import _tiles
 from hw.layouts import unstructured_beat_layout
-from host.encode import encode_unstructured
-from host.golden import golden_matvec, stream_matvec, wrap
+from host.encode import LayerTooBig, encode, encode_unstructured
+from host.golden import golden_matvec, padded_inputs, stream_matvec, wrap
+from host.patterns import parse_pattern, prune
 
 
 def test_lanes_are_packed_across_rows():
@@ -107,3 +109,21 @@ def test_grouped_refuses_a_layer_outside_its_pattern():
     with pytest.raises(ValueError, match=r"^Row 1 has 3 non-zero weights in columns 4 to 7; "
                                          r"the format keeps 2 of every 4$"):
         encode(np.array([[1, 1, 0, 0, 0, 0, 0, 0], [1, 0, 0, 1, 1, 1, 1, 0]]), cfg, "2:4")
+
+
+def test_grouped_layers_are_split_by_columns_when_lane_banks_overflow():
+    cfg = AccelConfig(pes=1, max_k=40, max_m=8, weight_depth=4096, max_group_width=8)
+    rng = np.random.default_rng(3)
+    q = np.rint(prune(rng.normal(size=(4, 40)), "3:8") * 40).clip(-127, 127).astype(int)
+    with pytest.raises(LayerTooBig) as error:
+        encode(q, cfg, "3:8")                # the lane's bank: a group of 8 for each of 15 places
+    assert error.value.resource == "banks"
+    tiles = list(_tiles(q, cfg, parse_pattern("3:8")))
+    assert len({tile.col0 for tile in tiles}) > 1
+    x = rng.integers(-127, 128, 40)
+    total = np.zeros(4, dtype=np.int64)
+    for tile in tiles:
+        part = tile.layer.scatter(stream_matvec(tile.layer, padded_inputs(
+            x[tile.col0:tile.col0 + tile.layer.shape[1]], tile.layer.activation_length)))
+        total[tile.row0:tile.row0 + tile.rows] += part
+    np.testing.assert_array_equal(total, golden_matvec(q, x))
