@@ -65,7 +65,10 @@ class Accelerator(wiring.Component):
 
         busy = self.busy
         done = Signal()
+        # A write of 1 to CONTROL starts the run in the next cycle: the start pulse comes
+        # from a register, as it reaches every block and counter.
         start = Signal()
+        m.d.sync += start.eq(0)
         n_beats = Signal.like(source.n_beats)
         n_rows = Signal(cfg.row_width + 1)
         n_lanes = Signal.like(decode.n_lanes)
@@ -94,7 +97,7 @@ class Accelerator(wiring.Component):
         with m.If(writable & (region == Region.REGS)):
             with m.Switch(index[:8]):
                 with m.Case(Reg.CONTROL):
-                    m.d.comb += start.eq(bus.w_data[0])
+                    m.d.sync += start.eq(bus.w_data[0])
                 with m.Case(Reg.N_BEATS):
                     m.d.sync += n_beats.eq(bus.w_data)
                 with m.Case(Reg.N_ROWS):

@@ -5,6 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .arith import registered_product
 from .config import BUS_WIDTH, ConfigError
 from .bus import answer_reads, decode_address
 from .layouts import ACCEL_ID, BusSignature, Reg, Region, Status
@@ -110,14 +111,10 @@ class DenseArray(wiring.Component):
         m.d.sync += [valid.eq(Cat(issuing & ~start, valid)),
                      last.eq(Cat(group + 1 == row_groups, last))]
 
-        weight_regs = [Signal(signed(width)) for _ in range(lanes)]
-        act_regs = [Signal(signed(width)) for _ in range(lanes)]
-        for lane in range(lanes):
-            m.d.sync += [weight_regs[lane].eq(weight_read.data.word_select(lane, width)),
-                         act_regs[lane].eq(act_read.data.word_select(lane, width))]
-        sums = [Signal(signed(2 * width)) for _ in range(lanes)]
-        m.d.sync += [sums[lane].eq(weight_regs[lane] * act_regs[lane])
-                     for lane in range(lanes)]
+        sums = [registered_product(m, platform,
+                                   weight_read.data.word_select(lane, width).as_signed(),
+                                   act_read.data.word_select(lane, width).as_signed(), 1)
+                for lane in range(lanes)]
         for level in range(levels):
             pairs = [Signal(signed(2 * width + level + 1)) for _ in range(len(sums) // 2)]
             m.d.sync += [pair.eq(sums[2 * i] + sums[2 * i + 1]) for i, pair in enumerate(pairs)]

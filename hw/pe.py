@@ -4,6 +4,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .arith import registered_product
 from .layouts import operand_layout, product_layout
 
 
@@ -37,19 +38,15 @@ class PEArray(wiring.Component):
             advance.eq(~self.o.valid | self.o.ready),
             self.i.ready.eq(advance),
         ]
-        # Operands are registered before the multipliers, and products after them: the
-        # multiplier (a DSP block) has a whole cycle.
-        operands = Signal.like(self.i.payload)
+        # Operands are registered before the multipliers, and products after them (in the
+        # DSP block itself on an ECP5): the multiplier has a whole cycle.
         operands_valid = Signal()
         with m.If(advance):
-            m.d.sync += [
-                operands_valid.eq(self.i.valid),
-                operands.eq(self.i.payload),
-                self.o.valid.eq(operands_valid),
-            ]
-            for lane_in, lane_out in zip(operands, self.o.payload):
-                m.d.sync += [
-                    lane_out.product.eq(lane_in.weight * lane_in.activation),
-                    lane_out.last.eq(lane_in.last),
-                ]
+            m.d.sync += [operands_valid.eq(self.i.valid), self.o.valid.eq(operands_valid)]
+        for lane_in, lane_out in zip(self.i.payload, self.o.payload):
+            last = Signal()
+            with m.If(advance):
+                m.d.sync += [last.eq(lane_in.last), lane_out.last.eq(last)]
+            m.d.comb += lane_out.product.eq(registered_product(
+                m, platform, lane_in.weight, lane_in.activation, advance))
         return m
