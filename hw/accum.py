@@ -77,7 +77,7 @@ class OutputAccumulator(wiring.Component):
         # The arriving beat is latched and its rows written over the next cycles; the fetch
         # unit paces beats so that the next one arrives as the last rows are written.
         m.d.comb += self.i.ready.eq(1)
-        beat = Signal(sum_layout(cfg))
+        beat = Signal(sum_layout(cfg), reset_less=True)     # data: no reset net
         closes = Signal(range(lanes + 1))
         active = Signal()
         taken = Signal(range(lanes + ports))      # rows of the beat already written
@@ -111,12 +111,13 @@ class OutputAccumulator(wiring.Component):
 
         # Selection: port c picks the lane that closes row k + c of the beat; its prefix sum
         # less that of the row before it is the row's part in the beat.
-        values = [Signal(signed(cfg.sum_width), name=f"value{c}") for c in range(ports)]
+        values = [Signal(signed(cfg.sum_width), name=f"value{c}", reset_less=True)
+                  for c in range(ports)]
         writes = [Signal(name=f"write{c}") for c in range(ports)]
         first = Signal()        # port 0 holds the beat's first row, which takes the carry
         base = Signal.like(row)
         retiring = Signal()
-        tail = Signal(signed(cfg.sum_width))
+        tail = Signal(signed(cfg.sum_width), reset_less=True)
         closing_port = Signal(range(ports))
         m.d.sync += [
             base.eq(row + taken),
@@ -141,7 +142,7 @@ class OutputAccumulator(wiring.Component):
         # 0 the last port's of the cycle before); the beat's first row adds the carry instead.
         # The carry is what the beat leaves after its last row (or all of it, if it closes
         # none); a beat's first row is written after the carry of the beat before is.
-        previous = Signal(signed(cfg.sum_width))
+        previous = Signal(signed(cfg.sum_width), reset_less=True)
         m.d.sync += previous.eq(values[-1])
         sums = [Signal(signed(cfg.acc_width), name=f"row{c}") for c in range(ports)]
         for c in range(ports):

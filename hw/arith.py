@@ -29,10 +29,10 @@ def registered_product(m, platform, a, b, enable):
     routes to and from registers; elsewhere (simulation, other families) they are fabric
     registers around a ``*`` that synthesis maps to a multiplier block.
     """
-    product = Signal(signed(len(a) + len(b)))
+    product = Signal(signed(len(a) + len(b)), reset_less=True)
     if getattr(platform, "family", None) != "ecp5" or \
             max(len(a), len(b)) > ECP5_MULTIPLIER_WIDTH:
-        operands = [Signal.like(a), Signal.like(b)]
+        operands = [Signal.like(a, reset_less=True), Signal.like(b, reset_less=True)]
         with m.If(enable):
             m.d.sync += [operands[0].eq(a), operands[1].eq(b),
                          product.eq(operands[0] * operands[1])]

@@ -112,12 +112,15 @@ class BeatDecoder(wiring.Component):
             with m.If(~listing):
                 m.d.sync += row_beat.eq(Mux(row_done, 0, row_beat + 1))
 
+        # The decoded beat's register has no reset (only the valid bit does).
+        payload = Signal.like(self.o.payload, reset_less=True)
+        m.d.comb += self.o.payload.eq(payload)
         with m.If(advance):
             m.d.sync += [
                 self.reads.eq(Mux(~tile | listing, live, 0)),
-                self.o.payload.gather.eq(listing),
-                self.o.payload.compact.eq(tile & ~listing),
-                self.o.payload.slot.eq(Mux(listing, tile_beat, row_beat)),
+                payload.gather.eq(listing),
+                payload.compact.eq(tile & ~listing),
+                payload.slot.eq(Mux(listing, tile_beat, row_beat)),
             ]
 
         for lane in range(cfg.pes):
@@ -127,7 +130,7 @@ class BeatDecoder(wiring.Component):
                     with m.Case(bits):
                         start = index_base + lane * bits
                         m.d.comb += index.eq(raw[start:start + bits])
-            out = self.o.payload.lanes[lane]
+            out = payload.lanes[lane]
             with m.If(advance):
                 m.d.sync += out.weight.eq(Mux(listing, 0, unstructured.weight[lane]))
                 with m.If(listing | (self.format == Format.UNSTRUCTURED)):

@@ -69,7 +69,7 @@ class FetchUnit(wiring.Component):
         # Lane fields are sliced from signals of the lane array alone: slicing them out of
         # the whole beat's payload for every lane is slow to elaborate.
         incoming = Signal(beat_layout(cfg))
-        beat = Signal(fetch_layout(cfg))
+        beat = Signal(fetch_layout(cfg), reset_less=True)
         lanes = Signal(beat_layout(cfg))
         m.d.comb += [incoming.eq(self.i.payload.lanes), lanes.eq(beat.lanes)]
 

@@ -44,9 +44,12 @@ class PEArray(wiring.Component):
         with m.If(advance):
             m.d.sync += [operands_valid.eq(self.i.valid), self.o.valid.eq(operands_valid)]
         for lane_in, lane_out in zip(self.i.payload, self.o.payload):
-            last = Signal()
+            last = [Signal(reset_less=True) for _ in range(2)]
             with m.If(advance):
-                m.d.sync += [last.eq(lane_in.last), lane_out.last.eq(last)]
-            m.d.comb += lane_out.product.eq(registered_product(
-                m, platform, lane_in.weight, lane_in.activation, advance))
+                m.d.sync += [last[0].eq(lane_in.last), last[1].eq(last[0])]
+            m.d.comb += [
+                lane_out.product.eq(registered_product(
+                    m, platform, lane_in.weight, lane_in.activation, advance)),
+                lane_out.last.eq(last[1]),
+            ]
         return m

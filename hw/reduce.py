@@ -56,10 +56,13 @@ class ReductionTree(wiring.Component):
         for level in range(levels):
             span = 1 << level
             width = cfg.product_width + level + 1
-            next_sums   = [Signal(signed(width), name=f"l{level}_sum{i}") for i in range(lanes)]
-            next_closed = [Signal(unsigned(level + 2), name=f"l{level}_closed{i}")
+            # Only the valid bit is reset: the data registers need no reset net.
+            next_sums   = [Signal(signed(width), name=f"l{level}_sum{i}", reset_less=True)
                            for i in range(lanes)]
-            next_ends   = [Signal(name=f"l{level}_end{i}") for i in range(lanes)]
+            next_closed = [Signal(unsigned(level + 2), name=f"l{level}_closed{i}",
+                                  reset_less=True) for i in range(lanes)]
+            next_ends   = [Signal(name=f"l{level}_end{i}", reset_less=True)
+                           for i in range(lanes)]
             next_valid  = Signal(name=f"l{level}_valid")
             with m.If(advance):
                 m.d.sync += next_valid.eq(valid)

@@ -109,15 +109,17 @@ class BeatSource(wiring.Component):
             pattern_read.en.eq(advance),
         ]
         # The memory's output is registered before it leaves: block RAM outputs are slow.
+        # Data registers have no reset (nor their wide reset net): only valid bits do.
         fetched = Signal()
-        read_phase = Signal.like(phase)
-        with m.If(advance):
-            m.d.sync += read_phase.eq(phase)
+        read_phase = Signal.like(phase, reset_less=True)
+        payload = Signal(source_layout(cfg), reset_less=True)
+        m.d.comb += self.o.payload.eq(payload)
         with m.If(advance):
             m.d.sync += [fetched.eq(request), self.o.valid.eq(fetched),
-                         self.o.payload.beat.eq(read.data),
-                         self.o.payload.phase.eq(read_phase),
-                         self.o.payload.pattern.eq(pattern_read.data)]
+                         read_phase.eq(phase),
+                         payload.beat.eq(read.data),
+                         payload.phase.eq(read_phase),
+                         payload.pattern.eq(pattern_read.data)]
             with m.If(request):
                 m.d.sync += [address.eq(address + 1), remaining.eq(remaining - 1),
                              phase.eq(Mux(phase + 1 == self.pattern_beats, 0, phase + 1))]
