@@ -65,10 +65,12 @@ class Accelerator(wiring.Component):
 
         busy = self.busy
         done = Signal()
-        # A write of 1 to CONTROL starts the run in the next cycle: the start pulse comes
-        # from a register, as it reaches every block and counter.
+        # A write of 1 to CONTROL (``request``) makes the accelerator busy at once, so that
+        # the next read of STATUS sees the run; the run itself starts in the next cycle, on
+        # a registered pulse, as that pulse reaches every block and counter.
+        request = Signal()
         start = Signal()
-        m.d.sync += start.eq(0)
+        m.d.sync += start.eq(request)
         n_beats = Signal.like(source.n_beats)
         n_rows = Signal(cfg.row_width + 1)
         n_lanes = Signal.like(decode.n_lanes)
@@ -97,7 +99,7 @@ class Accelerator(wiring.Component):
         with m.If(writable & (region == Region.REGS)):
             with m.Switch(index[:8]):
                 with m.Case(Reg.CONTROL):
-                    m.d.sync += start.eq(bus.w_data[0])
+                    m.d.comb += request.eq(bus.w_data[0])
                 with m.Case(Reg.N_BEATS):
                     m.d.sync += n_beats.eq(bus.w_data)
                 with m.Case(Reg.N_ROWS):
@@ -144,13 +146,15 @@ class Accelerator(wiring.Component):
 
         # Run control.
         with m.If(start):
-            m.d.sync += [busy.eq(1), done.eq(0), retired.eq(0)]
+            m.d.sync += retired.eq(0)
             m.d.sync += [counter.eq(0) for counter in counters.values()]
         with m.Elif(busy):
             with m.If(retired == n_beats):
                 m.d.sync += [busy.eq(0), done.eq(1)]
             with m.If(accum.retired | accum.skipped):
                 m.d.sync += retired.eq(retired + 1)
+        with m.If(request):
+            m.d.sync += [busy.eq(1), done.eq(0)]
 
         # Counters. Lanes are counted from registered payloads (the decoder's output and the
         # multipliers' products), and the counts are registered before they are added; the

@@ -132,3 +132,24 @@ def test_a_layer_that_closes_other_rows_than_announced_is_flagged():
     _, result = run_layer(cfg, q, np.arange(7),
                           extra_writes=[(register_address(cfg, Reg.N_ROWS), 4)])
     assert result["status"] == Status.DONE.value | Status.ROW_ERROR.value
+
+
+def test_status_shows_a_new_run_at_once():
+    """A STATUS read right after the CONTROL write that starts a second run sees it busy,
+    not the first run's DONE."""
+    cfg = AccelConfig(pes=4, max_k=16, max_m=8, weight_depth=8)
+    q = np.eye(5, 7, dtype=int) * 3
+    layer = encode(q, cfg, "unstructured")
+    statuses = []
+
+    async def script(write, read):
+        for addr, data in zip(*layer_writes(cfg, layer, np.arange(7))):
+            await write(addr, data)
+        for _ in range(2):
+            await write(register_address(cfg, Reg.CONTROL), 1)
+            statuses.append(await read(register_address(cfg, Reg.STATUS)))
+            while not (await read(register_address(cfg, Reg.STATUS))) & Status.DONE.value:
+                pass
+
+    run_bus(Accelerator(cfg), script)
+    assert statuses == [Status.BUSY.value] * 2
