@@ -156,26 +156,34 @@ class Accelerator(wiring.Component):
         with m.If(request):
             m.d.sync += [busy.eq(1), done.eq(0)]
 
-        # Counters. Lanes are counted from registered payloads (the decoder's output and the
-        # multipliers' products), and the counts are registered before they are added; the
-        # last beat's counts land long before the run's final write.
+        # Counters. Each lane's flag is registered beside its lane (the decoder's output, the
+        # multipliers' products), then counted, and the counts are registered before they
+        # are added; the last beat's counts land long before the run's final write.
         fed = fetch.o.valid & fetch.o.ready
         decoded = decode.o.valid & decode.o.ready
         multiplied = pes.o.valid & pes.o.ready
+        lanes = Signal(beat_layout(cfg))
+        m.d.comb += lanes.eq(decode.o.payload.lanes)
+        kept_flags = Signal(cfg.pes)
+        nonzero_flags = Signal(cfg.pes)
+        decode_reads = Signal.like(decode.reads)
+        m.d.sync += [
+            kept_flags.eq(Mux(decoded, Cat(lanes[i].weight != 0 for i in range(cfg.pes)), 0)),
+            nonzero_flags.eq(Mux(multiplied, Cat(pes.o.payload[i].product != 0
+                                                 for i in range(cfg.pes)), 0)),
+            decode_reads.eq(Mux(decoded, decode.reads, 0)),
+        ]
         kept = Signal(range(cfg.pes + 1))
         nonzero = Signal(range(cfg.pes + 1))
         reads = Signal(range(cfg.pes + 1))
-        lanes = Signal(beat_layout(cfg))
-        m.d.comb += lanes.eq(decode.o.payload.lanes)
-        kept_now = popcount(Cat(lanes[i].weight != 0 for i in range(cfg.pes)))
+        kept_count = popcount(kept_flags)
         unstructured = layer_format == Format.UNSTRUCTURED
         m.d.sync += [
             # An unstructured layer reads for its kept weights only: the empty beats that
             # space out beats closing many rows, and the final beat's padding, read nothing.
-            reads.eq(Mux(decoded, Mux(unstructured, kept_now, decode.reads), 0)),
-            kept.eq(Mux(decoded, kept_now, 0)),
-            nonzero.eq(Mux(multiplied, popcount(Cat(pes.o.payload[i].product != 0
-                                                     for i in range(cfg.pes))), 0)),
+            reads.eq(Mux(unstructured, kept_count, decode_reads)),
+            kept.eq(kept_count),
+            nonzero.eq(popcount(nonzero_flags)),
         ]
         with m.If(busy & ~start):
             m.d.sync += [

@@ -214,13 +214,13 @@ class AccelConfig:
 
         A run of ``n`` beats (``n > 0``) takes exactly ``n + L`` cycles from start to done,
         whatever the format: the weight memory read and its output register (2), the beat
-        decoder (1), the activation gather (1), the multipliers' operand and product
-        registers (2), the reduction tree (log2 P), the output stage's latch (1) and
-        selection (1), and the done flag (1). For P = 64, L = 15. Nothing stalls: a beat
-        that closes more than ``output_ports`` rows is followed in the stream by empty beats
-        while the output stage writes them (:func:`host.encode.encode`).
+        decoder (1), the activation gather and its output register (2), the multipliers'
+        operand and product registers (2), the reduction tree (log2 P), the output stage's
+        latch (1) and selection (1), and the done flag (1). For P = 64, L = 16. Nothing
+        stalls: a beat that closes more than ``output_ports`` rows is followed in the stream
+        by empty beats while the output stage writes them (:func:`host.encode.encode`).
         """
-        return 9 + self.lane_levels
+        return 10 + self.lane_levels
 
     # Identity.
 

@@ -103,18 +103,24 @@ class DenseArray(wiring.Component):
         with m.Elif(issuing):
             m.d.sync += [beat.eq(beat + 1), group.eq(Mux(group + 1 == row_groups, 0, group + 1))]
 
-        # Pipeline: memory read, operand register, multiply, tree levels, accumulate.
+        # Pipeline: memory read, its output register, operand register, multiply, tree
+        # levels, accumulate.
         levels = cfg.lane_levels
-        depth = 3 + levels
+        depth = 4 + levels
         valid = Signal(depth)
         last = Signal(depth)
         m.d.sync += [valid.eq(Cat(issuing & ~start, valid)),
                      last.eq(Cat(group + 1 == row_groups, last))]
 
-        sums = [registered_product(m, platform,
-                                   weight_read.data.word_select(lane, width).as_signed(),
-                                   act_read.data.word_select(lane, width).as_signed(), 1)
-                for lane in range(lanes)]
+        # The memories' outputs are registered before the multipliers, as in the
+        # accelerator's fetch unit.
+        read = [[Signal(signed(width), reset_less=True) for _ in range(2)]
+                for _ in range(lanes)]
+        for lane, (weight, activation) in enumerate(read):
+            m.d.sync += [weight.eq(weight_read.data.word_select(lane, width)),
+                         activation.eq(act_read.data.word_select(lane, width))]
+        sums = [registered_product(m, platform, weight, activation, 1)
+                for weight, activation in read]
         for level in range(levels):
             pairs = [Signal(signed(2 * width + level + 1)) for _ in range(len(sums) // 2)]
             m.d.sync += [pair.eq(sums[2 * i] + sums[2 * i + 1]) for i, pair in enumerate(pairs)]

@@ -40,8 +40,8 @@ class FetchUnit(wiring.Component):
     buffer at ``slot`` instead of ``x``. The buffers' reads see a store made in the same
     cycle, so a tile's weights may follow its list directly.
 
-    Latency is one cycle. Under back-pressure the unit holds its output and does not accept
-    input.
+    Latency is two cycles: the memories' read, and a register before the multipliers.
+    Under back-pressure the unit holds its output and does not accept input.
 
     Members
     -------
@@ -73,10 +73,16 @@ class FetchUnit(wiring.Component):
         lanes = Signal(beat_layout(cfg))
         m.d.comb += [incoming.eq(self.i.payload.lanes), lanes.eq(beat.lanes)]
 
+        # Two stages: the memories are read as a beat is latched into ``beat``; what they
+        # give is registered once more before the multipliers (block RAM outputs are slow).
         m.d.comb += self.i.ready.eq(advance)
+        read_valid = Signal()
         with m.If(advance):
-            m.d.sync += [self.o.valid.eq(self.i.valid), beat.eq(self.i.payload)]
-        leaving = self.o.valid & self.o.ready
+            m.d.sync += [read_valid.eq(self.i.valid), beat.eq(self.i.payload),
+                         self.o.valid.eq(read_valid)]
+        leaving = read_valid & advance
+        operands = Signal(operand_layout(cfg), reset_less=True)
+        m.d.comb += self.o.payload.eq(operands)
 
         select_width = ceil_log2(cfg.acts_per_word)
         for index in range(cfg.pes):
@@ -93,7 +99,7 @@ class FetchUnit(wiring.Component):
                 read.addr.eq(column[select_width:]),
                 read.en.eq(advance),
             ]
-            lane, out = lanes[index], self.o.payload[index]
+            lane, out = lanes[index], operands[index]
             gathered = read.data.word_select(lane.column[:select_width], cfg.data_width)
 
             compact = m.submodules[f"compact_{index}"] = \
@@ -106,8 +112,11 @@ class FetchUnit(wiring.Component):
                 store.en.eq(leaving & beat.gather),
                 load.addr.eq(self.i.payload.slot),
                 load.en.eq(advance),
-                out.weight.eq(lane.weight),
-                out.activation.eq(Mux(beat.compact, load.data, gathered)),
-                out.last.eq(lane.last),
             ]
+            with m.If(advance):
+                m.d.sync += [
+                    out.weight.eq(lane.weight),
+                    out.activation.eq(Mux(beat.compact, load.data, gathered)),
+                    out.last.eq(lane.last),
+                ]
         return m
