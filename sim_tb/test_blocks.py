@@ -68,9 +68,10 @@ def test_fetch_unit(pes):
     column[2] = 5                       # every lane reads the same activation
     last = rng.random((beats, pes)) < 0.2
     gather, compact, slot = (np.zeros(beats, dtype=np.int64) for _ in range(3))
-    # Beats 10-12 store lists at slots 0, 1, 0; beats 13-16 read slots 1, 0, 0, 1.
+    # Beats 10-12 store lists at slots 0, 1, 0; beats 13-16 read slots 0, 1, 1, 0 (beat 13
+    # the slot beat 12 stores, before that store is made).
     gather[10:13], slot[10:13] = 1, [0, 1, 0]
-    compact[13:17], slot[13:17] = 1, [1, 0, 0, 1]
+    compact[13:17], slot[13:17] = 1, [0, 1, 1, 0]
     # Then each lane's memory alone gets its own last word (banks): beats 20-22 read it.
     banks = rng.integers(-cfg.quant_max, cfg.quant_max + 1, (pes, cfg.acts_per_word))
     bank_words = [(lane, bank_word, activation_words(cfg, banks[lane])[0])
