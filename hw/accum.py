@@ -74,8 +74,9 @@ class OutputAccumulator(wiring.Component):
         port_bits = ceil_log2(ports)
         m = Module()
 
-        # The arriving beat is latched and its rows written over the next cycles; the fetch
-        # unit paces beats so that the next one arrives as the last rows are written.
+        # The arriving beat is latched and its rows written over the next cycles; the host's
+        # empty beats fill those cycles, so the next real beat arrives as the last rows are
+        # written.
         m.d.comb += self.i.ready.eq(1)
         beat = Signal(sum_layout(cfg), reset_less=True)     # data: no reset net
         closes = Signal(range(lanes + 1))
