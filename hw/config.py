@@ -70,8 +70,8 @@ class AccelConfig:
         longer.
     output_ports : int
         Rows the output stage writes per cycle, a power of two from 1 to 16: a beat that
-        closes n more rows is followed in the stream by ``ceil(n / output_ports) - 1``
-        empty beats.
+        closes n rows, more than that, is followed in the stream by
+        ``ceil(n / output_ports) - 1`` empty beats.
     baud_divisor : int
         Clock cycles per bit of the board's UART, 1 to 65535 (868 is 115200 baud at 100 MHz;
         the simulated board uses 1).
