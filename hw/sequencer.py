@@ -9,29 +9,32 @@ from .config import BUS_WIDTH, ceil_log2
 from .layouts import source_layout
 
 
-__all__ = ["WeightWriteSignature", "PatternWriteSignature", "BeatSource"]
+__all__ = ["WordWriteSignature", "BeatSource"]
 
 
-class WeightWriteSignature(wiring.Signature):
-    """Writes bus word ``word`` of beat ``beat`` in the weight memory."""
-    def __init__(self, cfg):
+class WordWriteSignature(wiring.Signature):
+    """Writes bus word ``word`` of entry ``beat`` of a memory ``depth`` entries deep whose
+    entries are ``words`` bus words wide (the weight memory, the pattern table)."""
+    def __init__(self, depth, words):
         super().__init__({
-            "beat": Out(ceil_log2(cfg.weight_depth)),
-            "word": Out(ceil_log2(cfg.words_per_beat)),
+            "beat": Out(ceil_log2(depth)),
+            "word": Out(max(1, ceil_log2(words))),
             "data": Out(BUS_WIDTH),
             "en":   Out(1),
         })
 
 
-class PatternWriteSignature(wiring.Signature):
-    """Writes bus word ``word`` of entry ``beat`` of the pattern table."""
-    def __init__(self, cfg):
-        super().__init__({
-            "beat": Out(ceil_log2(cfg.pattern_depth)),
-            "word": Out(max(1, ceil_log2(cfg.words_per_pattern))),
-            "data": Out(BUS_WIDTH),
-            "en":   Out(1),
-        })
+def _word_written_memory(m, name, depth, words, write):
+    """A memory of ``depth`` entries of ``words`` bus words, written a word at a time from
+    ``write`` (a :class:`WordWriteSignature` interface); returns its read port."""
+    memory = m.submodules[name] = Memory(shape=words * BUS_WIDTH, depth=depth, init=[])
+    port = memory.write_port(granularity=BUS_WIDTH)
+    m.d.comb += [
+        port.addr.eq(write.beat),
+        port.data.eq(write.data.replicate(words)),
+        port.en.eq(Cat(write.en & (write.word == word) for word in range(words))),
+    ]
+    return memory.read_port()
 
 
 class BeatSource(wiring.Component):
@@ -48,9 +51,9 @@ class BeatSource(wiring.Component):
     -------
     o : ``Out(stream.Signature(cfg.beat_width))``
         Encoded beats.
-    write : ``In(WeightWriteSignature(cfg))``
+    write : ``In(WordWriteSignature(weight_depth, words_per_beat))``
         Loads the weight memory one bus word at a time.
-    pattern_write : ``In(PatternWriteSignature(cfg))``
+    pattern_write : ``In(WordWriteSignature(pattern_depth, words_per_pattern))``
         Loads the pattern table one bus word at a time.
     start : ``In(1)``
         Begin streaming ``n_beats`` beats from beat 0.
@@ -62,8 +65,8 @@ class BeatSource(wiring.Component):
         self.cfg = cfg
         super().__init__({
             "o":             Out(stream.Signature(source_layout(cfg))),
-            "write":         In(WeightWriteSignature(cfg)),
-            "pattern_write": In(PatternWriteSignature(cfg)),
+            "write":         In(WordWriteSignature(cfg.weight_depth, cfg.words_per_beat)),
+            "pattern_write": In(WordWriteSignature(cfg.pattern_depth, cfg.words_per_pattern)),
             "start":         In(1),
             "n_beats":       In(ceil_log2(cfg.weight_depth + 1)),
             "pattern_beats": In(ceil_log2(cfg.pattern_depth + 1)),
@@ -73,27 +76,10 @@ class BeatSource(wiring.Component):
         cfg = self.cfg
         m = Module()
 
-        weights = m.submodules.weights = Memory(
-            shape=cfg.beat_width, depth=cfg.weight_depth, init=[])
-        write = weights.write_port(granularity=BUS_WIDTH)
-        read = weights.read_port()
-        m.d.comb += [
-            write.addr.eq(self.write.beat),
-            write.data.eq(self.write.data.replicate(cfg.words_per_beat)),
-            write.en.eq(Cat(self.write.en & (self.write.word == word)
-                            for word in range(cfg.words_per_beat))),
-        ]
-
-        patterns = m.submodules.patterns = Memory(
-            shape=cfg.words_per_pattern * BUS_WIDTH, depth=cfg.pattern_depth, init=[])
-        pattern_write = patterns.write_port(granularity=BUS_WIDTH)
-        pattern_read = patterns.read_port()
-        m.d.comb += [
-            pattern_write.addr.eq(self.pattern_write.beat),
-            pattern_write.data.eq(self.pattern_write.data.replicate(cfg.words_per_pattern)),
-            pattern_write.en.eq(Cat(self.pattern_write.en & (self.pattern_write.word == word)
-                                    for word in range(cfg.words_per_pattern))),
-        ]
+        read = _word_written_memory(m, "weights", cfg.weight_depth, cfg.words_per_beat,
+                                    self.write)
+        pattern_read = _word_written_memory(m, "patterns", cfg.pattern_depth,
+                                            cfg.words_per_pattern, self.pattern_write)
 
         address = Signal.like(self.n_beats)
         phase = Signal(range(cfg.pattern_depth))
