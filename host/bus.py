@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from hw.config import ceil_log2
-from hw.layouts import Reg, Region, bus_addr_width, pattern_address, region_addr_width
+from hw.layouts import (Reg, Region, bank_address, bus_addr_width, pattern_address,
+                        region_addr_width)
 
 from .golden import padded_inputs
 
@@ -70,8 +70,8 @@ def input_writes(cfg, layer, x):
     values = np.where(layer.banks >= 0, np.asarray(x)[np.maximum(layer.banks, 0)], 0)
     words = np.stack([activation_words(cfg, lane) for lane in values])
     lanes, count = np.indices(words.shape)
-    index = (lanes << ceil_log2(cfg.act_words)) | count
-    return address(cfg, Region.BANKS, index.reshape(-1)), words.reshape(-1)
+    return address(cfg, Region.BANKS, bank_address(cfg, lanes, count).reshape(-1)), \
+        words.reshape(-1)
 
 
 def setting_writes(cfg, layer):

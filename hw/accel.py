@@ -6,11 +6,12 @@ from amaranth.lib.wiring import In, Out
 
 from .accum import OutputAccumulator
 from .arith import popcount
-from .config import BUS_WIDTH, FORMAT_VERSION, ceil_log2
+from .config import BUS_WIDTH, FORMAT_VERSION
 from .decode import BeatDecoder
 from .fetch import FetchUnit
 from .bus import answer_reads, decode_address
-from .layouts import ACCEL_ID, BusSignature, Format, Reg, Region, Status, beat_layout
+from .layouts import (ACCEL_ID, BusSignature, Format, Reg, Region, Status, bank_word_bits,
+                      beat_layout, pattern_word_bits)
 from .pe import PEArray
 from .reduce import ReductionTree
 from .sequencer import BeatSource
@@ -115,21 +116,19 @@ class Accelerator(wiring.Component):
                 for reg, field in setting_regs.items():
                     with m.Case(reg):
                         m.d.sync += field.eq(bus.w_data)
-        pattern_word_bits = ceil_log2(cfg.words_per_pattern)
-        act_word_bits = ceil_log2(cfg.act_words)
         m.d.comb += [
             source.write.beat.eq(weight_beat),
             source.write.word.eq(weight_word),
             source.write.data.eq(bus.w_data),
             source.write.en.eq(writable & (region == Region.WEIGHTS)),
             fetch.act_write.addr.eq(index),
-            fetch.act_write.lane.eq(index[act_word_bits:]),
+            fetch.act_write.lane.eq(index[bank_word_bits(cfg):]),
             fetch.act_write.broadcast.eq(region == Region.ACTIVATIONS),
             fetch.act_write.data.eq(bus.w_data),
             fetch.act_write.en.eq(writable & ((region == Region.ACTIVATIONS) |
                                               (region == Region.BANKS))),
-            source.pattern_write.beat.eq(index[pattern_word_bits:]),
-            source.pattern_write.word.eq(index[:pattern_word_bits]),
+            source.pattern_write.beat.eq(index[pattern_word_bits(cfg):]),
+            source.pattern_write.word.eq(index[:pattern_word_bits(cfg)]),
             source.pattern_write.data.eq(bus.w_data),
             source.pattern_write.en.eq(writable & (region == Region.PATTERN)),
             source.pattern_beats.eq(setting_regs[Reg.PATTERN_BEATS]),

@@ -205,7 +205,8 @@ class AccelConfig:
     @property
     def words_per_pattern(self):
         """Bus words in one entry of the pattern table (a row end for each of the P lanes)."""
-        return -(-self.pes // BUS_WIDTH)
+        from .layouts import pattern_layout
+        return -(-pattern_layout(self).size // BUS_WIDTH)
 
     # Timing.
 

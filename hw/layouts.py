@@ -16,7 +16,8 @@ __all__ = [
     "grouped_beat_layout", "pattern_layout", "source_layout", "beat_bits", "operand_layout",
     "product_layout", "sum_layout", "field_offsets",
     "Region", "Reg", "Status", "BUS_READ_LATENCY", "BusSignature", "bus_addr_width",
-    "region_addr_width", "pattern_address",
+    "region_addr_width", "pattern_word_bits", "pattern_address", "bank_word_bits",
+    "bank_address",
 ]
 
 
@@ -257,11 +258,11 @@ def region_addr_width(cfg, region):
     if region == Region.ACTIVATIONS:
         return ceil_log2(cfg.act_words)
     if region == Region.BANKS:
-        return cfg.lane_levels + ceil_log2(cfg.act_words)
+        return cfg.lane_levels + bank_word_bits(cfg)
     if region == Region.OUTPUTS:
         return cfg.row_width
     if region == Region.PATTERN:
-        return ceil_log2(cfg.pattern_depth) + ceil_log2(cfg.words_per_pattern)
+        return ceil_log2(cfg.pattern_depth) + pattern_word_bits(cfg)
     raise ValueError(f"Unknown region {region!r}")
 
 
@@ -270,9 +271,26 @@ def bus_addr_width(cfg):
     return max(region_addr_width(cfg, region) for region in Region) + Region.as_shape().width
 
 
+def pattern_word_bits(cfg):
+    """Low bits of a :attr:`Region.PATTERN` index that choose the word within an entry."""
+    return ceil_log2(cfg.words_per_pattern)
+
+
 def pattern_address(cfg, beat, word):
     """Index within :attr:`Region.PATTERN` of bus word ``word`` of the entry for ``beat``."""
-    return (beat << ceil_log2(cfg.words_per_pattern)) | word
+    return (beat << pattern_word_bits(cfg)) | word
+
+
+def bank_word_bits(cfg):
+    """Low bits of a :attr:`Region.BANKS` index that choose the word within a lane's
+    memory."""
+    return ceil_log2(cfg.act_words)
+
+
+def bank_address(cfg, lane, word):
+    """Index within :attr:`Region.BANKS` of activation word ``word`` of lane ``lane``'s
+    memory."""
+    return (lane << bank_word_bits(cfg)) | word
 
 
 #: Cycles from a read request on the bus to its data.
@@ -291,8 +309,7 @@ class BusSignature(wiring.Signature):
     (any address: see ``Reg.WEIGHT_POINTER``), an activation word (``acts_per_word``
     activations, lowest column in the least significant bits) written to every lane's
     memory, an output row, a word of the pattern table (:func:`pattern_address`), or an
-    activation word written to one lane's memory only (:attr:`Region.BANKS`, at
-    ``lane << ceil(log2 act_words) | word``).
+    activation word written to one lane's memory only (:func:`bank_address`).
     """
     def __init__(self, cfg):
         super().__init__({
