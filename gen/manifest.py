@@ -46,5 +46,5 @@ def manifest(cfg):
             for name, layout in (("unstructured_beat", unstructured_beat_layout(cfg)),
                                  ("grouped_beat", grouped_beat_layout(cfg, 0)),
                                  ("pattern", pattern_layout(cfg)))
-        } | {"lanes_per_beat": cfg.pes, "words_per_pattern": cfg.words_per_pattern},
+        } | {"lanes_per_beat": cfg.pes},
     }

@@ -234,10 +234,10 @@ def encode_grouped(q, cfg, kept, width):
                          f"{cfg.max_group_width} wide; not {kept} of {width}")
     groups = -(-k // width)
     padded_k = groups * width
-    if padded_k > cfg.act_words * cfg.acts_per_word:
+    if padded_k > cfg.act_capacity:
         raise LayerTooBig(f"Layer padded to groups of {width} has {padded_k} inputs; "
-                          f"this accelerator holds at most {cfg.act_words * cfg.acts_per_word}",
-                          "inputs", padded_k, cfg.act_words * cfg.acts_per_word)
+                          f"this accelerator holds at most {cfg.act_capacity}",
+                          "inputs", padded_k, cfg.act_capacity)
     padded = np.zeros((m, padded_k), dtype=np.int64)
     padded[:, :k] = q
     grouped = padded.reshape(m, groups, width)
@@ -272,11 +272,10 @@ def encode_grouped(q, cfg, kept, width):
     place = (np.arange(period)[:, None] * cfg.pes + np.arange(cfg.pes)) % row_lanes
     pattern = pack_beats(cfg, pattern_layout(cfg), {"last": place == row_lanes - 1})
     stride = 1 << index_bits
-    if period * stride > cfg.act_words * cfg.acts_per_word:
+    if period * stride > cfg.act_capacity:
         raise LayerTooBig(f"Grouped rows of {row_lanes} lanes need {period * stride} "
                           f"activations in each lane's bank; this accelerator holds "
-                          f"{cfg.act_words * cfg.acts_per_word}",
-                          "banks", period * stride, cfg.act_words * cfg.acts_per_word)
+                          f"{cfg.act_capacity}", "banks", period * stride, cfg.act_capacity)
     offset = np.arange(stride)
     banks = np.where((place < groups * kept)[:, :, None] & (offset < width),
                      (place // kept * width)[:, :, None] + offset, -1)

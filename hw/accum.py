@@ -94,16 +94,16 @@ class OutputAccumulator(wiring.Component):
         # of the empty beats the host spaces beats with: it changes nothing, and is counted
         # as retired. If it is not empty, the stream was not spaced: ``overrun``.
         incoming = self.i.payload
+        incoming_closes = incoming[lanes - 1].closed_before + incoming[lanes - 1].last
         holding = active & ~final
         skipping = self.i.valid & holding
         m.d.sync += self.skipped.eq(skipping)
-        with m.If(skipping & (incoming[lanes - 1].last | (incoming[lanes - 1].closed_before != 0)
-                              | (incoming[lanes - 1].sum != 0))):
+        with m.If(skipping & ((incoming_closes != 0) | (incoming[lanes - 1].sum != 0))):
             m.d.sync += self.overrun.eq(1)
         with m.If(self.i.valid & ~holding):
             m.d.sync += [
                 beat.eq(incoming),
-                closes.eq(incoming[lanes - 1].closed_before + incoming[lanes - 1].last),
+                closes.eq(incoming_closes),
                 taken.eq(0),
                 active.eq(1),
             ]

@@ -141,7 +141,7 @@ class AccelConfig:
     @property
     def column_width(self):
         """Width of a column index: enough to address every activation the memory holds."""
-        return max(1, ceil_log2(self.act_words * self.acts_per_word))
+        return max(1, ceil_log2(self.act_capacity))
 
     @property
     def group_index_width(self):
@@ -181,9 +181,14 @@ class AccelConfig:
         return -(-self.max_k // self.acts_per_word)
 
     @property
+    def act_capacity(self):
+        """Activations each lane's memory holds: ``max_k`` rounded up to whole bus words."""
+        return self.act_words * self.acts_per_word
+
+    @property
     def compact_depth(self):
         """Depth of each lane's compact buffer: a tile's kept inputs, P per row of buffers."""
-        return -(-self.act_words * self.acts_per_word // self.pes)
+        return -(-self.act_capacity // self.pes)
 
     @property
     def out_depth(self):
