@@ -2,11 +2,11 @@
 
 from amaranth.hdl import Array, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .config import ceil_log2
 from .layouts import sum_layout
+from .memory import BlockMemory, registered_read
 
 
 __all__ = ["OutputAccumulator"]
@@ -161,10 +161,10 @@ class OutputAccumulator(wiring.Component):
             m.d.sync += read_bank.eq(self.read_row[:port_bits])
         read_data = []
         for bank in range(ports):
-            memory = m.submodules[f"bank_{bank}"] = Memory(
-                shape=signed(cfg.acc_width), depth=cfg.out_depth, init=[])
+            memory = m.submodules[f"bank_{bank}"] = BlockMemory(
+                shape=signed(cfg.acc_width), depth=cfg.out_depth)
             write = memory.write_port()
-            read = memory.read_port()
+            read = registered_read(m, memory, name=f"bank_{bank}_read")
             port = Signal(range(ports), name=f"port{bank}")
             m.d.comb += port.eq(bank - base[:port_bits])
             port_sum = Array(sums)[port] if ports > 1 else sums[0]

@@ -2,13 +2,13 @@
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .arith import registered_product
 from .config import BUS_WIDTH, ConfigError
 from .bus import answer_reads, decode_address
 from .layouts import ACCEL_ID, BusSignature, Reg, Region, Status
+from .memory import BlockMemory, registered_read
 
 
 __all__ = ["DenseArray"]
@@ -48,16 +48,15 @@ class DenseArray(wiring.Component):
         words_per_beat = beat_width // BUS_WIDTH
         act_depth = -(-cfg.max_k // lanes)
 
-        weights = m.submodules.weights = Memory(shape=beat_width, depth=cfg.weight_depth,
-                                                init=[])
-        activations = m.submodules.activations = Memory(shape=beat_width, depth=act_depth,
-                                                        init=[])
-        outputs = m.submodules.outputs = Memory(shape=BUS_WIDTH, depth=cfg.max_m, init=[])
+        weights = m.submodules.weights = BlockMemory(shape=beat_width, depth=cfg.weight_depth)
+        activations = m.submodules.activations = BlockMemory(shape=beat_width, depth=act_depth)
+        outputs = m.submodules.outputs = BlockMemory(shape=BUS_WIDTH, depth=cfg.max_m)
         weight_write = weights.write_port(granularity=BUS_WIDTH)
         act_write = activations.write_port(granularity=BUS_WIDTH)
         out_write = outputs.write_port()
-        weight_read, act_read, out_read = (weights.read_port(), activations.read_port(),
-                                           outputs.read_port())
+        weight_read = registered_read(m, weights, name="weight_read")
+        act_read = registered_read(m, activations, name="act_read")
+        out_read = registered_read(m, outputs, name="out_read")
 
         bus = self.bus
         region, index = decode_address(m, bus)

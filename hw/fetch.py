@@ -7,6 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from .config import BUS_WIDTH, ceil_log2
 from .layouts import beat_layout, fetch_layout, operand_layout
+from .memory import BlockMemory, registered_read
 
 
 __all__ = ["ActivationWriteSignature", "FetchUnit"]
@@ -37,8 +38,7 @@ class FetchUnit(wiring.Component):
     Each lane also has a compact buffer for tile-wise layers. A ``gather`` beat (a tile's
     list) reads ``x[column]`` in every lane and stores it in the lane's compact buffer at
     ``slot``, as it leaves; a ``compact`` beat (the tile's weights) reads every lane's compact
-    buffer at ``slot`` instead of ``x``. The buffers' reads see a store made in the same
-    cycle, so a tile's weights may follow its list directly.
+    buffer at ``slot`` instead of ``x``. A tile's weights may follow its list directly.
 
     Latency is two cycles: the memories' read, and a register before the multipliers.
     Under back-pressure the unit holds its output and does not accept input.
@@ -84,34 +84,38 @@ class FetchUnit(wiring.Component):
         operands = Signal(operand_layout(cfg), reset_less=True)
         m.d.comb += self.o.payload.eq(operands)
 
-        select_width = ceil_log2(cfg.acts_per_word)
+        word_shift = ceil_log2(cfg.acts_per_word)
         for index in range(cfg.pes):
+            # One activation per entry, so a lane's read is the activation itself; a bus word
+            # is written through one port per activation, which synthesis merges into one
+            # wide write port of the block RAM.
             replica = m.submodules[f"activations_{index}"] = \
-                Memory(shape=BUS_WIDTH, depth=cfg.act_words, init=[])
-            write = replica.write_port()
-            read = replica.read_port()
-            column = incoming[index].column
-            m.d.comb += [
-                write.addr.eq(self.act_write.addr),
-                write.data.eq(self.act_write.data),
-                write.en.eq(self.act_write.en &
-                            (self.act_write.broadcast | (self.act_write.lane == index))),
-                read.addr.eq(column[select_width:]),
-                read.en.eq(advance),
-            ]
+                BlockMemory(shape=cfg.data_width, depth=cfg.act_capacity)
+            selected = self.act_write.en & (self.act_write.broadcast |
+                                             (self.act_write.lane == index))
+            for offset in range(cfg.acts_per_word):
+                write = replica.write_port()
+                m.d.comb += [
+                    write.addr.eq((self.act_write.addr << word_shift) | offset),
+                    write.data.eq(self.act_write.data.word_select(offset, cfg.data_width)),
+                    write.en.eq(selected),
+                ]
+            read = registered_read(m, replica, name=f"activation_{index}")
+            m.d.comb += [read.addr.eq(incoming[index].column), read.en.eq(advance)]
             lane, out = lanes[index], operands[index]
-            gathered = read.data.word_select(lane.column[:select_width], cfg.data_width)
+            gathered = read.data
 
+            # The compact buffer is read as it is written, at the latched beat's slot, with
+            # an asynchronous (LUT RAM) read: a store is seen by every later beat.
             compact = m.submodules[f"compact_{index}"] = \
                 Memory(shape=cfg.data_width, depth=cfg.compact_depth, init=[])
             store = compact.write_port()
-            load = compact.read_port(transparent_for=(store,))
+            load = compact.read_port(domain="comb")
             m.d.comb += [
                 store.addr.eq(beat.slot),
                 store.data.eq(gathered),
                 store.en.eq(leaving & beat.gather),
-                load.addr.eq(self.i.payload.slot),
-                load.en.eq(advance),
+                load.addr.eq(beat.slot),
             ]
             with m.If(advance):
                 m.d.sync += [

@@ -2,11 +2,11 @@
 
 from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .config import BUS_WIDTH, ceil_log2
 from .layouts import source_layout
+from .memory import BlockMemory, registered_read
 
 
 __all__ = ["WordWriteSignature", "BeatSource"]
@@ -27,14 +27,14 @@ class WordWriteSignature(wiring.Signature):
 def _word_written_memory(m, name, depth, words, write):
     """A memory of ``depth`` entries of ``words`` bus words, written a word at a time from
     ``write`` (a :class:`WordWriteSignature` interface); returns its read port."""
-    memory = m.submodules[name] = Memory(shape=words * BUS_WIDTH, depth=depth, init=[])
+    memory = m.submodules[name] = BlockMemory(shape=words * BUS_WIDTH, depth=depth)
     port = memory.write_port(granularity=BUS_WIDTH)
     m.d.comb += [
         port.addr.eq(write.beat),
         port.data.eq(write.data.replicate(words)),
         port.en.eq(Cat(write.en & (write.word == word) for word in range(words))),
     ]
-    return memory.read_port()
+    return registered_read(m, memory, name=name)
 
 
 class BeatSource(wiring.Component):
