@@ -14,9 +14,10 @@ N:M, bank-balanced and dense (1:1, no index) are grouped.
 ``TILE``: per tile of G rows, a list of the inputs the tile uses, then its rows dense on that
 list (:func:`encode_tile`).
 
-In both, lanes fill beats across row ends, so only the final beat holds padding, and no beat
-closes more rows than the output stage writes in a cycle (``output_ports``): an unstructured
-beat that would is followed by empty beats, and grouped rows are at least P / C lanes.
+In all, lanes fill beats across row ends, and no beat closes more rows than the output stage
+writes in a cycle (C = ``output_ports``): an unstructured row that would end a beat's
+(C + 1)-th row starts at the next beat instead, the lanes it skips padding with no row end,
+and grouped rows are at least P / C lanes.
 """
 
 import math
@@ -187,36 +188,42 @@ def _lanes(cfg, n_beats, values, dtype):
     return padded.reshape(n_beats, cfg.pes)
 
 
-def _spaced(cfg, lanes):
-    """The beats of ``lanes`` with ``ceil(n / C) - 1`` empty beats after each beat that
-    closes ``n > C`` rows, C being ``cfg.output_ports``: the output stage writes C rows a
-    cycle, and nothing upstream of it stalls."""
-    closes = lanes["last"].sum(axis=1)
-    repeats = np.maximum(1, -(-closes // cfg.output_ports))
-    if (repeats == 1).all():
-        return lanes
-    keep = np.repeat(np.arange(len(closes)), repeats)
-    first = np.r_[True, keep[1:] != keep[:-1]]
-    return {name: np.where(first[:, None], values[keep], 0).astype(values.dtype)
-            for name, values in lanes.items()}
+def _row_starts(cfg, lengths):
+    """First lane of each row of ``lengths`` lanes (each at least one), the rows one after
+    the other, except that a row whose end would make a beat close more than C rows (C being
+    ``cfg.output_ports``, the rows the output stage writes in a cycle) starts at the next
+    beat."""
+    starts = np.empty(len(lengths), dtype=np.int64)
+    position, end_beat, ends = 0, -1, 0
+    for row, length in enumerate(lengths):
+        if (position + length - 1) // cfg.pes == end_beat and ends == cfg.output_ports:
+            position = (end_beat + 1) * cfg.pes
+        starts[row] = position
+        position += length
+        beat = (position - 1) // cfg.pes
+        end_beat, ends = beat, (ends + 1 if beat == end_beat else 1)
+    return starts
 
 
 def encode_unstructured(q, cfg):
     """Encode a quantized weight matrix in the unstructured format (module docstring)."""
     q = _check_layer(q, cfg)
     row_index, column = np.nonzero(q)
-    rows = np.unique(row_index)
-    n_lanes = len(column)
+    rows, lengths = np.unique(row_index, return_counts=True)
+    starts = _row_starts(cfg, lengths)
+    place = np.arange(len(column)) - np.repeat(np.cumsum(lengths) - lengths - starts, lengths)
+    n_lanes = int(place[-1]) + 1 if len(place) else 0
     n_beats = _beats(cfg, n_lanes, len(rows))
-    last = np.ones(n_lanes, dtype=bool)
-    last[:-1] = row_index[1:] != row_index[:-1]
-    lanes = _spaced(cfg, {"weight": _lanes(cfg, n_beats, q[row_index, column], np.int32),
-                          "column": _lanes(cfg, n_beats, column, np.int32),
-                          "last": _lanes(cfg, n_beats, last, bool)})
-    _beats(cfg, len(lanes["weight"]) * cfg.pes, len(rows))
+    last = np.zeros(n_lanes, dtype=bool)
+    last[starts + lengths - 1] = True
+    lanes = {"weight": np.zeros(n_lanes, np.int32), "column": np.zeros(n_lanes, np.int32),
+             "last": last}
+    lanes["weight"][place] = q[row_index, column]
+    lanes["column"][place] = column
+    lanes = {name: _lanes(cfg, n_beats, values, values.dtype) for name, values in lanes.items()}
     return EncodedLayer(
         shape=q.shape, format=Format.UNSTRUCTURED, rows=rows, **lanes,
-        **_packed(cfg, unstructured_beat_layout(cfg), lanes), act_reads=n_lanes,
+        **_packed(cfg, unstructured_beat_layout(cfg), lanes), act_reads=len(column),
         n_lanes=n_lanes,
         activation_length=q.shape[1],
         settings={Reg.FORMAT: Format.UNSTRUCTURED.value})

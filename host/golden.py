@@ -56,13 +56,16 @@ def stream_matvec(layer, x, acc_width=32):
     return wrap(sums, acc_width)
 
 
-def reduction_model(products, last):
-    """What :class:`hw.reduce.ReductionTree` computes for beats of lanes (..., P).
+def reduction_model(products, last, runs):
+    """What :class:`hw.reduce.ReductionTree` computes for beats of lanes (..., P), with
+    ``runs`` = C + 1 trees.
 
-    Returns ``(sums, closed_before)``: each lane's sum of the products of the lanes up to
-    itself, and the count of ``last`` lanes before it in the beat.
+    Returns ``(sums, closes)``: ``sums[..., r]`` the sum of the products of the lanes with
+    ``r`` row ends before them, and each beat's count of row ends, saturated at ``runs``.
     """
     products = np.asarray(products, dtype=np.int64)
     last = np.asarray(last, dtype=bool)
-    closed = np.cumsum(last, axis=-1) - last
-    return np.cumsum(products, axis=-1), closed
+    run = np.cumsum(last, axis=-1) - last
+    sums = np.stack([np.where(run == r, products, 0).sum(axis=-1) for r in range(runs)],
+                    axis=-1)
+    return sums, np.minimum(last.sum(axis=-1), runs)

@@ -150,7 +150,7 @@ class Accelerator(wiring.Component):
         with m.Elif(busy):
             with m.If(retired == n_beats):
                 m.d.sync += [busy.eq(0), done.eq(1)]
-            with m.If(accum.retired | accum.skipped):
+            with m.If(accum.retired):
                 m.d.sync += retired.eq(retired + 1)
         with m.If(request):
             m.d.sync += [busy.eq(1), done.eq(0)]

@@ -69,9 +69,8 @@ class AccelConfig:
         R / gcd(R, P) beats; the host pads rows with zero lanes where that cycle would be
         longer.
     output_ports : int
-        Rows the output stage writes per cycle, a power of two from 1 to 16: a beat that
-        closes n rows, more than that, is followed in the stream by
-        ``ceil(n / output_ports) - 1`` empty beats.
+        Rows the output stage writes per cycle, a power of two from 1 to 16: no beat closes
+        more rows than that (the host starts a row at the next beat when one would).
     baud_divisor : int
         Clock cycles per bit of the board's UART, 1 to 65535 (868 is 115200 baud at 100 MHz;
         the simulated board uses 1).
@@ -222,12 +221,12 @@ class AccelConfig:
         A run of ``n`` beats (``n > 0``) takes exactly ``n + L`` cycles from start to done,
         whatever the format: the weight memory read and its output register (2), the beat
         decoder (1), the activation gather and its output register (2), the multipliers'
-        operand and product registers (2), the reduction tree (log2 P), the output stage's
-        latch (1) and selection (1), and the done flag (1). For P = 64, L = 16. Nothing
-        stalls: a beat that closes more than ``output_ports`` rows is followed in the stream
-        by empty beats while the output stage writes them (:func:`host.encode.encode`).
+        operand and product registers (2), the reduction tree's runs (2), masks (1) and
+        adders (log2 P), and the output stage's write, as the done flag is set (1). For
+        P = 64, L = 17. Nothing stalls: no beat closes more than ``output_ports`` rows
+        (:func:`host.encode.encode`).
         """
-        return 10 + self.lane_levels
+        return 11 + self.lane_levels
 
     # Identity.
 

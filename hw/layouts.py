@@ -153,17 +153,17 @@ def product_layout(cfg):
 
 
 def sum_layout(cfg):
-    """P lanes out of the reduction tree.
+    """A beat out of the reduction tree: the sums of its runs and its count of row ends.
 
-    ``sum`` is the sum of the lane's own product and those of the lanes before it in the same
-    run (a run ends at a lane whose ``last`` is set, or at the end of the beat);
-    ``closed_before`` counts the lanes before this one whose ``last`` is set.
+    ``sums[r]`` is the sum of the products of run ``r``: the lanes with ``r`` row ends
+    before them in the beat. Runs ``0 .. closes - 1`` end rows; run ``closes`` is the one the
+    beat leaves open. ``closes`` saturates at ``output_ports + 1``.
     """
-    return data.ArrayLayout(data.StructLayout({
-        "sum":           signed(cfg.sum_width),
-        "last":          unsigned(1),
-        "closed_before": unsigned(cfg.lane_levels + 1),
-    }), cfg.pes)
+    runs = cfg.output_ports + 1
+    return data.StructLayout({
+        "sums":   data.ArrayLayout(signed(cfg.sum_width), runs),
+        "closes": unsigned(ceil_log2(runs + 1)),
+    })
 
 
 def field_offsets(layout):

@@ -1,9 +1,10 @@
-"""The reduction tree: prefix sums of a beat's products, from which every row's run is summed."""
+"""The reduction tree: a beat's products summed by the row they belong to."""
 
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .config import ceil_log2
 from .layouts import product_layout, sum_layout
 
 
@@ -11,25 +12,28 @@ __all__ = ["ReductionTree"]
 
 
 class ReductionTree(wiring.Component):
-    """A prefix sum over the P products of a beat, with the row ends carried beside it.
+    """Sums the P products of a beat by row, whatever the rows' lengths.
 
-    Output lane ``i`` holds the sum of the products of lanes ``0 .. i``, whatever rows they
-    belong to; the sum of a run of lanes ``a + 1 .. b`` is the difference of lanes ``b`` and
-    ``a``, which the output stage takes between consecutive row ends. Beside it, each lane
-    counts the ``last`` flags of the lanes before it, which places its row among the rows
-    the beat closes. Runs of any length from 1 to P, and any mix of them, take one pass.
+    A beat closes at most C = ``cfg.output_ports`` rows (the host lays the stream out so,
+    :func:`host.encode.encode`), so its lanes belong to at most C + 1 runs: the rows it
+    closes, numbered 0 .. C - 1 in lane order, and after the last row end the run it leaves
+    open. Lane ``i`` is in run ``r`` when ``r`` row ends (``last``) come before it. The tree
+    is C + 1 adder trees of P leaves, one per run: each sees the products of its own run's
+    lanes and zeros elsewhere. Out come the C + 1 sums (``sums[r]``, run ``r``; runs past the
+    beat's last are zero) and the count of row ends (``closes``, saturated at C + 1, which
+    marks a beat the stream should not have held).
 
-    The network is Sklansky's prefix tree: log2(P) levels of P/2 adders each, with a register
-    after every level; the adders of level ``l`` are as wide as a sum of ``2**(l + 1)``
-    products. Latency is log2(P) cycles (none for P = 1); under back-pressure every level
-    holds its contents.
+    Stages: the runs of the lanes, a prefix count of the row ends (two cycles); the masks
+    (each tree's leaf registers clear the lanes of other runs, which needs no logic in front
+    of a flip-flop with a synchronous reset); log2(P) levels of adders, each as wide as its
+    sums. Latency is 3 + log2(P) cycles; under back-pressure every stage holds.
 
     Members
     -------
     i : ``In(stream.Signature(product_layout(cfg)))``
         Products with row ends.
     o : ``Out(stream.Signature(sum_layout(cfg)))``
-        Prefix sums, row ends and closed-row counts.
+        The sums of the beat's runs and its count of row ends.
     """
     def __init__(self, cfg):
         self.cfg = cfg
@@ -40,53 +44,72 @@ class ReductionTree(wiring.Component):
 
     def elaborate(self, platform):
         cfg = self.cfg
-        lanes, levels = cfg.pes, cfg.lane_levels
+        lanes, levels, runs = cfg.pes, cfg.lane_levels, cfg.output_ports + 1
+        count_width = ceil_log2(runs + 1)
         m = Module()
 
-        # Per lane: the running sum, the count of row ends it covers, and its own row end.
-        sums    = [self.i.payload[i].product for i in range(lanes)]
-        closed  = [self.i.payload[i].last for i in range(lanes)]
-        ends    = list(closed)
-        valid   = self.i.valid
-
         advance = Signal()
-        m.d.comb += advance.eq(~self.o.valid | self.o.ready)
-        m.d.comb += self.i.ready.eq(advance)
+        m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
+
+        def stage(values, name, shape):
+            """``values`` registered, as signals named ``name`` + lane."""
+            registered = [Signal(shape, name=f"{name}{i}", reset_less=True)
+                          for i in range(len(values))]
+            with m.If(advance):
+                m.d.sync += [reg.eq(value) for reg, value in zip(registered, values)]
+            return registered
+
+        valid = self.i.valid
+        valids = []
+        for index in range(3 + levels):
+            registered = Signal(name=f"valid{index}")
+            with m.If(advance):
+                m.d.sync += registered.eq(valid)
+            valids.append(registered)
+            valid = registered
+
+        # Runs: an inclusive prefix count of the row ends (Sklansky's network, saturating at
+        # C + 1), half of its levels in each of two cycles; lane i's run is the count at
+        # lane i - 1.
+        def saturated(a, b):
+            total = a + b
+            return Mux(total > runs, runs, total)
+
+        counts = [self.i.payload[i].last for i in range(lanes)]
+        products = [self.i.payload[i].product for i in range(lanes)]
+        split = (levels + 1) // 2
+        for half, half_levels in enumerate((range(split), range(split, levels))):
+            for level in half_levels:
+                span = 1 << level
+                counts = [saturated(counts[i], counts[(i & ~(span - 1)) - 1]) if i & span
+                          else counts[i] for i in range(lanes)]
+            counts = stage(counts, f"count{half}_", count_width)
+            products = stage(products, f"product{half}_", signed(cfg.product_width))
+        run_of = [Const(0, count_width)] + counts[:-1]
+
+        # Masks: tree r keeps the products of run r.
+        trees = []
+        for run in range(runs):
+            leaves = [Signal(signed(cfg.product_width), name=f"run{run}_leaf{i}",
+                             reset_less=True) for i in range(lanes)]
+            for lane, leaf in enumerate(leaves):
+                with m.If(advance):
+                    with m.If(run_of[lane] == run):
+                        m.d.sync += leaf.eq(products[lane])
+                    with m.Else():
+                        m.d.sync += leaf.eq(0)
+            trees.append(leaves)
+        closes = stage([counts[-1]], "closes", count_width)[0]
 
         for level in range(levels):
-            span = 1 << level
             width = cfg.product_width + level + 1
-            # Only the valid bit is reset: the data registers need no reset net.
-            next_sums   = [Signal(signed(width), name=f"l{level}_sum{i}", reset_less=True)
-                           for i in range(lanes)]
-            next_closed = [Signal(unsigned(level + 2), name=f"l{level}_closed{i}",
-                                  reset_less=True) for i in range(lanes)]
-            next_ends   = [Signal(name=f"l{level}_end{i}", reset_less=True)
-                           for i in range(lanes)]
-            next_valid  = Signal(name=f"l{level}_valid")
-            with m.If(advance):
-                m.d.sync += next_valid.eq(valid)
-                for i in range(lanes):
-                    m.d.sync += next_ends[i].eq(ends[i])
-                    if i & span:
-                        left = (i & ~(span - 1)) - 1  # last lane of the block to the left
-                        m.d.sync += [
-                            next_sums[i].eq(sums[i] + sums[left]),
-                            next_closed[i].eq(closed[i] + closed[left]),
-                        ]
-                    else:
-                        m.d.sync += [
-                            next_sums[i].eq(sums[i]),
-                            next_closed[i].eq(closed[i]),
-                        ]
-            sums, closed, ends, valid = next_sums, next_closed, next_ends, next_valid
+            trees = [stage([sums[2 * i] + sums[2 * i + 1] for i in range(len(sums) // 2)],
+                           f"run{run}_level{level}_", signed(width))
+                     for run, sums in enumerate(trees)]
+            closes = stage([closes], f"closes_level{level}_", count_width)[0]
 
         m.d.comb += self.o.valid.eq(valid)
-        for i in range(lanes):
-            lane = self.o.payload[i]
-            m.d.comb += [
-                lane.sum.eq(sums[i]),
-                lane.last.eq(ends[i]),
-                lane.closed_before.eq(closed[i] - ends[i]),
-            ]
+        m.d.comb += self.o.payload.closes.eq(closes)
+        for run, sums in enumerate(trees):
+            m.d.comb += self.o.payload.sums[run].eq(sums[0])
         return m

@@ -44,7 +44,6 @@ async def stream_block(dut):
     lane_fields = {name: stimulus[f"in_{name}"] for name, _ in lanes_of(in_layout).elem_shape}
     beat_fields = {name: stimulus[f"in_{name}"] for name, _ in in_layout
                    if not isinstance(in_layout, data.ArrayLayout) and name != "lanes"}
-    out_names = [name for name, _ in out_layout.elem_shape]
     beats = len(next(iter(lane_fields.values())))
 
     # Every input is driven before the clock starts: an undriven valid is Z in Icarus.
@@ -72,10 +71,18 @@ async def stream_block(dut):
                                   for beat in range(beats)))
     received = await sink.receive(beats)
 
-    out = {name: np.zeros((beats, cfg.pes), dtype=np.int64) for name in out_names}
-    for beat, raw in enumerate(received):
-        view = out_layout.from_bits(raw)
-        for lane in range(cfg.pes):
-            for name in out_names:
-                out[name][beat, lane] = int(view[lane][name])
-    save_response(**out)
+    save_response(**unpack(out_layout, received))
+
+
+def unpack(layout, received):
+    """The fields of the received beats, as arrays: ``(beats, P)`` for the fields of a lane
+    array, ``(beats, n)`` for an array field of a beat, ``(beats,)`` for a scalar one."""
+    views = [layout.from_bits(raw) for raw in received]
+    if isinstance(layout, data.ArrayLayout):
+        return {name: np.array([[int(view[lane][name]) for lane in range(layout.length)]
+                                for view in views], dtype=np.int64)
+                for name, _ in layout.elem_shape}
+    return {name: np.array([[int(value) for value in view[name]]
+                            if isinstance(field.shape, data.ArrayLayout) else int(view[name])
+                            for view in views], dtype=np.int64)
+            for name, field in layout}

@@ -35,9 +35,9 @@ def run_patterns(rng, pes, beats):
                      else rng.random(pes) < rng.random() for beat in range(beats)])
 
 
-@pytest.mark.parametrize("pes", [4, 16, 64])
-def test_reduction_tree(pes):
-    cfg = block_config(pes)
+@pytest.mark.parametrize("pes, ports", [(4, 1), (16, 2), (64, 2), (64, 4)])
+def test_reduction_tree(pes, ports):
+    cfg = dataclasses.replace(block_config(pes), output_ports=ports)
     rng = np.random.default_rng(pes)
     beats = 40
     limit = 1 << (cfg.product_width - 1)
@@ -46,10 +46,9 @@ def test_reduction_tree(pes):
     products[2] = -limit
     last = run_patterns(rng, pes, beats)
     out = run_block("reduce", cfg, ReductionTree(cfg), {"product": products, "last": last})
-    sums, closed = reduction_model(products, last)
-    np.testing.assert_array_equal(out["sum"], sums)
-    np.testing.assert_array_equal(out["closed_before"], closed)
-    np.testing.assert_array_equal(out["last"], last)
+    sums, closes = reduction_model(products, last, ports + 1)
+    np.testing.assert_array_equal(out["sums"], sums)
+    np.testing.assert_array_equal(out["closes"], closes)
 
 
 @pytest.mark.parametrize("pes", [4, 16, 64])

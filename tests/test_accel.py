@@ -87,7 +87,7 @@ def test_rows_are_padded_to_fit_the_pattern_table(pattern, shape):
 
 
 @pytest.mark.parametrize("pes, ports", [(4, 1), (8, 1), (8, 2)])
-def test_beats_closing_many_rows_are_spaced_by_empty_beats(pes, ports):
+def test_no_beat_closes_more_rows_than_the_output_stage_writes(pes, ports):
     cfg = AccelConfig(pes=pes, max_k=16, max_m=64, weight_depth=64, output_ports=ports)
     rng = np.random.default_rng(ports)
     q = np.zeros((40, 9), dtype=int)
@@ -99,19 +99,18 @@ def test_beats_closing_many_rows_are_spaced_by_empty_beats(pes, ports):
     sums = wrap(np.array(result["sums"], dtype=np.int64), cfg.acc_width)
     assert np.array_equal(layer.scatter(sums), golden_matvec(q, x))
     assert result["counters"] == predict_run(cfg, layer, x)
+    assert layer.last.sum(axis=1).max() == ports
     assert layer.n_beats > -(-np.count_nonzero(q) // pes)
     assert result["status"] == Status.DONE.value
 
 
-def test_a_stream_that_is_not_spaced_is_flagged():
+def test_a_beat_closing_too_many_rows_is_flagged():
     cfg = AccelConfig(pes=4, max_k=16, max_m=8, weight_depth=8, output_ports=1)
     q = np.eye(5, 7, dtype=int)
-    layer = encode(q, cfg, "unstructured")
-    assert layer.n_beats == 5               # beat 0 closes 4 rows: 3 empty beats follow
-    unspaced = dataclasses.replace(layer, packed=layer.packed[[0, 4]],
-                                   packed_words=layer.packed_words[[0, 4]],
-                                   weight=layer.weight[[0, 4]])
-    _, result = run_layer(cfg, q, np.arange(7), layer=unspaced)
+    assert encode(q, cfg, "unstructured").n_beats == 5     # a beat for each row
+    wide = encode(q, dataclasses.replace(cfg, output_ports=4), "unstructured")
+    assert wide.n_beats == 2                                # beat 0 closes 4 rows
+    _, result = run_layer(cfg, q, np.arange(7), layer=wide)
     assert result["status"] & Status.OVERRUN.value
 
 

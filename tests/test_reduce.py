@@ -7,17 +7,19 @@ from host.golden import reduction_model
 from tests.sim_streams import run_stream
 
 
-@pytest.mark.parametrize("pes", [2, 8])
-def test_prefix_sums_with_stalls(pes):
-    cfg = AccelConfig(pes=pes, max_k=8, max_m=8, weight_depth=8)
+@pytest.mark.parametrize("pes, ports", [(1, 1), (2, 1), (8, 2), (8, 4)])
+def test_runs_summed_with_stalls(pes, ports):
+    cfg = AccelConfig(pes=pes, max_k=8, max_m=8, weight_depth=8, output_ports=ports)
     rng = np.random.default_rng(pes)
     beats = 24
     products = rng.integers(-2**15, 2**15, (beats, pes))
+    products[0] = 2**15 - 1
     last = rng.random((beats, pes)) < rng.random((beats, 1))
+    last[1] = True                  # more row ends than ports: the count saturates
     dut = ReductionTree(cfg)
     payloads = [[{"product": int(p), "last": int(e)} for p, e in zip(ps, es)]
                 for ps, es in zip(products, last)]
     received = run_stream(dut, payloads)
-    sums, closed = reduction_model(products, last)
-    assert [[lane.sum for lane in beat] for beat in received] == sums.tolist()
-    assert [[lane.closed_before for lane in beat] for beat in received] == closed.tolist()
+    sums, closes = reduction_model(products, last, ports + 1)
+    assert [beat.closes for beat in received] == closes.tolist()
+    assert [[int(s) for s in beat.sums] for beat in received] == sums.tolist()
