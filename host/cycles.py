@@ -28,8 +28,7 @@ COUNTER_REGS = tuple(Reg[field.name.upper()] for field in fields(RunCounters))
 
 def run_cycles(cfg, layer):
     """Cycles of a run of ``layer``: one per beat and ``cfg.latency`` more, or one for a
-    layer of no beats. (The encoder spaces beats that close more rows than the output stage
-    writes a cycle with empty beats, which count as beats.)"""
+    layer of no beats."""
     return layer.n_beats + cfg.latency if layer.n_beats else 1
 
 

@@ -241,9 +241,9 @@ class SparseAccel:
                                    "given: the weights in the board's memory are not the "
                                    "layer that was sent")
         if status & Status.OVERRUN.value:
-            raise AcceleratorError("A beat reached the output stage before the rows of the "
-                                   "one before were written: the weight stream is not "
-                                   "spaced as host.encode spaces it")
+            raise AcceleratorError("A beat closed more rows than the output stage writes in a "
+                                   "cycle: the weight stream is not laid out as host.encode "
+                                   "lays it out")
         started = time.monotonic()
         sums = self.link.read(int(output_address(cfg, 0)), len(layer.rows))
         first = COUNTER_REGS[0].value

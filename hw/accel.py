@@ -178,8 +178,8 @@ class Accelerator(wiring.Component):
         kept_count = popcount(kept_flags)
         unstructured = layer_format == Format.UNSTRUCTURED
         m.d.sync += [
-            # An unstructured layer reads for its kept weights only: the empty beats that
-            # space out beats closing many rows, and the final beat's padding, read nothing.
+            # An unstructured layer reads for its kept weights only: the lanes a row skips to
+            # start at the next beat, and the final beat's padding, read nothing.
             reads.eq(Mux(unstructured, kept_count, decode_reads)),
             kept.eq(kept_count),
             nonzero.eq(popcount(nonzero_flags)),

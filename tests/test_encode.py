@@ -43,11 +43,8 @@ def test_stream_model_matches_golden(pes, sparsity):
     layer = encode_unstructured(q, cfg)
     assert layer.nnz == np.count_nonzero(q)
     assert layer.n_beats >= -(-layer.nnz // pes)
-    # A beat closing n rows is followed by ceil(n / C) - 1 empty beats.
-    closes = layer.last.sum(axis=1)
-    for beat in np.flatnonzero(closes > cfg.output_ports):
-        following = slice(beat + 1, beat + -(-closes[beat] // cfg.output_ports))
-        assert not layer.weight[following].any() and not layer.last[following].any()
+    # No beat closes more rows than the output stage writes in a cycle.
+    assert layer.last.sum(axis=1).max() <= cfg.output_ports
     np.testing.assert_array_equal(layer.scatter(stream_matvec(layer, x)), golden_matvec(q, x))
 
 
