@@ -156,8 +156,8 @@ class Accelerator(wiring.Component):
             m.d.sync += [busy.eq(1), done.eq(0)]
 
         # Counters. Each lane's flag is registered beside its lane (the decoder's output, the
-        # multipliers' products), then counted, and the counts are registered before they
-        # are added; the last beat's counts land long before the run's final write.
+        # multipliers' products), then counted by a pipelined adder tree, and the counts are
+        # added; the last beat's counts land long before the run's final write.
         fed = fetch.o.valid & fetch.o.ready
         decoded = decode.o.valid & decode.o.ready
         multiplied = pes.o.valid & pes.o.ready
@@ -172,18 +172,13 @@ class Accelerator(wiring.Component):
                                                  for i in range(cfg.pes)), 0)),
             decode_reads.eq(Mux(decoded, decode.reads, 0)),
         ]
-        kept = Signal(range(cfg.pes + 1))
-        nonzero = Signal(range(cfg.pes + 1))
+        kept = popcount(m, kept_flags, name="kept")
+        nonzero = popcount(m, nonzero_flags, name="nonzero")
         reads = Signal(range(cfg.pes + 1))
-        kept_count = popcount(kept_flags)
         unstructured = layer_format == Format.UNSTRUCTURED
-        m.d.sync += [
-            # An unstructured layer reads for its kept weights only: the lanes a row skips to
-            # start at the next beat, and the final beat's padding, read nothing.
-            reads.eq(Mux(unstructured, kept_count, decode_reads)),
-            kept.eq(kept_count),
-            nonzero.eq(popcount(nonzero_flags)),
-        ]
+        # An unstructured layer reads for its kept weights only: the lanes a row skips to
+        # start at the next beat, and the final beat's padding, read nothing.
+        m.d.sync += reads.eq(Mux(unstructured, kept, decode_reads))
         with m.If(busy & ~start):
             m.d.sync += [
                 counters[Reg.CYCLES].eq(counters[Reg.CYCLES] + 1),
@@ -194,7 +189,7 @@ class Accelerator(wiring.Component):
                 counters[Reg.ACT_READS].eq(counters[Reg.ACT_READS] + reads),
             ]
 
-        # Reads, answered two cycles after the request (BUS_READ_LATENCY).
+        # Reads, answered BUS_READ_LATENCY cycles after the request.
         m.d.comb += [
             accum.read_row.eq(index),
             accum.read_en.eq(bus.r_en & (region == Region.OUTPUTS)),

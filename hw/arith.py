@@ -2,17 +2,34 @@
 
 from amaranth.hdl import Cat, ClockSignal, Instance, Signal, signed
 
+from .config import ceil_log2
 
-__all__ = ["popcount", "registered_product"]
+
+__all__ = ["popcount", "popcount_latency", "registered_product"]
 
 
-def popcount(bits):
-    """Count of set bits, summed as a balanced tree so each adder is only as wide as needed."""
+def popcount(m, bits, *, name):
+    """Count of set bits of ``bits``, registered: a balanced adder tree, each adder only as
+    wide as needed, with a register after every second level. The count is
+    ``popcount_latency(len(bits))`` cycles late."""
     counts = [bits[i] for i in range(len(bits))]
-    while len(counts) > 1:
+    level = 0
+    while True:
+        if len(counts) == 1 or level % 2 == 0 and level:
+            registered = [Signal(len(count), name=f"{name}_{level}_{i}", reset_less=True)
+                          for i, count in enumerate(counts)]
+            m.d.sync += [reg.eq(count) for reg, count in zip(registered, counts)]
+            counts = registered
+            if len(counts) == 1:
+                return counts[0]
         pairs = [counts[i] + counts[i + 1] for i in range(0, len(counts) - 1, 2)]
         counts = pairs + counts[len(pairs) * 2:]
-    return counts[0]
+        level += 1
+
+
+def popcount_latency(width):
+    """Cycles from the bits to the count of :func:`popcount`."""
+    return max(1, -(-ceil_log2(width) // 2))
 
 
 #: Operand width of the ECP5's multiplier blocks (MULT18X18D).

@@ -23,7 +23,8 @@ def decode_address(m, bus):
 def answer_reads(m, bus, region, index, registers, outputs):
     """Answer reads from a register of ``registers`` (``{Reg: value}``; others read 0) or,
     in :attr:`Region.OUTPUTS`, from ``outputs``: the read data of a memory port enabled by
-    the request. The answer is registered (the block RAM's output is slow), so it comes
+    the request. The block RAM's output is registered once more before the answer's
+    multiplexer (it is slow to come out of the block), so the answer comes
     :data:`~hw.layouts.BUS_READ_LATENCY` cycles after the request."""
     read_region = Signal(Region)
     register = Signal(BUS_WIDTH)
@@ -35,4 +36,11 @@ def answer_reads(m, bus, region, index, registers, outputs):
                     m.d.sync += register.eq(value)
             with m.Default():
                 m.d.sync += register.eq(0)
-    m.d.sync += bus.r_data.eq(Mux(read_region == Region.OUTPUTS, outputs, register))
+    # One more stage for all: the output memory's word, the region and the register.
+    output_word = Signal(BUS_WIDTH, reset_less=True)
+    answer_region = Signal(Region)
+    answer_register = Signal(BUS_WIDTH)
+    m.d.sync += [output_word.eq(outputs), answer_region.eq(read_region),
+                 answer_register.eq(register)]
+    m.d.sync += bus.r_data.eq(Mux(answer_region == Region.OUTPUTS, output_word,
+                                  answer_register))

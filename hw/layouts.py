@@ -294,14 +294,14 @@ def bank_address(cfg, lane, word):
 
 
 #: Cycles from a read request on the bus to its data.
-BUS_READ_LATENCY = 2
+BUS_READ_LATENCY = 3
 
 
 class BusSignature(wiring.Signature):
     """A word bus from the host into the accelerator.
 
     A write stores ``w_data`` at ``addr`` in the cycle ``w_en`` is high. A read with ``r_en``
-    high presents its data on ``r_data`` :data:`BUS_READ_LATENCY` (2) cycles later, from a
+    high presents its data on ``r_data`` :data:`BUS_READ_LATENCY` (3) cycles later, from a
     register (block RAM outputs are slow). Weight and activation
     memories are write-only; writes to them during a run are ignored.
 
