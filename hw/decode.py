@@ -123,6 +123,14 @@ class BeatDecoder(wiring.Component):
                 payload.slot.eq(Mux(listing, tile_beat, row_beat)),
             ]
 
+        # Unstructured lanes and a tile's list lanes carry their column and row end; grouped
+        # lanes their group's address and their pattern's row end. A tile's weight beats read
+        # the compact buffers, so their column is not used; only their last lane may end a
+        # row.
+        direct = Signal()
+        grouped = Signal()
+        m.d.comb += [direct.eq(listing | (self.format == Format.UNSTRUCTURED)),
+                     grouped.eq(self.format == Format.GROUPED)]
         for lane in range(cfg.pes):
             index = Signal(cfg.group_index_width, name=f"index{lane}")
             with m.Switch(self.index_bits):
@@ -130,16 +138,14 @@ class BeatDecoder(wiring.Component):
                     with m.Case(bits):
                         start = index_base + lane * bits
                         m.d.comb += index.eq(raw[start:start + bits])
+            other_last = pattern.last[lane] & (live > lane) & grouped
+            if lane == cfg.pes - 1:
+                other_last |= tile & row_done
             out = payload.lanes[lane]
             with m.If(advance):
-                m.d.sync += out.weight.eq(Mux(listing, 0, unstructured.weight[lane]))
-                with m.If(listing | (self.format == Format.UNSTRUCTURED)):
-                    m.d.sync += [out.column.eq(unstructured.column[lane]),
-                                 out.last.eq(unstructured.last[lane])]
-                with m.Elif(self.format == Format.GROUPED):
-                    m.d.sync += [out.column.eq(group_address | index),
-                                 out.last.eq(pattern.last[lane] & (live > lane))]
-                with m.Else():
-                    m.d.sync += [out.column.eq(0),
-                                 out.last.eq(row_done if lane == cfg.pes - 1 else 0)]
+                m.d.sync += [
+                    out.weight.eq(Mux(listing, 0, unstructured.weight[lane])),
+                    out.column.eq(Mux(direct, unstructured.column[lane], group_address | index)),
+                    out.last.eq(Mux(direct, unstructured.last[lane], other_last)),
+                ]
         return m
