@@ -116,21 +116,31 @@ class Accelerator(wiring.Component):
                 for reg, field in setting_regs.items():
                     with m.Case(reg):
                         m.d.sync += field.eq(bus.w_data)
-        m.d.comb += [
-            source.write.beat.eq(weight_beat),
-            source.write.word.eq(weight_word),
-            source.write.data.eq(bus.w_data),
-            source.write.en.eq(writable & (region == Region.WEIGHTS)),
+        # Memory writes are registered on their way, so that the bus's decoding is not in the
+        # same cycle as the long nets to the block RAMs. Activation writes are registered
+        # here and once more in the fetch unit, and reach the P memories from there: two
+        # cycles, long before a run that follows can read them.
+        m.d.sync += [
             fetch.act_write.addr.eq(index),
             fetch.act_write.lane.eq(index[bank_word_bits(cfg):]),
             fetch.act_write.broadcast.eq(region == Region.ACTIVATIONS),
             fetch.act_write.data.eq(bus.w_data),
             fetch.act_write.en.eq(writable & ((region == Region.ACTIVATIONS) |
                                               (region == Region.BANKS))),
+        ]
+        # So are the writes to the weight memory and the pattern table, once: their words
+        # reach a row of block RAMs.
+        m.d.sync += [
+            source.write.beat.eq(weight_beat),
+            source.write.word.eq(weight_word),
+            source.write.data.eq(bus.w_data),
+            source.write.en.eq(writable & (region == Region.WEIGHTS)),
             source.pattern_write.beat.eq(index[pattern_word_bits(cfg):]),
             source.pattern_write.word.eq(index[:pattern_word_bits(cfg)]),
             source.pattern_write.data.eq(bus.w_data),
             source.pattern_write.en.eq(writable & (region == Region.PATTERN)),
+        ]
+        m.d.comb += [
             source.pattern_beats.eq(setting_regs[Reg.PATTERN_BEATS]),
             decode.format.eq(layer_format),
             decode.index_bits.eq(setting_regs[Reg.INDEX_BITS]),

@@ -13,6 +13,10 @@ from .memory import BlockMemory, registered_read
 __all__ = ["ActivationWriteSignature", "FetchUnit"]
 
 
+#: Lanes whose activation memories share a copy of the write request.
+LANES_PER_WRITE_GROUP = 8
+
+
 class ActivationWriteSignature(wiring.Signature):
     """Writes one bus word of ``acts_per_word`` activations at word address ``addr`` of
     every lane's memory (``broadcast``), or of lane ``lane``'s only."""
@@ -40,7 +44,8 @@ class FetchUnit(wiring.Component):
     ``slot``, as it leaves; a ``compact`` beat (the tile's weights) reads every lane's compact
     buffer at ``slot`` instead of ``x``. A tile's weights may follow its list directly.
 
-    Latency is two cycles: the memories' read, and a register before the multipliers.
+    Latency is two cycles: the memories' read, and a register before the multipliers. A
+    write reaches the memories a cycle after ``act_write`` carries it.
     Under back-pressure the unit holds its output and does not accept input.
 
     Members
@@ -84,21 +89,39 @@ class FetchUnit(wiring.Component):
         operands = Signal(operand_layout(cfg), reset_less=True)
         m.d.comb += self.o.payload.eq(operands)
 
+        # Writes reach the memories through a register per group of lanes, loaded only when
+        # the write is for the group: the copies differ, so synthesis keeps them all, and each
+        # drives a few memories near it rather than one net reaching all P.
         word_shift = ceil_log2(cfg.acts_per_word)
+        group_lanes = min(cfg.pes, LANES_PER_WRITE_GROUP)
+        group_bits = ceil_log2(group_lanes)
+        write = self.act_write
         for index in range(cfg.pes):
+            if index % group_lanes == 0:
+                group = index // group_lanes
+                hit = write.en & (write.broadcast | (write.lane[group_bits:] == group))
+                group_en = Signal(name=f"write_en_{group}")
+                group_addr = Signal.like(write.addr, name=f"write_addr_{group}")
+                group_data = Signal.like(write.data, name=f"write_data_{group}")
+                group_lane = Signal(max(1, group_bits), name=f"write_lane_{group}")
+                group_broadcast = Signal(name=f"write_broadcast_{group}")
+                m.d.sync += group_en.eq(hit)
+                with m.If(hit):
+                    m.d.sync += [group_addr.eq(write.addr), group_data.eq(write.data),
+                                 group_lane.eq(write.lane[:group_bits]),
+                                 group_broadcast.eq(write.broadcast)]
             # One activation per entry, so a lane's read is the activation itself; a bus word
             # is written through one port per activation, which synthesis merges into one
             # wide write port of the block RAM.
             replica = m.submodules[f"activations_{index}"] = \
                 BlockMemory(shape=cfg.data_width, depth=cfg.act_capacity)
-            selected = self.act_write.en & (self.act_write.broadcast |
-                                             (self.act_write.lane == index))
+            selected = group_en & (group_broadcast | (group_lane == index % group_lanes))
             for offset in range(cfg.acts_per_word):
-                write = replica.write_port()
+                port = replica.write_port()
                 m.d.comb += [
-                    write.addr.eq((self.act_write.addr << word_shift) | offset),
-                    write.data.eq(self.act_write.data.word_select(offset, cfg.data_width)),
-                    write.en.eq(selected),
+                    port.addr.eq((group_addr << word_shift) | offset),
+                    port.data.eq(group_data.word_select(offset, cfg.data_width)),
+                    port.en.eq(selected),
                 ]
             read = registered_read(m, replica, name=f"activation_{index}")
             m.d.comb += [read.addr.eq(incoming[index].column), read.en.eq(advance)]
