@@ -26,6 +26,8 @@ _HELP = {
                        "a power of two from 2 to 256",
     "pattern_depth": "entries of the pattern table: the longest cycle of beats a grouped "
                      "layer's lane places may have, 1 to 65536",
+    "compact_depth": "depth of each lane's compact buffer: a tile uses at most this many "
+                     "times P inputs, 1 to 65536",
     "output_ports": "rows written to the output memory per cycle, a power of two from 1 to 16",
     "baud_divisor": "clock cycles per bit of the board's UART, 1 to 65535",
     "link_timeout": "cycles without a byte before the link abandons a frame, 16 to 2**30",
@@ -34,6 +36,11 @@ _HELP = {
 
 def _option(field):
     return "--" + field.replace("_", "-")
+
+
+def _default(config, name):
+    value = getattr(config, name)
+    return "enough for every input" if value is None else value
 
 
 def parser():
@@ -45,8 +52,8 @@ def parser():
         formatter_class=argparse.HelpFormatter)
     for field in dataclasses.fields(AccelConfig):
         result.add_argument(_option(field.name), type=int, metavar="N", default=None,
-                            help=f"{_HELP[field.name]} (default: {getattr(defaults, field.name)}"
-                                 f", or the board's)")
+                            help=f"{_HELP[field.name]} (default: "
+                                 f"{_default(defaults, field.name)}, or the board's)")
     result.add_argument("--out", required=True, metavar="DIR",
                         help="folder to write sparse_accel.v and manifest.json into")
     result.add_argument("--board", choices=sorted(BOARDS),

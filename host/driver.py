@@ -285,14 +285,17 @@ def _tiles(q, cfg, pattern):
     m, k = q.shape
     align = pattern.m if pattern.kind in ("nm", "bank") else 1
     col_step = max(cfg.max_k // align * align, align)
-    # A grouped row must span no more beats than the pattern table holds, and each lane's
-    # bank must hold the groups the lane reads: fewer columns at a time make both smaller.
+    # A grouped row must span no more beats than the pattern table holds, each lane's bank
+    # must hold the groups the lane reads, and a tile's inputs must fit the compact buffers:
+    # fewer columns at a time make all of them smaller. (Tiles are probed whole, rows
+    # otherwise: the tiles' inputs depend on all their rows.)
+    probe_rows = m if pattern.kind == "tile" else 1
     while col_step > align:
         try:
-            encode(q[:1, :col_step], cfg, pattern)
+            encode(q[:probe_rows, :col_step], cfg, pattern)
             break
         except LayerTooBig as error:
-            if error.resource not in ("pattern", "banks"):
+            if error.resource not in ("pattern", "banks", "compact"):
                 break
             col_step = max(align, col_step // 2 // align * align)
     row_align = pattern.m if pattern.kind == "tile" else 1

@@ -40,9 +40,9 @@ class LayerTooBig(ValueError):
     """A layer does not fit the accelerator's memories; the host can split it.
 
     ``resource`` is ``"beats"``, ``"rows"``, ``"inputs"``, ``"pattern"`` (a grouped row spans
-    more beats than the pattern table holds) or ``"banks"`` (the groups a lane reads overflow
-    its activation bank); ``needed`` and ``available``
-    count it.
+    more beats than the pattern table holds), ``"banks"`` (the groups a lane reads overflow
+    its activation bank) or ``"compact"`` (a tile uses more inputs than the compact buffers
+    hold); ``needed`` and ``available`` count it.
     """
     def __init__(self, message, resource, needed, available):
         super().__init__(message)
@@ -336,10 +336,10 @@ def encode_tile(q, cfg, rows_per_tile):
     used = (padded.reshape(tiles, group, k) != 0).any(axis=1)
     listed = max(int(used.sum(axis=1).max(initial=0)), 1)
     row_lanes = -(-listed // cfg.pes) * cfg.pes
-    if row_lanes > cfg.compact_depth * cfg.pes:
+    if row_lanes > cfg.compact_buffer_depth * cfg.pes:
         raise LayerTooBig(f"Tiles use {listed} inputs; this accelerator keeps at most "
-                          f"{cfg.compact_depth * cfg.pes} per tile",
-                          "inputs", row_lanes, cfg.compact_depth * cfg.pes)
+                          f"{cfg.compact_buffer_depth * cfg.pes} per tile",
+                          "compact", row_lanes, cfg.compact_buffer_depth * cfg.pes)
     list_beats = row_lanes // cfg.pes
     columns = np.zeros((tiles, row_lanes), dtype=np.int64)
     in_list = np.zeros((tiles, row_lanes), dtype=bool)

@@ -68,6 +68,10 @@ class AccelConfig:
         layer may have. A grouped layer of R lanes per row repeats its lanes' places every
         R / gcd(R, P) beats; the host pads rows with zero lanes where that cycle would be
         longer.
+    compact_depth : int or None
+        Depth of each lane's compact buffer, 1 to 65536: a tile of a tile-wise layer uses at
+        most ``compact_depth * pes`` inputs (the driver splits a layer's columns to fit).
+        ``None`` (the default) is enough for every input: ``act_capacity / pes``, rounded up.
     output_ports : int
         Rows the output stage writes per cycle, a power of two from 1 to 16: no beat closes
         more rows than that (the host starts a row at the next beat when one would).
@@ -85,6 +89,7 @@ class AccelConfig:
     weight_depth: int = 2048
     max_group_width: int = 64
     pattern_depth: int = 512
+    compact_depth: int | None = None
     output_ports: int = 2
     baud_divisor: int = 868
     link_timeout: int = 1 << 20
@@ -92,6 +97,8 @@ class AccelConfig:
     def __post_init__(self):
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
+            if value is None and field.name == "compact_depth":
+                continue
             if isinstance(value, bool) or not hasattr(value, "__index__"):
                 raise TypeError(f"{field.name} must be an integer, not {value!r}")
             object.__setattr__(self, field.name, operator.index(value))
@@ -124,9 +131,9 @@ class AccelConfig:
             raise ConfigError("link_timeout",
                 f"Link timeout must be from 16 to {1 << 30} cycles, not {self.link_timeout}")
         for name, limit in (("max_k", 65536), ("max_m", 65536), ("weight_depth", 1 << 20),
-                            ("pattern_depth", 65536)):
+                            ("pattern_depth", 65536), ("compact_depth", 65536)):
             value = getattr(self, name)
-            if not 1 <= value <= limit:
+            if value is not None and not 1 <= value <= limit:
                 raise ConfigError(name,
                     f"{name} must be from 1 to {limit}, not {value}")
 
@@ -185,8 +192,11 @@ class AccelConfig:
         return self.act_words * self.acts_per_word
 
     @property
-    def compact_depth(self):
-        """Depth of each lane's compact buffer: a tile's kept inputs, P per row of buffers."""
+    def compact_buffer_depth(self):
+        """Depth of each lane's compact buffer: ``compact_depth``, or by default enough for
+        a tile that uses every input."""
+        if self.compact_depth is not None:
+            return self.compact_depth
         return -(-self.act_capacity // self.pes)
 
     @property

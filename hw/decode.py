@@ -57,7 +57,7 @@ class BeatDecoder(wiring.Component):
             "o":          Out(stream.Signature(fetch_layout(cfg))),
             "format":     In(Format),
             "index_bits": In(range(cfg.group_index_width + 1)),
-            "list_beats": In(max(1, ceil_log2(cfg.compact_depth + 1))),
+            "list_beats": In(max(1, ceil_log2(cfg.compact_buffer_depth + 1))),
             "tile_beats": In(ceil_log2(cfg.weight_depth + 1)),
             "reads":      Out(range(cfg.pes + 1)),
             "n_lanes":    In(ceil_log2(cfg.weight_depth * cfg.pes + 1)),

@@ -131,7 +131,7 @@ class FetchUnit(wiring.Component):
             # The compact buffer is read as it is written, at the latched beat's slot, with
             # an asynchronous (LUT RAM) read: a store is seen by every later beat.
             compact = m.submodules[f"compact_{index}"] = \
-                Memory(shape=cfg.data_width, depth=cfg.compact_depth, init=[])
+                Memory(shape=cfg.data_width, depth=cfg.compact_buffer_depth, init=[])
             store = compact.write_port()
             load = compact.read_port(domain="comb")
             m.d.comb += [

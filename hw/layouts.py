@@ -81,7 +81,7 @@ def fetch_layout(cfg):
         "lanes":   beat_layout(cfg),
         "gather":  unsigned(1),
         "compact": unsigned(1),
-        "slot":    unsigned(max(1, ceil_log2(cfg.compact_depth))),
+        "slot":    unsigned(max(1, ceil_log2(cfg.compact_buffer_depth))),
     })
 
 

@@ -124,3 +124,21 @@ def test_grouped_layers_are_split_by_columns_when_lane_banks_overflow():
             x[tile.col0:tile.col0 + tile.layer.shape[1]], tile.layer.activation_length)))
         total[tile.row0:tile.row0 + tile.rows] += part
     np.testing.assert_array_equal(total, golden_matvec(q, x))
+
+
+def test_tiles_too_wide_for_the_compact_buffers_are_split_by_columns():
+    cfg = AccelConfig(pes=4, max_k=64, max_m=32, weight_depth=96, compact_depth=2)
+    rng = np.random.default_rng(3)
+    q = rng.integers(-127, 128, (12, 40)) * (rng.random((12, 40)) < 0.5)
+    with pytest.raises(LayerTooBig, match=r"^Tiles use \d+ inputs; this accelerator keeps "
+                                          r"at most 8 per tile$"):
+        encode(q, cfg, "tile:4")
+    pieces = list(_tiles(q, cfg, parse_pattern("tile:4")))
+    assert max(piece.layer.shape[1] for piece in pieces) <= 8
+    x = rng.integers(-127, 128, 40)
+    y = np.zeros(12, dtype=np.int64)
+    for piece in pieces:
+        columns = x[piece.col0:piece.col0 + piece.layer.shape[1]]
+        y[piece.row0:piece.row0 + piece.rows] += piece.layer.scatter(
+            stream_matvec(piece.layer, columns[None])[0])
+    np.testing.assert_array_equal(y, golden_matvec(q, x))
