@@ -101,24 +101,33 @@ class Accelerator(wiring.Component):
             with m.Switch(index[:8]):
                 with m.Case(Reg.CONTROL):
                     m.d.comb += request.eq(bus.w_data[0])
-                with m.Case(Reg.N_BEATS):
-                    m.d.sync += n_beats.eq(bus.w_data)
-                with m.Case(Reg.N_ROWS):
-                    m.d.sync += n_rows.eq(bus.w_data)
-                with m.Case(Reg.N_LANES):
-                    m.d.sync += n_lanes.eq(bus.w_data)
-                with m.Case(Reg.FORMAT):
-                    m.d.sync += layer_format.eq(bus.w_data)
                 with m.Case(Reg.WEIGHT_POINTER):
                     m.d.sync += [weight_beat.eq(bus.w_data), weight_word.eq(0)]
                 with m.Case(Reg.WORDS_PER_BEAT):
                     m.d.sync += words_per_beat.eq(bus.w_data)
+        # The layer's registers are written a cycle late, from a registered copy of the
+        # write: still before a run that the next write starts reads them.
+        setting_write = Signal()
+        setting_index = Signal(8)
+        setting_data = Signal(BUS_WIDTH)
+        m.d.sync += [setting_write.eq(writable & (region == Region.REGS)),
+                     setting_index.eq(index[:8]), setting_data.eq(bus.w_data)]
+        with m.If(setting_write):
+            with m.Switch(setting_index):
+                with m.Case(Reg.N_BEATS):
+                    m.d.sync += n_beats.eq(setting_data)
+                with m.Case(Reg.N_ROWS):
+                    m.d.sync += n_rows.eq(setting_data)
+                with m.Case(Reg.N_LANES):
+                    m.d.sync += n_lanes.eq(setting_data)
+                with m.Case(Reg.FORMAT):
+                    m.d.sync += layer_format.eq(setting_data)
                 for reg, field in setting_regs.items():
                     with m.Case(reg):
-                        m.d.sync += field.eq(bus.w_data)
+                        m.d.sync += field.eq(setting_data)
         # Memory writes are registered on their way, so that the bus's decoding is not in the
         # same cycle as the long nets to the block RAMs. Activation writes are registered
-        # here and once more in the fetch unit, and reach the P memories from there: two
+        # here and twice more in the fetch unit, and reach the P memories from there: three
         # cycles, long before a run that follows can read them.
         m.d.sync += [
             fetch.act_write.addr.eq(index),
@@ -128,8 +137,8 @@ class Accelerator(wiring.Component):
             fetch.act_write.en.eq(writable & ((region == Region.ACTIVATIONS) |
                                               (region == Region.BANKS))),
         ]
-        # So are the writes to the weight memory and the pattern table, once: their words
-        # reach a row of block RAMs.
+        # So are the writes to the weight memory and the pattern table, here and once more
+        # beside each word's block RAM.
         m.d.sync += [
             source.write.beat.eq(weight_beat),
             source.write.word.eq(weight_word),
@@ -199,7 +208,13 @@ class Accelerator(wiring.Component):
                 counters[Reg.ACT_READS].eq(counters[Reg.ACT_READS] + reads),
             ]
 
-        # Reads, answered BUS_READ_LATENCY cycles after the request.
+        # Reads, answered BUS_READ_LATENCY cycles after the request. STATUS is registered: a
+        # read that follows a write to CONTROL still sees the run busy.
+        status = Signal(4)
+        m.d.sync += status.eq(Mux(busy, Status.BUSY.value, 0) |
+                              Mux(done, Status.DONE.value, 0) |
+                              Mux(done & (accum.rows != n_rows), Status.ROW_ERROR.value, 0) |
+                              Mux(accum.overrun, Status.OVERRUN.value, 0))
         m.d.comb += [
             accum.read_row.eq(index),
             accum.read_en.eq(bus.r_en & (region == Region.OUTPUTS)),
@@ -208,10 +223,7 @@ class Accelerator(wiring.Component):
             Reg.ID: ACCEL_ID,
             Reg.VERSION: FORMAT_VERSION,
             Reg.CONFIG_HASH: cfg.config_hash,
-            Reg.STATUS: (Mux(busy, Status.BUSY.value, 0) |
-                         Mux(done, Status.DONE.value, 0) |
-                         Mux(done & (accum.rows != n_rows), Status.ROW_ERROR.value, 0) |
-                         Mux(accum.overrun, Status.OVERRUN.value, 0)),
+            Reg.STATUS: status,
             Reg.N_BEATS: n_beats,
             Reg.N_ROWS: n_rows,
             Reg.N_LANES: n_lanes,

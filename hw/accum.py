@@ -39,7 +39,7 @@ class OutputAccumulator(wiring.Component):
     overrun : ``Out(1)``
         A beat closed more than C rows, since ``clear``.
     read_row, read_en : ``In``
-        Read a row's sum; it appears on ``read_data`` in the next cycle.
+        Read a row's sum; it appears on ``read_data`` two cycles later.
     read_data : ``Out(signed(acc_width))``
     """
     def __init__(self, cfg):
@@ -84,9 +84,12 @@ class OutputAccumulator(wiring.Component):
         rows = [Signal(signed(cfg.acc_width), name=f"row{c}") for c in range(ports)]
         for c, row in enumerate(rows):
             m.d.comb += row.eq(sums[c] + carry if c == 0 else sums[c])
+        # Reads: each bank's word is registered after the block RAM, then chosen.
         read_bank = Signal(range(ports))
+        answer_bank = Signal(range(ports))
         with m.If(self.read_en):
             m.d.sync += read_bank.eq(self.read_row[:port_bits])
+        m.d.sync += answer_bank.eq(read_bank)
         read_data = []
         for bank in range(ports):
             memory = m.submodules[f"bank_{bank}"] = BlockMemory(
@@ -102,7 +105,9 @@ class OutputAccumulator(wiring.Component):
                 read.addr.eq(self.read_row[port_bits:]),
                 read.en.eq(self.read_en),
             ]
-            read_data.append(read.data)
-        m.d.comb += self.read_data.eq(Array(read_data)[read_bank] if ports > 1
+            word = Signal.like(read.data, name=f"bank_{bank}_word")
+            m.d.sync += word.eq(read.data)
+            read_data.append(word)
+        m.d.comb += self.read_data.eq(Array(read_data)[answer_bank] if ports > 1
                                       else read_data[0])
         return m

@@ -22,25 +22,22 @@ def decode_address(m, bus):
 
 def answer_reads(m, bus, region, index, registers, outputs):
     """Answer reads from a register of ``registers`` (``{Reg: value}``; others read 0) or,
-    in :attr:`Region.OUTPUTS`, from ``outputs``: the read data of a memory port enabled by
-    the request. The block RAM's output is registered once more before the answer's
-    multiplexer (it is slow to come out of the block), so the answer comes
-    :data:`~hw.layouts.BUS_READ_LATENCY` cycles after the request."""
+    in :attr:`Region.OUTPUTS`, from ``outputs``: the output memory's word for the request,
+    which must come two cycles after it (the block RAM's read, then a register). The
+    request is latched, the register chosen in the next cycle, and the answer registered
+    once more: it comes :data:`~hw.layouts.BUS_READ_LATENCY` cycles after the request. A
+    register's value is the one it has the cycle after the request."""
     read_region = Signal(Region)
-    register = Signal(BUS_WIDTH)
+    read_index = Signal(8)
     with m.If(bus.r_en):
-        m.d.sync += read_region.eq(region)
-        with m.Switch(index[:8]):
-            for reg, value in registers.items():
-                with m.Case(reg):
-                    m.d.sync += register.eq(value)
-            with m.Default():
-                m.d.sync += register.eq(0)
-    # One more stage for all: the output memory's word, the region and the register.
-    output_word = Signal(BUS_WIDTH, reset_less=True)
+        m.d.sync += [read_region.eq(region), read_index.eq(index[:8])]
     answer_region = Signal(Region)
-    answer_register = Signal(BUS_WIDTH)
-    m.d.sync += [output_word.eq(outputs), answer_region.eq(read_region),
-                 answer_register.eq(register)]
-    m.d.sync += bus.r_data.eq(Mux(answer_region == Region.OUTPUTS, output_word,
-                                  answer_register))
+    register = Signal(BUS_WIDTH)
+    m.d.sync += answer_region.eq(read_region)
+    with m.Switch(read_index):
+        for reg, value in registers.items():
+            with m.Case(reg):
+                m.d.sync += register.eq(value)
+        with m.Default():
+            m.d.sync += register.eq(0)
+    m.d.sync += bus.r_data.eq(Mux(answer_region == Region.OUTPUTS, outputs, register))

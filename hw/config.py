@@ -229,14 +229,20 @@ class AccelConfig:
         """Fixed pipeline latency L of a run, in cycles.
 
         A run of ``n`` beats (``n > 0``) takes exactly ``n + L`` cycles from start to done,
-        whatever the format: the weight memory read and its output register (2), the beat
-        decoder (1), the activation gather and its output register (2), the multipliers'
-        operand and product registers (2), the reduction tree's runs (2), masks (1) and
-        adders (log2 P), and the output stage's write, as the done flag is set (1). For
-        P = 64, L = 17. Nothing stalls: no beat closes more than ``output_ports`` rows
+        whatever the format: the weight memory read and two registers (3), the beat decoder
+        (1), the activation gather and its output register (2), the multipliers' operand and
+        product registers (2), the reduction tree's runs (:attr:`run_count_stages`), masks
+        (1) and adders (log2 P), and the output stage's write, as the done flag is set (1).
+        For P = 64, L = 19. Nothing stalls: no beat closes more than ``output_ports`` rows
         (:func:`host.encode.encode`).
         """
-        return 11 + self.lane_levels
+        return 10 + self.run_count_stages + self.lane_levels
+
+    @property
+    def run_count_stages(self):
+        """Cycles the reduction tree takes to count each lane's row ends before it: two
+        levels of log2(P) a cycle, and at least one."""
+        return max(1, -(-self.lane_levels // 2))
 
     # Identity.
 

@@ -1,6 +1,6 @@
 """The beat decoder: turns a beat of any format into lanes of weight, column and row end."""
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -90,27 +90,49 @@ class BeatDecoder(wiring.Component):
                 with m.Case(bits):
                     m.d.comb += group_address.eq(self.i.payload.phase.shift_left(bits))
 
+        # The lanes left to come, and of them the live lanes of the next beat: as a count and
+        # as one flag per lane, registered with the count they come from.
         remaining = Signal.like(self.n_lanes)
         live = Signal(range(cfg.pes + 1))
-        m.d.comb += live.eq(Mux(remaining > cfg.pes, cfg.pes, remaining))
-        with m.If(self.restart):
-            m.d.sync += remaining.eq(self.n_lanes)
-        with m.Elif(moving):
-            m.d.sync += remaining.eq(remaining - live)
+        live_lanes = Signal(cfg.pes)
+        next_remaining = Signal.like(self.n_lanes)
+        next_live = Signal.like(live)
+        m.d.comb += [
+            next_remaining.eq(Mux(self.restart, self.n_lanes, remaining - live)),
+            next_live.eq(Mux(next_remaining > cfg.pes, cfg.pes, next_remaining)),
+        ]
+        with m.If(self.restart | moving):
+            m.d.sync += [
+                remaining.eq(next_remaining),
+                live.eq(next_live),
+                live_lanes.eq(Cat(next_live > lane for lane in range(cfg.pes))),
+            ]
 
         # The tile format's place: the beat within the tile, and a weight beat's number within
-        # its row.
-        tile = self.format == Format.TILE
+        # its row; with the flags they give the next beat, registered with them (the flags
+        # reach every lane).
+        tile = Signal()
+        m.d.comb += tile.eq(self.format == Format.TILE)
         tile_beat = Signal.like(self.tile_beats)
         row_beat = Signal.like(self.list_beats)
-        listing = tile & (tile_beat < self.list_beats)
-        row_done = row_beat + 1 == self.list_beats
+        listing = Signal()          # the beat is one of the tile's list
+        row_done = Signal()         # the beat ends its row of the tile
+        next_tile_beat = Signal.like(tile_beat)
+        next_row_beat = Signal.like(row_beat)
         with m.If(self.restart):
-            m.d.sync += [tile_beat.eq(0), row_beat.eq(0)]
-        with m.Elif(moving & tile):
-            m.d.sync += tile_beat.eq(Mux(tile_beat + 1 == self.tile_beats, 0, tile_beat + 1))
-            with m.If(~listing):
-                m.d.sync += row_beat.eq(Mux(row_done, 0, row_beat + 1))
+            m.d.comb += [next_tile_beat.eq(0), next_row_beat.eq(0)]
+        with m.Else():
+            m.d.comb += [
+                next_tile_beat.eq(Mux(tile_beat + 1 == self.tile_beats, 0, tile_beat + 1)),
+                next_row_beat.eq(Mux(listing, row_beat, Mux(row_done, 0, row_beat + 1))),
+            ]
+        with m.If(self.restart | (moving & tile)):
+            m.d.sync += [
+                tile_beat.eq(next_tile_beat),
+                row_beat.eq(next_row_beat),
+                listing.eq(tile & (next_tile_beat < self.list_beats)),
+                row_done.eq(next_row_beat + 1 == self.list_beats),
+            ]
 
         # The decoded beat's register has no reset (only the valid bit does).
         payload = Signal.like(self.o.payload, reset_less=True)
@@ -138,7 +160,7 @@ class BeatDecoder(wiring.Component):
                     with m.Case(bits):
                         start = index_base + lane * bits
                         m.d.comb += index.eq(raw[start:start + bits])
-            other_last = pattern.last[lane] & (live > lane) & grouped
+            other_last = pattern.last[lane] & live_lanes[lane] & grouped
             if lane == cfg.pes - 1:
                 other_last |= tile & row_done
             out = payload.lanes[lane]

@@ -147,11 +147,13 @@ class DenseArray(wiring.Component):
             m.d.sync += [busy.eq(0), done.eq(1)]
 
         m.d.comb += [out_read.addr.eq(index), out_read.en.eq(bus.r_en)]
+        output_word = Signal.like(out_read.data)
+        m.d.sync += output_word.eq(out_read.data)
         answer_reads(m, bus, region, index, {
             Reg.ID: ACCEL_ID,
             Reg.STATUS: (Mux(busy, Status.BUSY.value, 0) |
                          Mux(done, Status.DONE.value, 0)),
             Reg.N_BEATS: n_beats,
             Reg.ROW_GROUPS: row_groups,
-        }, out_read.data)
+        }, output_word)
         return m

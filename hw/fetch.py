@@ -45,7 +45,7 @@ class FetchUnit(wiring.Component):
     buffer at ``slot`` instead of ``x``. A tile's weights may follow its list directly.
 
     Latency is two cycles: the memories' read, and a register before the multipliers. A
-    write reaches the memories a cycle after ``act_write`` carries it.
+    write reaches the memories two cycles after ``act_write`` carries it.
     Under back-pressure the unit holds its output and does not accept input.
 
     Members
@@ -91,25 +91,34 @@ class FetchUnit(wiring.Component):
 
         # Writes reach the memories through a register per group of lanes, loaded only when
         # the write is for the group: the copies differ, so synthesis keeps them all, and each
-        # drives a few memories near it rather than one net reaching all P.
+        # drives a few memories near it rather than one net reaching all P. The request is
+        # registered once first, with each group's choice of it, so that a group's load
+        # enable comes from a register of its own.
         word_shift = ceil_log2(cfg.acts_per_word)
         group_lanes = min(cfg.pes, LANES_PER_WRITE_GROUP)
         group_bits = ceil_log2(group_lanes)
         write = self.act_write
+        held_addr = Signal.like(write.addr)
+        held_data = Signal.like(write.data)
+        held_lane = Signal(max(1, group_bits))
+        held_broadcast = Signal()
+        m.d.sync += [held_addr.eq(write.addr), held_data.eq(write.data),
+                     held_lane.eq(write.lane[:group_bits]), held_broadcast.eq(write.broadcast)]
         for index in range(cfg.pes):
             if index % group_lanes == 0:
                 group = index // group_lanes
-                hit = write.en & (write.broadcast | (write.lane[group_bits:] == group))
+                chosen = Signal(name=f"write_chosen_{group}")
+                m.d.sync += chosen.eq(write.en & (write.broadcast |
+                                                  (write.lane[group_bits:] == group)))
                 group_en = Signal(name=f"write_en_{group}")
                 group_addr = Signal.like(write.addr, name=f"write_addr_{group}")
                 group_data = Signal.like(write.data, name=f"write_data_{group}")
                 group_lane = Signal(max(1, group_bits), name=f"write_lane_{group}")
                 group_broadcast = Signal(name=f"write_broadcast_{group}")
-                m.d.sync += group_en.eq(hit)
-                with m.If(hit):
-                    m.d.sync += [group_addr.eq(write.addr), group_data.eq(write.data),
-                                 group_lane.eq(write.lane[:group_bits]),
-                                 group_broadcast.eq(write.broadcast)]
+                m.d.sync += group_en.eq(chosen)
+                with m.If(chosen):
+                    m.d.sync += [group_addr.eq(held_addr), group_data.eq(held_data),
+                                 group_lane.eq(held_lane), group_broadcast.eq(held_broadcast)]
             # One activation per entry, so a lane's read is the activation itself; a bus word
             # is written through one port per activation, which synthesis merges into one
             # wide write port of the block RAM.

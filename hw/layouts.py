@@ -300,7 +300,9 @@ BUS_READ_LATENCY = 3
 class BusSignature(wiring.Signature):
     """A word bus from the host into the accelerator.
 
-    A write stores ``w_data`` at ``addr`` in the cycle ``w_en`` is high. A read with ``r_en``
+    A write stores ``w_data`` at ``addr`` when ``w_en`` is high: in that cycle or, through
+    registers, in one of the next two, in time for a run that a later write starts. A read
+    with ``r_en``
     high presents its data on ``r_data`` :data:`BUS_READ_LATENCY` (3) cycles later, from a
     register (block RAM outputs are slow). Weight and activation
     memories are write-only; writes to them during a run are ignored.

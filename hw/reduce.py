@@ -23,10 +23,11 @@ class ReductionTree(wiring.Component):
     beat's last are zero) and the count of row ends (``closes``, saturated at C + 1, which
     marks a beat the stream should not have held).
 
-    Stages: the runs of the lanes, a prefix count of the row ends (two cycles); the masks
-    (each tree's leaf registers clear the lanes of other runs, which needs no logic in front
-    of a flip-flop with a synchronous reset); log2(P) levels of adders, each as wide as its
-    sums. Latency is 3 + log2(P) cycles; under back-pressure every stage holds.
+    Stages: the runs of the lanes, a prefix count of the row ends (``cfg.run_count_stages``
+    cycles, two levels of the count each); the masks (each tree's leaf registers clear the
+    lanes of other runs, which needs no logic in front of a flip-flop with a synchronous
+    reset); log2(P) levels of adders, each as wide as its sums. Latency is
+    ``run_count_stages + 1 + log2(P)`` cycles; under back-pressure every stage holds.
 
     Members
     -------
@@ -61,7 +62,7 @@ class ReductionTree(wiring.Component):
 
         valid = self.i.valid
         valids = []
-        for index in range(3 + levels):
+        for index in range(cfg.run_count_stages + 1 + levels):
             registered = Signal(name=f"valid{index}")
             with m.If(advance):
                 m.d.sync += registered.eq(valid)
@@ -69,22 +70,20 @@ class ReductionTree(wiring.Component):
             valid = registered
 
         # Runs: an inclusive prefix count of the row ends (Sklansky's network, saturating at
-        # C + 1), half of its levels in each of two cycles; lane i's run is the count at
-        # lane i - 1.
+        # C + 1), two levels a cycle; lane i's run is the count at lane i - 1.
         def saturated(a, b):
             total = a + b
             return Mux(total > runs, runs, total)
 
         counts = [self.i.payload[i].last for i in range(lanes)]
         products = [self.i.payload[i].product for i in range(lanes)]
-        split = (levels + 1) // 2
-        for half, half_levels in enumerate((range(split), range(split, levels))):
-            for level in half_levels:
+        for step in range(cfg.run_count_stages):
+            for level in range(2 * step, min(2 * step + 2, levels)):
                 span = 1 << level
                 counts = [saturated(counts[i], counts[(i & ~(span - 1)) - 1]) if i & span
                           else counts[i] for i in range(lanes)]
-            counts = stage(counts, f"count{half}_", count_width)
-            products = stage(products, f"product{half}_", signed(cfg.product_width))
+            counts = stage(counts, f"count{step}_", count_width)
+            products = stage(products, f"product{step}_", signed(cfg.product_width))
         run_of = [Const(0, count_width)] + counts[:-1]
 
         # Masks: tree r keeps the products of run r.

@@ -66,7 +66,8 @@ async def stream_block(dut):
             dut.act_write__en.value = 1
         await FallingEdge(dut.clk)
         dut.act_write__en.value = 0
-        await FallingEdge(dut.clk)          # the last write lands a cycle later
+        for _ in range(2):                  # the last write lands two cycles later
+            await FallingEdge(dut.clk)
 
     cocotb.start_soon(source.send(pack(in_layout, lane_fields, beat_fields, beat)
                                   for beat in range(beats)))
