@@ -5,8 +5,9 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .accel import Accelerator
-from .layouts import BUS_READ_LATENCY
+from .layouts import BUS_READ_LATENCY, BUS_WRITE_LATENCY
 from .link import LinkDecoder
+from .streams import StreamRegister
 from .uart import UARTRx, UARTTx
 
 
@@ -53,14 +54,21 @@ class Board(wiring.Component):
         link = m.submodules.link = LinkDecoder(cfg, cfg.link_timeout)
         accel = self.engine(cfg)
         m.submodules.accel = DomainRenamer({"sync": self.core_domain})(accel)
-        # A read needs the core's clock until its answer is registered.
+        # A read needs the core's clock until its answer is registered, a write until it has
+        # landed.
         reading = Signal(BUS_READ_LATENCY)
-        m.d.sync += reading.eq(Cat(link.bus.r_en, reading))
+        writing = Signal(BUS_WRITE_LATENCY)
+        m.d.sync += [reading.eq(Cat(link.bus.r_en, reading)),
+                     writing.eq(Cat(link.bus.w_en, writing))]
         m.d.comb += [receiver.rx.eq(self.rx), self.tx.eq(transmitter.tx),
                      self.busy.eq(accel.busy),
                      self.core_active.eq(accel.busy | link.bus.w_en | link.bus.r_en |
-                                         reading[:BUS_READ_LATENCY - 1].any())]
+                                         reading[:BUS_READ_LATENCY - 1].any() |
+                                         writing.any())]
         wiring.connect(m, receiver.o, link.rx)
-        wiring.connect(m, link.tx, transmitter.i)
+        # The answer's bytes pass a register on their way to the UART, which sits by its pin.
+        answer = m.submodules.answer = StreamRegister(8)
+        wiring.connect(m, link.tx, answer.i)
+        wiring.connect(m, answer.o, transmitter.i)
         wiring.connect(m, link.bus, accel.bus)
         return m

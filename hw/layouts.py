@@ -15,7 +15,8 @@ __all__ = [
     "Format", "lane_layout", "beat_layout", "fetch_layout", "unstructured_beat_layout",
     "grouped_beat_layout", "pattern_layout", "source_layout", "beat_bits", "operand_layout",
     "product_layout", "sum_layout", "field_offsets",
-    "Region", "Reg", "Status", "BUS_READ_LATENCY", "BusSignature", "bus_addr_width",
+    "Region", "Reg", "Status", "BUS_READ_LATENCY", "BUS_WRITE_LATENCY", "BusSignature",
+    "bus_addr_width",
     "region_addr_width", "pattern_word_bits", "pattern_address", "bank_word_bits",
     "bank_address",
 ]
@@ -296,12 +297,17 @@ def bank_address(cfg, lane, word):
 #: Cycles from a read request on the bus to its data.
 BUS_READ_LATENCY = 3
 
+#: Most cycles a write on the bus takes to land in a register or memory (through the
+#: registers on its way to the block RAMs).
+BUS_WRITE_LATENCY = 3
+
 
 class BusSignature(wiring.Signature):
     """A word bus from the host into the accelerator.
 
     A write stores ``w_data`` at ``addr`` when ``w_en`` is high: in that cycle or, through
-    registers, in one of the next two, in time for a run that a later write starts. A read
+    registers, within :data:`BUS_WRITE_LATENCY` cycles, in time for a run that a later write
+    starts. A read
     with ``r_en``
     high presents its data on ``r_data`` :data:`BUS_READ_LATENCY` (3) cycles later, from a
     register (block RAM outputs are slow). Weight and activation

@@ -12,11 +12,11 @@ itself.
 from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import enum, stream, wiring
 from amaranth.lib.crc.catalog import CRC32_MPEG_2
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .config import BUS_WIDTH
 from .layouts import BUS_READ_LATENCY, BusSignature
+from .memory import BlockMemory, registered_read
 
 
 __all__ = ["REQUEST_SYNC", "RESPONSE_SYNC", "MAX_WORDS", "LINK_CRC", "CRC_BYTES", "Command",
@@ -91,9 +91,10 @@ class LinkDecoder(wiring.Component):
 
         check = m.submodules.check = LINK_CRC.create()
         answer = m.submodules.answer = LINK_CRC.create()
-        words = m.submodules.words = Memory(shape=BUS_WIDTH, depth=MAX_WORDS, init=[])
+        # Stored while a request comes in, loaded while it is carried out: never both.
+        words = m.submodules.words = BlockMemory(shape=BUS_WIDTH, depth=MAX_WORDS)
         store = words.write_port()
-        load = words.read_port()
+        load = registered_read(m, words, name="load")
 
         header = Signal(8 * (REQUEST_HEADER - 1))
         sequence, command = header[0:8], header[8:16]

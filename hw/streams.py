@@ -1,0 +1,31 @@
+"""Stream helpers shared by the blocks."""
+
+from amaranth.hdl import Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+
+__all__ = ["StreamRegister"]
+
+
+class StreamRegister(wiring.Component):
+    """Passes a stream through a register, so that no path runs from ``i`` to ``o``'s
+    payload: a payload is taken when the register is empty and offered from it in the
+    next cycle. One payload every two cycles at most, enough for a UART.
+
+    Members
+    -------
+    i : ``In(stream.Signature(shape))``
+    o : ``Out(stream.Signature(shape))``
+    """
+    def __init__(self, shape):
+        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.i.ready.eq(~self.o.valid)
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [self.o.payload.eq(self.i.payload), self.o.valid.eq(1)]
+        with m.Elif(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        return m
