@@ -40,9 +40,12 @@ def manifest(cfg):
         },
         "layouts": {
             # Each is a struct of arrays: field `name` of lane i is `width` bits at
-            # offset + i * width. A grouped beat's index is INDEX_BITS wide.
-            name: {field: {"offset": offset, "width": width, "signed": is_signed}
-                   for field, (offset, width, is_signed) in field_offsets(layout).items()}
+            # offset + i * width, or for a field that is not per lane, at offset. A grouped
+            # beat's index is INDEX_BITS wide.
+            name: {field: {"offset": offset, "width": width, "signed": is_signed,
+                           "per_lane": lanes}
+                   for field, (offset, width, is_signed, lanes)
+                   in field_offsets(layout).items()}
             for name, layout in (("unstructured_beat", unstructured_beat_layout(cfg)),
                                  ("grouped_beat", grouped_beat_layout(cfg, 0)),
                                  ("pattern", pattern_layout(cfg)))

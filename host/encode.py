@@ -139,9 +139,9 @@ def pack_beats(cfg, layout, fields):
     n_beats = len(next(iter(fields.values())))
     words = -(-layout.size // BUS_WIDTH)
     bits = np.zeros((n_beats, words * BUS_WIDTH), dtype=np.uint8)
-    for name, (offset, width, _) in field_offsets(layout).items():
+    for name, (offset, width, _, lanes) in field_offsets(layout).items():
         values = np.asarray(fields[name]).astype(np.int64) & ((1 << width) - 1)
-        lane_base = offset + np.arange(cfg.pes) * width
+        lane_base = offset + np.arange(cfg.pes) * width if lanes else offset
         for bit in range(width):
             bits[:, lane_base + bit] = (values >> bit) & 1
     packed = np.packbits(bits, axis=1, bitorder="little")
@@ -277,8 +277,9 @@ def encode_grouped(q, cfg, kept, width):
     # Phase f of the cycle: lane i holds place (f P + i) mod row_lanes of a row. Its bank
     # holds, from f << index_bits, the group of that place (index_bits is wide enough for M).
     place = (np.arange(period)[:, None] * cfg.pes + np.arange(cfg.pes)) % row_lanes
-    pattern = pack_beats(cfg, pattern_layout(cfg), {"last": place == row_lanes - 1})
     stride = 1 << index_bits
+    pattern = pack_beats(cfg, pattern_layout(cfg), {"last": place == row_lanes - 1,
+                                                    "base": np.arange(period) * stride})
     if period * stride > cfg.act_capacity:
         raise LayerTooBig(f"Grouped rows of {row_lanes} lanes need {period * stride} "
                           f"activations in each lane's bank; this accelerator holds "

@@ -126,29 +126,35 @@ class Accelerator(wiring.Component):
                     with m.Case(reg):
                         m.d.sync += field.eq(setting_data)
         # Memory writes are registered on their way, so that the bus's decoding is not in the
-        # same cycle as the long nets to the block RAMs. Activation writes are registered
-        # here and twice more in the fetch unit, and reach the P memories from there: three
-        # cycles, long before a run that follows can read them.
-        m.d.sync += [
-            fetch.act_write.addr.eq(index),
-            fetch.act_write.lane.eq(index[bank_word_bits(cfg):]),
-            fetch.act_write.broadcast.eq(region == Region.ACTIVATIONS),
-            fetch.act_write.data.eq(bus.w_data),
-            fetch.act_write.en.eq(writable & ((region == Region.ACTIVATIONS) |
-                                              (region == Region.BANKS))),
-        ]
-        # So are the writes to the weight memory and the pattern table, here and once more
-        # beside each word's block RAM.
-        m.d.sync += [
-            source.write.beat.eq(weight_beat),
-            source.write.word.eq(weight_word),
-            source.write.data.eq(bus.w_data),
-            source.write.en.eq(writable & (region == Region.WEIGHTS)),
-            source.pattern_write.beat.eq(index[pattern_word_bits(cfg):]),
-            source.pattern_write.word.eq(index[:pattern_word_bits(cfg)]),
-            source.pattern_write.data.eq(bus.w_data),
-            source.pattern_write.en.eq(writable & (region == Region.PATTERN)),
-        ]
+        # same cycle as the long nets to the block RAMs; each memory's copy of the address
+        # and data loads only that memory's writes, so the copies differ and synthesis keeps
+        # them apart. Activation writes pass two more registers in the fetch unit: three
+        # cycles in all (BUS_WRITE_LATENCY), long before a run that follows reads them.
+        activation_write = writable & ((region == Region.ACTIVATIONS) |
+                                       (region == Region.BANKS))
+        weight_write = writable & (region == Region.WEIGHTS)
+        pattern_write = writable & (region == Region.PATTERN)
+        m.d.sync += [fetch.act_write.en.eq(activation_write), source.write.en.eq(weight_write),
+                     source.pattern_write.en.eq(pattern_write)]
+        with m.If(activation_write):
+            m.d.sync += [
+                fetch.act_write.addr.eq(index),
+                fetch.act_write.lane.eq(index[bank_word_bits(cfg):]),
+                fetch.act_write.broadcast.eq(region == Region.ACTIVATIONS),
+                fetch.act_write.data.eq(bus.w_data),
+            ]
+        with m.If(weight_write):
+            m.d.sync += [
+                source.write.beat.eq(weight_beat),
+                source.write.word.eq(weight_word),
+                source.write.data.eq(bus.w_data),
+            ]
+        with m.If(pattern_write):
+            m.d.sync += [
+                source.pattern_write.beat.eq(index[pattern_word_bits(cfg):]),
+                source.pattern_write.word.eq(index[:pattern_word_bits(cfg)]),
+                source.pattern_write.data.eq(bus.w_data),
+            ]
         m.d.comb += [
             source.pattern_beats.eq(setting_regs[Reg.PATTERN_BEATS]),
             decode.format.eq(layer_format),

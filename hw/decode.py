@@ -18,9 +18,10 @@ class BeatDecoder(wiring.Component):
     Every format keeps a lane's weight at the same place of the beat, so only the metadata
     is decoded. ``UNSTRUCTURED`` lanes carry their column and row end. ``GROUPED`` lanes
     carry an ``index_bits``-bit index; a lane reads its own activation bank at
-    ``phase << index_bits | index`` (in ``column``), and its row end is the beat's entry of
-    the pattern table (:func:`~hw.layouts.pattern_layout`), which the beat source reads
-    beside the beat with its phase. There is no per-lane arithmetic, whatever N and M are.
+    ``base | index`` (in ``column``), and its row end is its bit of ``last``, both from the
+    beat's entry of the pattern table (:func:`~hw.layouts.pattern_layout`), which the beat
+    source reads beside the beat. The host writes ``base = phase << index_bits``. There is
+    no per-lane arithmetic, whatever N and M are.
 
     ``TILE`` beats count through each tile: its first ``list_beats`` beats are unstructured
     lanes whose weights are ignored (``gather``, ``slot`` the list beat's number), the rest
@@ -84,29 +85,30 @@ class BeatDecoder(wiring.Component):
         pattern = Signal.like(self.i.payload.pattern)
         m.d.comb += [raw.eq(self.i.payload.beat), pattern.eq(self.i.payload.pattern)]
         index_base = grouped_beat_layout(cfg, 0).size
-        group_address = Signal(cfg.column_width)       # phase << index_bits, for every lane
-        with m.Switch(self.index_bits):
-            for bits in range(cfg.group_index_width + 1):
-                with m.Case(bits):
-                    m.d.comb += group_address.eq(self.i.payload.phase.shift_left(bits))
+        group_address = pattern.base       # where the phase's groups start, in every bank
 
-        # The lanes left to come, and of them the live lanes of the next beat: as a count and
-        # as one flag per lane, registered with the count they come from.
+        # The lanes left to come. Every beat but the run's last has P live lanes; the last
+        # has the lanes of ``n_lanes`` past a multiple of P, as one flag per lane set when the
+        # run starts. Whether the next beat is the last is registered with the count.
         remaining = Signal.like(self.n_lanes)
-        live = Signal(range(cfg.pes + 1))
-        live_lanes = Signal(cfg.pes)
-        next_remaining = Signal.like(self.n_lanes)
-        next_live = Signal.like(live)
-        m.d.comb += [
-            next_remaining.eq(Mux(self.restart, self.n_lanes, remaining - live)),
-            next_live.eq(Mux(next_remaining > cfg.pes, cfg.pes, next_remaining)),
-        ]
-        with m.If(self.restart | moving):
+        final = Signal()
+        tail = Signal(range(cfg.pes + 1))
+        tail_lanes = Signal(cfg.pes)
+        with m.If(self.restart):
+            partial = self.n_lanes[:cfg.lane_levels] if cfg.lane_levels else 0
             m.d.sync += [
-                remaining.eq(next_remaining),
-                live.eq(next_live),
-                live_lanes.eq(Cat(next_live > lane for lane in range(cfg.pes))),
+                remaining.eq(self.n_lanes),
+                final.eq(self.n_lanes <= cfg.pes),
+                tail.eq(Mux(partial == 0, cfg.pes, partial)),
+                tail_lanes.eq(Cat((partial == 0) | (partial > lane)
+                                  for lane in range(cfg.pes))),
             ]
+        with m.Elif(moving):
+            m.d.sync += [remaining.eq(remaining - cfg.pes),
+                         final.eq(remaining <= 2 * cfg.pes)]
+        live = Mux(final, tail, cfg.pes)
+        live_lanes = Signal(cfg.pes)
+        m.d.comb += live_lanes.eq(Mux(final, tail_lanes, (1 << cfg.pes) - 1))
 
         # The tile format's place: the beat within the tile, and a weight beat's number within
         # its row; with the flags they give the next beat, registered with them (the flags

@@ -40,6 +40,7 @@ class Format(enum.Enum, shape=2):
     table, and the activation memories are banked: lane ``i``'s memory holds, at
     ``phase << INDEX_BITS``, the group lane ``i`` reads in that phase
     (:attr:`Region.BANKS`), so a lane reads its own memory at ``phase << INDEX_BITS | index``
+    (the entry holds that base)
     and no two lanes ever read the same memory.
 
     ``TILE``: tile-wise. Each tile of G rows starts with ``TILE_LIST_BEATS`` list beats of
@@ -113,18 +114,19 @@ def grouped_beat_layout(cfg, index_bits):
 
 def pattern_layout(cfg):
     """An entry of the pattern table, for one phase of a grouped layer's cycle: whether each
-    lane ends its row."""
+    lane ends its row, and where in every lane's bank the groups of the phase start (the
+    lanes read ``base | index``)."""
     return data.StructLayout({
         "last": _lanes(unsigned(1), cfg),
+        "base": unsigned(cfg.column_width),
     })
 
 
 def source_layout(cfg):
-    """A raw beat as it leaves the weight memory, with its phase in the pattern table's cycle
-    and the table's entry for it."""
+    """A raw beat as it leaves the weight memory, with the pattern table's entry for its
+    phase."""
     return data.StructLayout({
         "beat":    unsigned(cfg.beat_width),
-        "phase":   range(cfg.pattern_depth),
         "pattern": pattern_layout(cfg),
     })
 
@@ -168,15 +170,17 @@ def sum_layout(cfg):
 
 
 def field_offsets(layout):
-    """``{name: (offset, width, signed)}`` of a :class:`~amaranth.lib.data.StructLayout`;
-    for a field that is an array of lanes, the width and sign are those of one lane."""
+    """``{name: (offset, width, signed, lanes)}`` of a
+    :class:`~amaranth.lib.data.StructLayout`; for a field that is an array of lanes (``lanes``
+    true), the width and sign are those of one lane, lane ``i`` at ``offset + i * width``."""
     offsets = {}
     for name, field in layout:
         shape = field.shape
-        if isinstance(shape, data.ArrayLayout):
+        lanes = isinstance(shape, data.ArrayLayout)
+        if lanes:
             shape = shape.elem_shape
         shape = Shape.cast(shape)
-        offsets[name] = (field.offset, shape.width, shape.signed)
+        offsets[name] = (field.offset, shape.width, shape.signed, lanes)
     return offsets
 
 

@@ -26,36 +26,15 @@ class WordWriteSignature(wiring.Signature):
 
 def _word_written_memory(m, name, depth, words, write):
     """A memory of ``depth`` entries of ``words`` bus words, written a word at a time from
-    ``write`` (a :class:`WordWriteSignature` interface) a cycle late; returns its read port
-    (``addr``, ``en`` and ``data``, the whole entry, as :func:`~hw.memory.registered_read`).
-
-    Each word is a memory of its own (a block RAM column), written from a register of its
-    own that loads only that word's writes: the copies differ, so synthesis keeps them, and
-    each sits by its block RAM instead of one register driving them all.
-    """
-    addr = Signal(ceil_log2(depth), name=f"{name}_addr")
-    en = Signal(init=1, name=f"{name}_en")
-    data = []
-    for word in range(words):
-        memory = m.submodules[f"{name}_{word}"] = BlockMemory(shape=BUS_WIDTH, depth=depth)
-        hit = write.en & (write.word == word)
-        word_en = Signal(name=f"{name}_{word}_write_en")
-        word_addr = Signal.like(write.beat, name=f"{name}_{word}_write_addr")
-        word_data = Signal.like(write.data, name=f"{name}_{word}_write_data")
-        m.d.sync += word_en.eq(hit)
-        with m.If(hit):
-            m.d.sync += [word_addr.eq(write.beat), word_data.eq(write.data)]
-        port = memory.write_port()
-        m.d.comb += [port.addr.eq(word_addr), port.data.eq(word_data), port.en.eq(word_en)]
-        read = registered_read(m, memory, name=f"{name}_{word}")
-        m.d.comb += [read.addr.eq(addr), read.en.eq(en)]
-        data.append(read.data)
-    return _WordRead(addr, en, Cat(data))
-
-
-class _WordRead:
-    def __init__(self, addr, en, data):
-        self.addr, self.en, self.data = addr, en, data
+    ``write`` (a :class:`WordWriteSignature` interface); returns its read port."""
+    memory = m.submodules[name] = BlockMemory(shape=words * BUS_WIDTH, depth=depth)
+    port = memory.write_port(granularity=BUS_WIDTH)
+    m.d.comb += [
+        port.addr.eq(write.beat),
+        port.data.eq(write.data.replicate(words)),
+        port.en.eq(Cat(write.en & (write.word == word) for word in range(words))),
+    ]
+    return registered_read(m, memory, name=name)
 
 
 class BeatSource(wiring.Component):
@@ -73,9 +52,9 @@ class BeatSource(wiring.Component):
     o : ``Out(stream.Signature(cfg.beat_width))``
         Encoded beats.
     write : ``In(WordWriteSignature(weight_depth, words_per_beat))``
-        Loads the weight memory one bus word at a time; a write lands a cycle later.
+        Loads the weight memory one bus word at a time.
     pattern_write : ``In(WordWriteSignature(pattern_depth, words_per_pattern))``
-        Loads the pattern table one bus word at a time; a write lands a cycle later.
+        Loads the pattern table one bus word at a time.
     start : ``In(1)``
         Begin streaming ``n_beats`` beats from beat 0.
     n_beats : ``In(ceil_log2(weight_depth + 1))``
@@ -120,18 +99,14 @@ class BeatSource(wiring.Component):
         # Data registers have no reset (nor their wide reset net): only valid bits do.
         fetched = Signal()
         landed = Signal()
-        read_phase = Signal.like(phase, reset_less=True)
-        landed_phase = Signal.like(phase, reset_less=True)
         landed_beat = Signal(cfg.beat_width, reset_less=True)
         landed_pattern = Signal.like(pattern_read.data)
         payload = Signal(source_layout(cfg), reset_less=True)
         m.d.comb += self.o.payload.eq(payload)
         with m.If(advance):
             m.d.sync += [fetched.eq(request), landed.eq(fetched), self.o.valid.eq(landed),
-                         read_phase.eq(phase), landed_phase.eq(read_phase),
                          landed_beat.eq(read.data), landed_pattern.eq(pattern_read.data),
                          payload.beat.eq(landed_beat),
-                         payload.phase.eq(landed_phase),
                          payload.pattern.eq(landed_pattern)]
             with m.If(request):
                 m.d.sync += [address.eq(address + 1), remaining.eq(remaining - 1),

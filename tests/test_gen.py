@@ -24,8 +24,11 @@ def test_writes_verilog_and_manifest(tmp_path):
     assert manifest["latency"] == cfg.latency
     assert manifest["registers"]["CYCLES"] == Reg.CYCLES.value
     assert manifest["layouts"]["unstructured_beat"]["column"] == {
-        "offset": 32, "width": 5, "signed": False}
-    assert manifest["layouts"]["pattern"]["last"] == {"offset": 0, "width": 1, "signed": False}
+        "offset": 32, "width": 5, "signed": False, "per_lane": True}
+    assert manifest["layouts"]["pattern"]["last"] == {
+        "offset": 0, "width": 1, "signed": False, "per_lane": True}
+    assert manifest["layouts"]["pattern"]["base"] == {
+        "offset": 4, "width": 5, "signed": False, "per_lane": False}
 
 
 @pytest.mark.parametrize("args, message", [
