@@ -17,7 +17,8 @@ list (:func:`encode_tile`).
 In all, lanes fill beats across row ends, and no beat closes more rows than the output stage
 writes in a cycle (C = ``output_ports``): an unstructured row that would end a beat's
 (C + 1)-th row starts at the next beat instead, the lanes it skips padding with no row end,
-and grouped rows are at least P / C lanes.
+and grouped rows are at least P / C lanes. Every row takes a multiple of ``row_granularity``
+(two) lanes, the last of them padding with weight 0 where its length is odd.
 """
 
 import math
@@ -210,12 +211,13 @@ def encode_unstructured(q, cfg):
     q = _check_layer(q, cfg)
     row_index, column = np.nonzero(q)
     rows, lengths = np.unique(row_index, return_counts=True)
-    starts = _row_starts(cfg, lengths)
+    spans = -(-lengths // cfg.row_granularity) * cfg.row_granularity
+    starts = _row_starts(cfg, spans)
     place = np.arange(len(column)) - np.repeat(np.cumsum(lengths) - lengths - starts, lengths)
-    n_lanes = int(place[-1]) + 1 if len(place) else 0
+    n_lanes = int(starts[-1] + spans[-1]) if len(rows) else 0
     n_beats = _beats(cfg, n_lanes, len(rows))
     last = np.zeros(n_lanes, dtype=bool)
-    last[starts + lengths - 1] = True
+    last[starts + spans - 1] = True
     lanes = {"weight": np.zeros(n_lanes, np.int32), "column": np.zeros(n_lanes, np.int32),
              "last": last}
     lanes["weight"][place] = q[row_index, column]
@@ -308,15 +310,17 @@ def pattern_cycle(cfg, row_lanes):
     more than the pattern table holds, the row is padded with the fewest zero lanes that
     make it fit (a whole number of beats always does). Rows are also padded to at least
     P / C lanes (C = ``output_ports``), so that no beat closes more rows than the output
-    stage writes in a cycle.
+    stage writes in a cycle, and to a multiple of ``row_granularity`` lanes.
     """
     if row_lanes > cfg.pattern_depth * cfg.pes:
         raise LayerTooBig(f"Rows of {row_lanes} lanes span more beats than the "
                           f"{cfg.pattern_depth} of this accelerator's pattern table",
                           "pattern", -(-row_lanes // cfg.pes), cfg.pattern_depth)
+    granularity = cfg.row_granularity
     lanes = max(row_lanes, -(-cfg.pes // cfg.output_ports))
+    lanes = -(-lanes // granularity) * granularity
     while lanes // math.gcd(lanes, cfg.pes) > cfg.pattern_depth:
-        lanes += 1
+        lanes += granularity
     return lanes, lanes // math.gcd(lanes, cfg.pes)
 
 

@@ -231,18 +231,31 @@ class AccelConfig:
         A run of ``n`` beats (``n > 0``) takes exactly ``n + L`` cycles from start to done,
         whatever the format: the weight memory read and two registers (3), the beat decoder
         (1), the activation gather and its output register (2), the multipliers' operand and
-        product registers (2), the reduction tree's runs (:attr:`run_count_stages`), masks
-        (1) and adders (log2 P), and the output stage's write, as the done flag is set (1).
-        For P = 64, L = 19. Nothing stalls: no beat closes more than ``output_ports`` rows
+        product registers (2), the reduction tree's runs (:attr:`run_count_stages`, in
+        which each pair of lanes is added), masks (1) and adders (log2 of
+        :attr:`run_leaves`), and the output stage's write, as the done flag is set (1). For
+        P = 64, L = 18. Nothing stalls: no beat closes more than ``output_ports`` rows
         (:func:`host.encode.encode`).
         """
-        return 10 + self.run_count_stages + self.lane_levels
+        return 10 + self.run_count_stages + ceil_log2(self.run_leaves)
+
+    @property
+    def row_granularity(self):
+        """Every row takes a multiple of this many lanes: 2, or 1 for P = 1. The reduction
+        tree adds each pair of lanes before it sorts them by row, so rows end at odd lanes
+        only; the host pads a row of an odd number of lanes with a zero lane."""
+        return min(2, self.pes)
+
+    @property
+    def run_leaves(self):
+        """Leaves of each of the reduction tree's adder trees: P / ``row_granularity``."""
+        return self.pes // self.row_granularity
 
     @property
     def run_count_stages(self):
-        """Cycles the reduction tree takes to count each lane's row ends before it: two
-        levels of log2(P) a cycle, and at least one."""
-        return max(1, -(-self.lane_levels // 2))
+        """Cycles the reduction tree takes to count the row ends before each leaf: two
+        levels of log2(leaves) a cycle, and at least one."""
+        return max(1, -(-ceil_log2(self.run_leaves) // 2))
 
     # Identity.
 

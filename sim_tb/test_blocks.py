@@ -44,7 +44,9 @@ def test_reduction_tree(pes, ports):
     products = rng.integers(-limit, limit, (beats, pes))
     products[1] = limit - 1
     products[2] = -limit
+    # Rows end only at the last lane of a group of row_granularity lanes.
     last = run_patterns(rng, pes, beats)
+    last &= np.arange(pes) % cfg.row_granularity == cfg.row_granularity - 1
     out = run_block("reduce", cfg, ReductionTree(cfg), {"product": products, "last": last})
     sums, closes = reduction_model(products, last, ports + 1)
     np.testing.assert_array_equal(out["sums"], sums)

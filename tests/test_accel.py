@@ -105,7 +105,7 @@ def test_no_beat_closes_more_rows_than_the_output_stage_writes(pes, ports):
 
 
 def test_a_beat_closing_too_many_rows_is_flagged():
-    cfg = AccelConfig(pes=4, max_k=16, max_m=8, weight_depth=8, output_ports=1)
+    cfg = AccelConfig(pes=8, max_k=16, max_m=8, weight_depth=8, output_ports=1)
     q = np.eye(5, 7, dtype=int)
     assert encode(q, cfg, "unstructured").n_beats == 5     # a beat for each row
     wide = encode(q, dataclasses.replace(cfg, output_ports=4), "unstructured")

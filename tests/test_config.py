@@ -11,7 +11,7 @@ def test_defaults_and_derived_values():
     assert cfg.lane_levels == 6
     assert cfg.column_width == 11
     assert cfg.sum_width == 22
-    assert cfg.latency == 19
+    assert cfg.latency == 18
     assert cfg.acts_per_word == 4
     assert cfg.out_depth == 768
 

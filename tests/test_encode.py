@@ -14,9 +14,10 @@ def test_lanes_are_packed_across_rows():
     q = np.array([[0, 3, 0, 4, 5], [0, 0, 0, 0, 0], [7, 0, 0, 0, 0], [1, 2, 0, 0, 9]])
     layer = encode_unstructured(q, cfg)
     assert layer.rows.tolist() == [0, 2, 3]
-    assert layer.weight.tolist() == [[3, 4, 5, 7], [1, 2, 9, 0]]
-    assert layer.column.tolist() == [[1, 3, 4, 0], [0, 1, 4, 0]]
-    assert layer.last.astype(int).tolist() == [[0, 0, 1, 1], [0, 0, 1, 0]]
+    # Rows take whole pairs of lanes: a row of odd length ends with a padding lane.
+    assert layer.weight.tolist() == [[3, 4, 5, 0], [7, 0, 1, 2], [9, 0, 0, 0]]
+    assert layer.column.tolist() == [[1, 3, 4, 0], [0, 0, 0, 1], [4, 0, 0, 0]]
+    assert layer.last.astype(int).tolist() == [[0, 0, 0, 1], [0, 1, 0, 0], [0, 1, 0, 0]]
     assert layer.nnz == 7
 
 

@@ -14,8 +14,10 @@ def test_runs_summed_with_stalls(pes, ports):
     beats = 24
     products = rng.integers(-2**15, 2**15, (beats, pes))
     products[0] = 2**15 - 1
-    last = rng.random((beats, pes)) < rng.random((beats, 1))
-    last[1] = True                  # more row ends than ports: the count saturates
+    # Rows end only at the last lane of a group of row_granularity lanes.
+    ends = np.arange(pes) % cfg.row_granularity == cfg.row_granularity - 1
+    last = (rng.random((beats, pes)) < rng.random((beats, 1))) & ends
+    last[1] = ends                  # more row ends than ports: the count saturates
     dut = ReductionTree(cfg)
     payloads = [[{"product": int(p), "last": int(e)} for p, e in zip(ps, es)]
                 for ps, es in zip(products, last)]
