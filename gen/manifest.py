@@ -41,13 +41,14 @@ def manifest(cfg):
         "layouts": {
             # Each is a struct of arrays: field `name` of lane i is `width` bits at
             # offset + i * width, or for a field that is not per lane, at offset. A grouped
-            # beat's index is INDEX_BITS wide.
+            # beat's index is INDEX_BITS bit planes, index_0 its least significant.
             name: {field: {"offset": offset, "width": width, "signed": is_signed,
                            "per_lane": lanes}
                    for field, (offset, width, is_signed, lanes)
                    in field_offsets(layout).items()}
             for name, layout in (("unstructured_beat", unstructured_beat_layout(cfg)),
-                                 ("grouped_beat", grouped_beat_layout(cfg, 0)),
+                                 ("grouped_beat",
+                                  grouped_beat_layout(cfg, cfg.group_index_width)),
                                  ("pattern", pattern_layout(cfg)))
         } | {"lanes_per_beat": cfg.pes},
     }

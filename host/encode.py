@@ -297,7 +297,9 @@ def encode_grouped(q, cfg, kept, width):
         weight=lanes["weight"], column=lanes["column"],
         last=_lanes(cfg, n_beats, last.reshape(-1), bool),
         **_packed(cfg, grouped_beat_layout(cfg, index_bits),
-                  {"weight": lanes["weight"], "index": lanes["index"]}),
+                  {"weight": lanes["weight"],
+                   **{f"index_{bit}": lanes["index"] >> bit & 1
+                      for bit in range(index_bits)}}),
         act_reads=n_lanes, n_lanes=n_lanes,
         activation_length=padded_k, settings=settings, pattern=pattern, banks=banks)
 
@@ -374,8 +376,7 @@ def encode_tile(q, cfg, rows_per_tile):
     list_words = pack_beats(cfg, unstructured_beat_layout(cfg), {
         name: values.reshape(-1, cfg.pes) for name, values in list_lanes.items()})
     weight_words = pack_beats(cfg, grouped_beat_layout(cfg, 0),
-                              {"weight": weight_lanes["weight"].reshape(-1, cfg.pes),
-                               "index": np.zeros((tiles * group * list_beats, cfg.pes))})
+                              {"weight": weight_lanes["weight"].reshape(-1, cfg.pes)})
     packed = np.zeros((tiles, list_beats * (group + 1), list_words.shape[1]), dtype=np.uint32)
     packed[:, :list_beats] = list_words.reshape(tiles, list_beats, -1)
     packed[:, list_beats:, :weight_words.shape[1]] = weight_words.reshape(

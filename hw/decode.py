@@ -83,8 +83,14 @@ class BeatDecoder(wiring.Component):
         unstructured = Signal(unstructured_beat_layout(cfg))
         raw = unstructured.as_value()
         pattern = Signal.like(self.i.payload.pattern)
-        m.d.comb += [raw.eq(self.i.payload.beat), pattern.eq(self.i.payload.pattern)]
+        word = Signal(cfg.beat_width)              # the whole beat, for the index planes
+        m.d.comb += [raw.eq(self.i.payload.beat), word.eq(self.i.payload.beat),
+                     pattern.eq(self.i.payload.pattern)]
         index_base = grouped_beat_layout(cfg, 0).size
+        index_mask = Signal(cfg.group_index_width)    # the planes the beats carry
+        with m.If(self.restart):
+            m.d.sync += index_mask.eq(Cat(self.index_bits > bit
+                                          for bit in range(cfg.group_index_width)))
         group_address = pattern.base       # where the phase's groups start, in every bank
 
         # The lanes left to come. Every beat but the run's last has P live lanes; the last
@@ -156,12 +162,9 @@ class BeatDecoder(wiring.Component):
         m.d.comb += [direct.eq(listing | (self.format == Format.UNSTRUCTURED)),
                      grouped.eq(self.format == Format.GROUPED)]
         for lane in range(cfg.pes):
-            index = Signal(cfg.group_index_width, name=f"index{lane}")
-            with m.Switch(self.index_bits):
-                for bits in range(1, cfg.group_index_width + 1):
-                    with m.Case(bits):
-                        start = index_base + lane * bits
-                        m.d.comb += index.eq(raw[start:start + bits])
+            # Bit j of the index is in plane j; planes past the beat's are not its own.
+            index = Cat(word[index_base + bit * cfg.pes + lane] & index_mask[bit]
+                        for bit in range(cfg.group_index_width))
             other_last = pattern.last[lane] & live_lanes[lane] & grouped
             if lane == cfg.pes - 1:
                 other_last |= tile & row_done

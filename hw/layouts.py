@@ -105,10 +105,12 @@ def unstructured_beat_layout(cfg):
 
 
 def grouped_beat_layout(cfg, index_bits):
-    """A beat of a grouped stream: P weights, then P indices of ``index_bits`` bits."""
+    """A beat of a grouped stream: P weights, then the P indices of ``index_bits`` bits as
+    bit planes: field ``index_j`` holds bit ``j`` of every lane's index, so a lane's index
+    bits sit at the same places whatever ``index_bits`` is."""
     return data.StructLayout({
         "weight": _lanes(signed(cfg.data_width), cfg),
-        "index":  _lanes(unsigned(index_bits), cfg),
+        **{f"index_{bit}": _lanes(unsigned(1), cfg) for bit in range(index_bits)},
     })
 
 
