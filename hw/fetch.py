@@ -16,6 +16,9 @@ __all__ = ["ActivationWriteSignature", "FetchUnit"]
 #: Lanes whose activation memories share a copy of the write request.
 LANES_PER_WRITE_GROUP = 8
 
+#: FPGA families whose logic cannot be memory: the compact buffers go to block RAM there.
+FAMILIES_WITHOUT_LUT_RAM = ("ice40",)
+
 
 class ActivationWriteSignature(wiring.Signature):
     """Writes one bus word of ``acts_per_word`` activations at word address ``addr`` of
@@ -43,6 +46,8 @@ class FetchUnit(wiring.Component):
     list) reads ``x[column]`` in every lane and stores it in the lane's compact buffer at
     ``slot``, as it leaves; a ``compact`` beat (the tile's weights) reads every lane's compact
     buffer at ``slot`` instead of ``x``. A tile's weights may follow its list directly.
+    The buffers are LUT RAM where the FPGA has it (``lut_ram``, by default all but the
+    families of :data:`FAMILIES_WITHOUT_LUT_RAM`), block RAM elsewhere.
 
     Latency is two cycles: the memories' read, and a register before the multipliers. A
     write reaches the memories two cycles after ``act_write`` carries it.
@@ -57,8 +62,9 @@ class FetchUnit(wiring.Component):
     act_write : ``In(ActivationWriteSignature(cfg))``
         Loads the activation vector.
     """
-    def __init__(self, cfg):
+    def __init__(self, cfg, *, lut_ram=None):
         self.cfg = cfg
+        self.lut_ram = lut_ram
         super().__init__({
             "i":         In(stream.Signature(fetch_layout(cfg))),
             "o":         Out(stream.Signature(operand_layout(cfg))),
@@ -67,6 +73,10 @@ class FetchUnit(wiring.Component):
 
     def elaborate(self, platform):
         cfg = self.cfg
+        lut_ram = self.lut_ram
+        if lut_ram is None:
+            family = str(getattr(platform, "family", "")).lower()
+            lut_ram = family not in FAMILIES_WITHOUT_LUT_RAM
         m = Module()
 
         advance = Signal()
@@ -137,18 +147,24 @@ class FetchUnit(wiring.Component):
             lane, out = lanes[index], operands[index]
             gathered = read.data
 
-            # The compact buffer is read as it is written, at the latched beat's slot, with
-            # an asynchronous (LUT RAM) read: a store is seen by every later beat.
+            # The compact buffer, in LUT RAM, is read as it is written, at the latched beat's
+            # slot, asynchronously. Without LUT RAM it is a block RAM, read a cycle earlier at
+            # the incoming beat's slot and transparent to the store of that cycle. Either
+            # way a store is seen by every later beat.
             compact = m.submodules[f"compact_{index}"] = \
                 Memory(shape=cfg.data_width, depth=cfg.compact_buffer_depth, init=[])
             store = compact.write_port()
-            load = compact.read_port(domain="comb")
             m.d.comb += [
                 store.addr.eq(beat.slot),
                 store.data.eq(gathered),
                 store.en.eq(leaving & beat.gather),
-                load.addr.eq(beat.slot),
             ]
+            if lut_ram:
+                load = compact.read_port(domain="comb")
+                m.d.comb += load.addr.eq(beat.slot)
+            else:
+                load = compact.read_port(transparent_for=(store,))
+                m.d.comb += [load.addr.eq(self.i.payload.slot), load.en.eq(advance)]
             with m.If(advance):
                 m.d.sync += [
                     out.weight.eq(lane.weight),

@@ -53,10 +53,11 @@ def test_reduction_tree(pes, ports):
     np.testing.assert_array_equal(out["closes"], closes)
 
 
-@pytest.mark.parametrize("pes", [4, 16, 64])
-def test_fetch_unit(pes):
+@pytest.mark.parametrize("pes, lut_ram", [(4, True), (16, True), (64, True), (16, False)])
+def test_fetch_unit(pes, lut_ram):
     """Gathers from the replicas, from lanes' own banks, and tile lists stored in and read
-    from the compact buffers, a list followed at once by the weights that read it."""
+    from the compact buffers (LUT RAM, or block RAM as on an iCE40), a list followed at once
+    by the weights that read it."""
     cfg = block_config(pes)
     rng = np.random.default_rng(pes)
     beats = 30
@@ -79,7 +80,7 @@ def test_fetch_unit(pes):
                   for lane in range(pes)]
     column[20:23] = bank_word * cfg.acts_per_word + rng.integers(0, cfg.acts_per_word,
                                                                  (3, pes))
-    out = run_block("fetch", cfg, FetchUnit(cfg),
+    out = run_block("fetch", cfg, FetchUnit(cfg, lut_ram=lut_ram),
                     {"weight": weight, "column": column, "last": last,
                      "gather": gather, "compact": compact, "slot": slot},
                     act_words=activation_words(cfg, x), bank_words=np.array(bank_words))
