@@ -125,6 +125,8 @@ class BeatDecoder(wiring.Component):
         row_beat = Signal.like(self.list_beats)
         listing = Signal()          # the beat is one of the tile's list
         row_done = Signal()         # the beat ends its row of the tile
+        # Unstructured lanes and a tile's list lanes carry their column and row end.
+        direct = Signal()
         next_tile_beat = Signal.like(tile_beat)
         next_row_beat = Signal.like(row_beat)
         with m.If(self.restart):
@@ -140,6 +142,8 @@ class BeatDecoder(wiring.Component):
                 row_beat.eq(next_row_beat),
                 listing.eq(tile & (next_tile_beat < self.list_beats)),
                 row_done.eq(next_row_beat + 1 == self.list_beats),
+                direct.eq((self.format == Format.UNSTRUCTURED) |
+                          (tile & (next_tile_beat < self.list_beats))),
             ]
 
         # The decoded beat's register has no reset (only the valid bit does).
@@ -153,14 +157,11 @@ class BeatDecoder(wiring.Component):
                 payload.slot.eq(Mux(listing, tile_beat, row_beat)),
             ]
 
-        # Unstructured lanes and a tile's list lanes carry their column and row end; grouped
-        # lanes their group's address and their pattern's row end. A tile's weight beats read
-        # the compact buffers, so their column is not used; only their last lane may end a
-        # row.
-        direct = Signal()
+        # Grouped lanes carry their group's address and their pattern's row end. A tile's
+        # weight beats read the compact buffers, so their column is not used; only their
+        # last lane may end a row.
         grouped = Signal()
-        m.d.comb += [direct.eq(listing | (self.format == Format.UNSTRUCTURED)),
-                     grouped.eq(self.format == Format.GROUPED)]
+        m.d.comb += grouped.eq(self.format == Format.GROUPED)
         for lane in range(cfg.pes):
             # Bit j of the index is in plane j; planes past the beat's are not its own.
             index = Cat(word[index_base + bit * cfg.pes + lane] & index_mask[bit]
