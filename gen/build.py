@@ -87,7 +87,7 @@ def _flow(platform, name, report):
                 "--speed", str(platform.speed), "--json", f"{name}.json",
                 "--lpf", f"{name}.lpf", "--textcfg", f"{name}.config",
                 "--report", report, "--detailed-timing-report", "--timing-allow-fail",
-                "--router", "router2", "--seed", "1"],
+                "--placer", "static", "--router", "router2", "--seed", "1"],
              f"{name}.pnr.log"),
             ("packing", [_tool("ecppack"), "--input", f"{name}.config",
                          "--bit", f"{name}.bit"], f"{name}.pack.log"),

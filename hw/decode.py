@@ -24,7 +24,7 @@ class BeatDecoder(wiring.Component):
     no per-lane arithmetic, whatever N and M are.
 
     ``TILE`` beats count through each tile: its first ``list_beats`` beats are unstructured
-    lanes whose weights are ignored (``gather``, ``slot`` the list beat's number), the rest
+    lanes of weight 0 (``gather``, ``slot`` the list beat's number), the rest
     dense weight beats (``compact``, ``slot`` the beat's number within its row, whose last
     lane ends the row when the row's last beat is reached).
 
@@ -172,7 +172,7 @@ class BeatDecoder(wiring.Component):
             out = payload.lanes[lane]
             with m.If(advance):
                 m.d.sync += [
-                    out.weight.eq(Mux(listing, 0, unstructured.weight[lane])),
+                    out.weight.eq(unstructured.weight[lane]),
                     out.column.eq(Mux(direct, unstructured.column[lane], group_address | index)),
                     out.last.eq(Mux(direct, unstructured.last[lane], other_last)),
                 ]

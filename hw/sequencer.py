@@ -24,17 +24,46 @@ class WordWriteSignature(wiring.Signature):
         })
 
 
-def _word_written_memory(m, name, depth, words, write):
+#: Bus words of the weight memory in one group of block RAMs with its own copies of the
+#: write request and of the read address.
+WORDS_PER_GROUP = 8
+
+
+def _word_written_memory(m, name, depth, words, write, address, enable):
     """A memory of ``depth`` entries of ``words`` bus words, written a word at a time from
-    ``write`` (a :class:`WordWriteSignature` interface); returns its read port."""
-    memory = m.submodules[name] = BlockMemory(shape=words * BUS_WIDTH, depth=depth)
-    port = memory.write_port(granularity=BUS_WIDTH)
-    m.d.comb += [
-        port.addr.eq(write.beat),
-        port.data.eq(write.data.replicate(words)),
-        port.en.eq(Cat(write.en & (write.word == word) for word in range(words))),
-    ]
-    return registered_read(m, memory, name=name)
+    ``write`` (a :class:`WordWriteSignature` interface) a cycle late, and read at
+    ``address(group)`` while ``enable``; returns the entry read, a cycle after its address.
+
+    The words are split in groups of :data:`WORDS_PER_GROUP`, each a memory of its own whose
+    write request passes a register that loads only the group's writes: the copies differ,
+    so synthesis keeps them, and each sits by its block RAMs instead of one register driving
+    them all. ``address`` gives each group its read address (a copy of its own, or one
+    shared).
+    """
+    data = []
+    for group, first in enumerate(range(0, words, WORDS_PER_GROUP)):
+        count = min(WORDS_PER_GROUP, words - first)
+        memory = m.submodules[f"{name}_{group}"] = BlockMemory(shape=count * BUS_WIDTH,
+                                                                 depth=depth)
+        hit = write.en & (write.word >= first) & (write.word < first + count)
+        group_en = Signal(name=f"{name}_{group}_write_en")
+        group_beat = Signal.like(write.beat, name=f"{name}_{group}_write_beat")
+        group_word = Signal.like(write.word, name=f"{name}_{group}_write_word")
+        group_data = Signal.like(write.data, name=f"{name}_{group}_write_data")
+        m.d.sync += group_en.eq(hit)
+        with m.If(hit):
+            m.d.sync += [group_beat.eq(write.beat), group_word.eq(write.word),
+                         group_data.eq(write.data)]
+        port = memory.write_port(granularity=BUS_WIDTH)
+        m.d.comb += [
+            port.addr.eq(group_beat),
+            port.data.eq(group_data.replicate(count)),
+            port.en.eq(Cat(group_en & (group_word == first + word) for word in range(count))),
+        ]
+        read = registered_read(m, memory, name=f"{name}_{group}")
+        m.d.comb += [read.addr.eq(address(group)), read.en.eq(enable)]
+        data.append(read.data)
+    return Cat(data)
 
 
 class BeatSource(wiring.Component):
@@ -52,9 +81,9 @@ class BeatSource(wiring.Component):
     o : ``Out(stream.Signature(cfg.beat_width))``
         Encoded beats.
     write : ``In(WordWriteSignature(weight_depth, words_per_beat))``
-        Loads the weight memory one bus word at a time.
+        Loads the weight memory one bus word at a time; a write lands a cycle later.
     pattern_write : ``In(WordWriteSignature(pattern_depth, words_per_pattern))``
-        Loads the pattern table one bus word at a time.
+        Loads the pattern table one bus word at a time; a write lands a cycle later.
     start : ``In(1)``
         Begin streaming ``n_beats`` beats from beat 0.
     n_beats : ``In(ceil_log2(weight_depth + 1))``
@@ -76,12 +105,6 @@ class BeatSource(wiring.Component):
         cfg = self.cfg
         m = Module()
 
-        read = _word_written_memory(m, "weights", cfg.weight_depth, cfg.words_per_beat,
-                                    self.write)
-        pattern_read = _word_written_memory(m, "patterns", cfg.pattern_depth,
-                                            cfg.words_per_pattern, self.pattern_write)
-
-        address = Signal.like(self.n_beats)
         phase = Signal(range(cfg.pattern_depth))
         remaining = Signal.like(self.n_beats)
         advance = Signal()
@@ -89,28 +112,40 @@ class BeatSource(wiring.Component):
         m.d.comb += [
             advance.eq(~self.o.valid | self.o.ready),
             request.eq(remaining != 0),
-            read.addr.eq(address),
-            read.en.eq(advance),
-            pattern_read.addr.eq(phase),
-            pattern_read.en.eq(advance),
         ]
+
+        def beat_address(group):
+            # Each group of the weight memory counts the beats itself: the counters' own
+            # values feed them, so synthesis does not merge them into one.
+            address = Signal.like(self.n_beats, name=f"address_{group}")
+            with m.If(self.start):
+                m.d.sync += address.eq(0)
+            with m.Elif(advance & request):
+                m.d.sync += address.eq(address + 1)
+            return address
+
+        beat_data = _word_written_memory(m, "weights", cfg.weight_depth, cfg.words_per_beat,
+                                         self.write, beat_address, advance)
+        pattern_data = _word_written_memory(m, "patterns", cfg.pattern_depth,
+                                            cfg.words_per_pattern, self.pattern_write,
+                                            lambda group: phase, advance)
         # The memories' outputs are registered twice before they leave: block RAM outputs are
         # slow, and the first register can sit by the block RAMs, the second by the decoder.
         # Data registers have no reset (nor their wide reset net): only valid bits do.
         fetched = Signal()
         landed = Signal()
         landed_beat = Signal(cfg.beat_width, reset_less=True)
-        landed_pattern = Signal.like(pattern_read.data)
+        landed_pattern = Signal(len(pattern_data), reset_less=True)
         payload = Signal(source_layout(cfg), reset_less=True)
         m.d.comb += self.o.payload.eq(payload)
         with m.If(advance):
             m.d.sync += [fetched.eq(request), landed.eq(fetched), self.o.valid.eq(landed),
-                         landed_beat.eq(read.data), landed_pattern.eq(pattern_read.data),
+                         landed_beat.eq(beat_data), landed_pattern.eq(pattern_data),
                          payload.beat.eq(landed_beat),
                          payload.pattern.eq(landed_pattern)]
             with m.If(request):
-                m.d.sync += [address.eq(address + 1), remaining.eq(remaining - 1),
+                m.d.sync += [remaining.eq(remaining - 1),
                              phase.eq(Mux(phase + 1 == self.pattern_beats, 0, phase + 1))]
         with m.If(self.start):
-            m.d.sync += [address.eq(0), phase.eq(0), remaining.eq(self.n_beats)]
+            m.d.sync += [phase.eq(0), remaining.eq(self.n_beats)]
         return m
