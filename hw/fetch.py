@@ -45,7 +45,8 @@ class FetchUnit(wiring.Component):
     Each lane also has a compact buffer for tile-wise layers. A ``gather`` beat (a tile's
     list) reads ``x[column]`` in every lane and stores it in the lane's compact buffer at
     ``slot``, as it leaves; a ``compact`` beat (the tile's weights) reads every lane's compact
-    buffer at ``slot`` instead of ``x``. A tile's weights may follow its list directly.
+    buffer at ``slot`` instead of ``x``. A tile's list is at least two beats long, so its
+    weights read a slot two beats after its store at the earliest.
     The buffers are LUT RAM where the FPGA has it (``lut_ram``, by default all but the
     families of :data:`FAMILIES_WITHOUT_LUT_RAM`), block RAM elsewhere.
 
@@ -147,10 +148,10 @@ class FetchUnit(wiring.Component):
             lane, out = lanes[index], operands[index]
             gathered = read.data
 
-            # The compact buffer, in LUT RAM, is read as it is written, at the latched beat's
-            # slot, asynchronously. Without LUT RAM it is a block RAM, read a cycle earlier at
-            # the incoming beat's slot and transparent to the store of that cycle. Either
-            # way a store is seen by every later beat.
+            # The compact buffer is read at the incoming beat's slot, as the activation
+            # memory is: from LUT RAM asynchronously, then registered; from a block RAM (where
+            # there is no LUT RAM) by a synchronous port. A tile's list is at least two beats
+            # long, so a slot is read two beats after its store at the earliest.
             compact = m.submodules[f"compact_{index}"] = \
                 Memory(shape=cfg.data_width, depth=cfg.compact_buffer_depth, init=[])
             store = compact.write_port()
@@ -161,14 +162,18 @@ class FetchUnit(wiring.Component):
             ]
             if lut_ram:
                 load = compact.read_port(domain="comb")
-                m.d.comb += load.addr.eq(beat.slot)
+                loaded = Signal(cfg.data_width, name=f"compact_{index}_data", reset_less=True)
+                m.d.comb += load.addr.eq(self.i.payload.slot)
+                with m.If(advance):
+                    m.d.sync += loaded.eq(load.data)
             else:
-                load = compact.read_port(transparent_for=(store,))
+                load = compact.read_port()
+                loaded = load.data
                 m.d.comb += [load.addr.eq(self.i.payload.slot), load.en.eq(advance)]
             with m.If(advance):
                 m.d.sync += [
                     out.weight.eq(lane.weight),
-                    out.activation.eq(Mux(beat.compact, load.data, gathered)),
+                    out.activation.eq(Mux(beat.compact, loaded, gathered)),
                     out.last.eq(lane.last),
                 ]
         return m

@@ -43,9 +43,10 @@ class Format(enum.Enum, shape=2):
     (the entry holds that base)
     and no two lanes ever read the same memory.
 
-    ``TILE``: tile-wise. Each tile of G rows starts with ``TILE_LIST_BEATS`` list beats of
-    unstructured lanes of weight 0 whose ``column`` names the tile's kept inputs; the fetch unit reads each
-    of them once and keeps it in lane ``i``'s compact buffer. The tile's rows follow as dense
+    ``TILE``: tile-wise. Each tile of G rows starts with ``TILE_LIST_BEATS`` (at least two)
+    list beats of unstructured lanes of weight 0 whose ``column`` names the tile's kept
+    inputs; the fetch unit reads each of them once and keeps it in lane ``i``'s compact
+    buffer. The tile's rows follow as dense
     grouped beats (1:1, no index) of exactly that many beats per row, lane ``i`` of every
     beat reading the compact buffer ``i``: one activation read serves all G rows.
     ``TILE_BEATS`` counts a tile's list and weight beats.

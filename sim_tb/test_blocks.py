@@ -56,8 +56,8 @@ def test_reduction_tree(pes, ports):
 @pytest.mark.parametrize("pes, lut_ram", [(4, True), (16, True), (64, True), (16, False)])
 def test_fetch_unit(pes, lut_ram):
     """Gathers from the replicas, from lanes' own banks, and tile lists stored in and read
-    from the compact buffers (LUT RAM, or block RAM as on an iCE40), a list followed at once
-    by the weights that read it."""
+    from the compact buffers (LUT RAM, or block RAM as on an iCE40), a two-beat list followed
+    at once by the weights that read it."""
     cfg = block_config(pes)
     rng = np.random.default_rng(pes)
     beats = 30
@@ -70,10 +70,10 @@ def test_fetch_unit(pes, lut_ram):
     column[2] = 5                       # every lane reads the same activation
     last = rng.random((beats, pes)) < 0.2
     gather, compact, slot = (np.zeros(beats, dtype=np.int64) for _ in range(3))
-    # Beats 10-12 store lists at slots 0, 1, 0; beats 13-16 read slots 0, 1, 1, 0 (beat 13
-    # the slot beat 12 stores, before that store is made).
-    gather[10:13], slot[10:13] = 1, [0, 1, 0]
-    compact[13:17], slot[13:17] = 1, [0, 1, 1, 0]
+    # Beats 10-11 store a list at slots 0, 1; beats 12-15 read slots 0, 1, 1, 0 (beats 12
+    # and 13 the slots stored two beats before, the nearest a tile's weights come).
+    gather[10:12], slot[10:12] = 1, [0, 1]
+    compact[12:16], slot[12:16] = 1, [0, 1, 1, 0]
     # Then each lane's memory alone gets its own last word (banks): beats 20-22 read it.
     banks = rng.integers(-cfg.quant_max, cfg.quant_max + 1, (pes, cfg.acts_per_word))
     bank_words = [(lane, bank_word, activation_words(cfg, banks[lane])[0])
@@ -85,8 +85,8 @@ def test_fetch_unit(pes, lut_ram):
                      "gather": gather, "compact": compact, "slot": slot},
                     act_words=activation_words(cfg, x), bank_words=np.array(bank_words))
     expected = x[column % len(x)]
-    stored = {1: x[column[11]], 0: x[column[12]]}
-    for beat in range(13, 17):
+    stored = {0: x[column[10]], 1: x[column[11]]}
+    for beat in range(12, 16):
         expected[beat] = stored[slot[beat]]
     expected[20:23] = banks[np.arange(pes), column[20:23] % cfg.acts_per_word]
     np.testing.assert_array_equal(out["weight"], weight)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from hw.config import AccelConfig
-from hw.layouts import unstructured_beat_layout
+from hw.layouts import Reg, unstructured_beat_layout
 from host.driver import _tiles
 from host.encode import LayerTooBig, encode, encode_unstructured
 from host.golden import golden_matvec, padded_inputs, stream_matvec, wrap
@@ -143,3 +143,14 @@ def test_tiles_too_wide_for_the_compact_buffers_are_split_by_columns():
         y[piece.row0:piece.row0 + piece.rows] += piece.layer.scatter(
             stream_matvec(piece.layer, columns[None])[0])
     np.testing.assert_array_equal(y, golden_matvec(q, x))
+
+
+def test_a_tile_list_takes_at_least_two_beats():
+    cfg = AccelConfig(pes=4, max_k=64, max_m=32, weight_depth=96)
+    q = np.zeros((4, 40), dtype=int)
+    q[:, [3, 17]] = 5                       # the tile uses 2 inputs: one beat would hold them
+    layer = encode(q, cfg, "tile:4")
+    assert layer.settings[Reg.TILE_LIST_BEATS] == 2
+    x = np.arange(40) - 20
+    np.testing.assert_array_equal(layer.scatter(stream_matvec(layer, x[None])[0]),
+                                  golden_matvec(q, x))
