@@ -66,16 +66,14 @@ class ReductionTree(wiring.Component):
             return registered
 
         valid = self.i.valid
-        valids = []
         for index in range(cfg.run_count_stages + 1 + levels):
             registered = Signal(name=f"valid{index}")
             with m.If(advance):
                 m.d.sync += registered.eq(valid)
-            valids.append(registered)
             valid = registered
 
         # Runs: an inclusive prefix count of the row ends (Sklansky's network, saturating at
-        # C + 1), two levels a cycle; lane i's run is the count at lane i - 1.
+        # C + 1), two levels a cycle; leaf i's run is the count at leaf i - 1.
         def saturated(a, b):
             total = a + b
             return Mux(total > runs, runs, total)
