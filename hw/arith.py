@@ -2,16 +2,14 @@
 
 from amaranth.hdl import Cat, ClockSignal, Instance, Signal, signed
 
-from .config import ceil_log2
 
-
-__all__ = ["popcount", "popcount_latency", "registered_product"]
+__all__ = ["popcount", "registered_product"]
 
 
 def popcount(m, bits, *, name):
     """Count of set bits of ``bits``, registered: a balanced adder tree, each adder only as
     wide as needed, with a register after every second level. The count is
-    ``popcount_latency(len(bits))`` cycles late."""
+    ``max(1, ceil(log2(len(bits)) / 2))`` cycles late."""
     counts = [bits[i] for i in range(len(bits))]
     level = 0
     while True:
@@ -25,11 +23,6 @@ def popcount(m, bits, *, name):
         pairs = [counts[i] + counts[i + 1] for i in range(0, len(counts) - 1, 2)]
         counts = pairs + counts[len(pairs) * 2:]
         level += 1
-
-
-def popcount_latency(width):
-    """Cycles from the bits to the count of :func:`popcount`."""
-    return max(1, -(-ceil_log2(width) // 2))
 
 
 #: Operand width of the ECP5's multiplier blocks (MULT18X18D).

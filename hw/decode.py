@@ -5,7 +5,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import ceil_log2
-from .layouts import (Format, fetch_layout, grouped_beat_layout, source_layout,
+from .layouts import (Format, fetch_layout, field_offsets, grouped_beat_layout, source_layout,
                       unstructured_beat_layout)
 
 
@@ -86,7 +86,7 @@ class BeatDecoder(wiring.Component):
         word = Signal(cfg.beat_width)              # the whole beat, for the index planes
         m.d.comb += [raw.eq(self.i.payload.beat), word.eq(self.i.payload.beat),
                      pattern.eq(self.i.payload.pattern)]
-        index_base = grouped_beat_layout(cfg, 0).size
+        planes = field_offsets(grouped_beat_layout(cfg, cfg.group_index_width))
         index_mask = Signal(cfg.group_index_width)    # the planes the beats carry
         with m.If(self.restart):
             m.d.sync += index_mask.eq(Cat(self.index_bits > bit
@@ -129,6 +129,8 @@ class BeatDecoder(wiring.Component):
         direct = Signal()
         next_tile_beat = Signal.like(tile_beat)
         next_row_beat = Signal.like(row_beat)
+        next_listing = Signal()
+        m.d.comb += next_listing.eq(tile & (next_tile_beat < self.list_beats))
         with m.If(self.restart):
             m.d.comb += [next_tile_beat.eq(0), next_row_beat.eq(0)]
         with m.Else():
@@ -140,10 +142,9 @@ class BeatDecoder(wiring.Component):
             m.d.sync += [
                 tile_beat.eq(next_tile_beat),
                 row_beat.eq(next_row_beat),
-                listing.eq(tile & (next_tile_beat < self.list_beats)),
+                listing.eq(next_listing),
                 row_done.eq(next_row_beat + 1 == self.list_beats),
-                direct.eq((self.format == Format.UNSTRUCTURED) |
-                          (tile & (next_tile_beat < self.list_beats))),
+                direct.eq((self.format == Format.UNSTRUCTURED) | next_listing),
             ]
 
         # The decoded beat's register has no reset (only the valid bit does).
@@ -164,7 +165,7 @@ class BeatDecoder(wiring.Component):
         m.d.comb += grouped.eq(self.format == Format.GROUPED)
         for lane in range(cfg.pes):
             # Bit j of the index is in plane j; planes past the beat's are not its own.
-            index = Cat(word[index_base + bit * cfg.pes + lane] & index_mask[bit]
+            index = Cat(word[planes[f"index_{bit}"][0] + lane] & index_mask[bit]
                         for bit in range(cfg.group_index_width))
             other_last = pattern.last[lane] & live_lanes[lane] & grouped
             if lane == cfg.pes - 1:

@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from .config import BUS_WIDTH, ceil_log2
 from .layouts import beat_layout, fetch_layout, operand_layout
-from .memory import BlockMemory, registered_read
+from .memory import BlockMemory, registered_read, write_copy
 
 
 __all__ = ["ActivationWriteSignature", "FetchUnit"]
@@ -100,11 +100,10 @@ class FetchUnit(wiring.Component):
         operands = Signal(operand_layout(cfg), reset_less=True)
         m.d.comb += self.o.payload.eq(operands)
 
-        # Writes reach the memories through a register per group of lanes, loaded only when
-        # the write is for the group: the copies differ, so synthesis keeps them all, and each
-        # drives a few memories near it rather than one net reaching all P. The request is
-        # registered once first, with each group's choice of it, so that a group's load
-        # enable comes from a register of its own.
+        # Writes reach the memories through a copy of the request per group of lanes
+        # (write_copy), which drives a few memories near it rather than one net reaching all
+        # P. The request is registered once first, with each group's choice of it, so that a
+        # group's load enable comes from a register of its own.
         word_shift = ceil_log2(cfg.acts_per_word)
         group_lanes = min(cfg.pes, LANES_PER_WRITE_GROUP)
         group_bits = ceil_log2(group_lanes)
@@ -121,26 +120,20 @@ class FetchUnit(wiring.Component):
                 chosen = Signal(name=f"write_chosen_{group}")
                 m.d.sync += chosen.eq(write.en & (write.broadcast |
                                                   (write.lane[group_bits:] == group)))
-                group_en = Signal(name=f"write_en_{group}")
-                group_addr = Signal.like(write.addr, name=f"write_addr_{group}")
-                group_data = Signal.like(write.data, name=f"write_data_{group}")
-                group_lane = Signal(max(1, group_bits), name=f"write_lane_{group}")
-                group_broadcast = Signal(name=f"write_broadcast_{group}")
-                m.d.sync += group_en.eq(chosen)
-                with m.If(chosen):
-                    m.d.sync += [group_addr.eq(held_addr), group_data.eq(held_data),
-                                 group_lane.eq(held_lane), group_broadcast.eq(held_broadcast)]
+                group_en, copy = write_copy(m, chosen, {
+                    "addr": held_addr, "data": held_data, "lane": held_lane,
+                    "broadcast": held_broadcast}, name=f"write_{group}")
             # One activation per entry, so a lane's read is the activation itself; a bus word
             # is written through one port per activation, which synthesis merges into one
             # wide write port of the block RAM.
             replica = m.submodules[f"activations_{index}"] = \
                 BlockMemory(shape=cfg.data_width, depth=cfg.act_capacity)
-            selected = group_en & (group_broadcast | (group_lane == index % group_lanes))
+            selected = group_en & (copy["broadcast"] | (copy["lane"] == index % group_lanes))
             for offset in range(cfg.acts_per_word):
                 port = replica.write_port()
                 m.d.comb += [
-                    port.addr.eq((group_addr << word_shift) | offset),
-                    port.data.eq(group_data.word_select(offset, cfg.data_width)),
+                    port.addr.eq((copy["addr"] << word_shift) | offset),
+                    port.data.eq(copy["data"].word_select(offset, cfg.data_width)),
                     port.en.eq(selected),
                 ]
             read = registered_read(m, replica, name=f"activation_{index}")

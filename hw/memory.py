@@ -4,7 +4,7 @@ from amaranth.hdl import Signal
 from amaranth.lib.memory import Memory
 
 
-__all__ = ["BlockMemory", "registered_read"]
+__all__ = ["BlockMemory", "registered_read", "write_copy"]
 
 
 class BlockMemory(Memory):
@@ -46,3 +46,20 @@ def registered_read(m, memory, *, name):
     with m.If(read.en):
         m.d.sync += read.data.eq(port.data)
     return read
+
+
+def write_copy(m, hit, fields, *, name):
+    """A registered copy of a write request for one group of block RAMs: ``en`` is ``hit`` a
+    cycle late, and each of ``fields`` (``{name: value}``) is copied only when ``hit``.
+
+    Synthesis merges registers that compute the same thing; copies that load on different
+    conditions differ, so each group keeps its own, beside its block RAMs, instead of one
+    register driving them all across the chip. Returns ``(en, {name: copy})``.
+    """
+    en = Signal(name=f"{name}_en")
+    copies = {field: Signal.like(value, name=f"{name}_{field}")
+              for field, value in fields.items()}
+    m.d.sync += en.eq(hit)
+    with m.If(hit):
+        m.d.sync += [copies[field].eq(value) for field, value in fields.items()]
+    return en, copies

@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from .config import BUS_WIDTH, ceil_log2
 from .layouts import source_layout
-from .memory import BlockMemory, registered_read
+from .memory import BlockMemory, registered_read, write_copy
 
 
 __all__ = ["WordWriteSignature", "BeatSource"]
@@ -34,11 +34,9 @@ def _word_written_memory(m, name, depth, words, write, address, enable):
     ``write`` (a :class:`WordWriteSignature` interface) a cycle late, and read at
     ``address(group)`` while ``enable``; returns the entry read, a cycle after its address.
 
-    The words are split in groups of :data:`WORDS_PER_GROUP`, each a memory of its own whose
-    write request passes a register that loads only the group's writes: the copies differ,
-    so synthesis keeps them, and each sits by its block RAMs instead of one register driving
-    them all. ``address`` gives each group its read address (a copy of its own, or one
-    shared).
+    The words are split in groups of :data:`WORDS_PER_GROUP`, each a memory of its own with
+    its own copy of the write request (:func:`~hw.memory.write_copy`). ``address`` gives each
+    group its read address (a copy of its own, or one shared).
     """
     data = []
     for group, first in enumerate(range(0, words, WORDS_PER_GROUP)):
@@ -46,19 +44,13 @@ def _word_written_memory(m, name, depth, words, write, address, enable):
         memory = m.submodules[f"{name}_{group}"] = BlockMemory(shape=count * BUS_WIDTH,
                                                                  depth=depth)
         hit = write.en & (write.word >= first) & (write.word < first + count)
-        group_en = Signal(name=f"{name}_{group}_write_en")
-        group_beat = Signal.like(write.beat, name=f"{name}_{group}_write_beat")
-        group_word = Signal.like(write.word, name=f"{name}_{group}_write_word")
-        group_data = Signal.like(write.data, name=f"{name}_{group}_write_data")
-        m.d.sync += group_en.eq(hit)
-        with m.If(hit):
-            m.d.sync += [group_beat.eq(write.beat), group_word.eq(write.word),
-                         group_data.eq(write.data)]
+        en, copy = write_copy(m, hit, {"beat": write.beat, "word": write.word,
+                                       "data": write.data}, name=f"{name}_{group}_write")
         port = memory.write_port(granularity=BUS_WIDTH)
         m.d.comb += [
-            port.addr.eq(group_beat),
-            port.data.eq(group_data.replicate(count)),
-            port.en.eq(Cat(group_en & (group_word == first + word) for word in range(count))),
+            port.addr.eq(copy["beat"]),
+            port.data.eq(copy["data"].replicate(count)),
+            port.en.eq(Cat(en & (copy["word"] == first + word) for word in range(count))),
         ]
         read = registered_read(m, memory, name=f"{name}_{group}")
         m.d.comb += [read.addr.eq(address(group)), read.en.eq(enable)]
