@@ -19,6 +19,7 @@ from boards import BoardTop
 from hw.accel import Accelerator
 from hw.board import Board
 from hw.dense import DenseArray
+from hw.replicas import KEEP_REPLICAS
 
 from .emit import no_zero_memory_init
 
@@ -151,12 +152,10 @@ def _critical_path(report):
 def _prepare(platform, cfg, out, engine):
     name = f"{engine}_{platform.name}"
     top = BoardTop(Board(cfg, engine=ENGINES[engine]))
+    # Amaranth leaves the iCE40's DSP blocks out unless asked.
+    options = {"synth_opts": "-dsp"} if platform.family == "iCE40" else {}
     with no_zero_memory_init():
-        if platform.family == "iCE40":
-            # Amaranth leaves the DSP blocks out unless asked.
-            plan = platform.prepare(top, name=name, synth_opts="-dsp")
-        else:
-            plan = platform.prepare(top, name=name)
+        plan = platform.prepare(top, name=name, script_after_read=KEEP_REPLICAS, **options)
     plan.extract(out)
     return name
 

@@ -14,6 +14,7 @@ from .layouts import (ACCEL_ID, BusSignature, Format, Reg, Region, Status, bank_
                       beat_layout, pattern_word_bits)
 from .pe import PEArray
 from .reduce import ReductionTree
+from .replicas import LANES_PER_COPY, lane_copies, replicas, replicate
 from .sequencer import BeatSource
 
 
@@ -68,10 +69,10 @@ class Accelerator(wiring.Component):
         done = Signal()
         # A write of 1 to CONTROL (``request``) makes the accelerator busy at once, so that
         # the next read of STATUS sees the run; the run itself starts in the next cycle, on
-        # a registered pulse, as that pulse reaches every block and counter.
+        # a registered pulse, as that pulse reaches every block and counter: a copy of it
+        # for each (hw.replicas), the beat source making its own.
         request = Signal()
-        start = Signal()
-        m.d.sync += start.eq(request)
+        decode_start, accum_start, start = replicate(m, request, 3, name="start")
         n_beats = Signal.like(source.n_beats)
         n_rows = Signal(cfg.row_width + 1)
         n_lanes = Signal.like(decode.n_lanes)
@@ -134,27 +135,24 @@ class Accelerator(wiring.Component):
                                        (region == Region.BANKS))
         weight_write = writable & (region == Region.WEIGHTS)
         pattern_write = writable & (region == Region.PATTERN)
+        # A write's address and data are loaded in every cycle, only its enable on a
+        # condition: a load enable decoded from the bus would be one more net to them all.
         m.d.sync += [fetch.act_write.en.eq(activation_write), source.write.en.eq(weight_write),
                      source.pattern_write.en.eq(pattern_write)]
-        with m.If(activation_write):
-            m.d.sync += [
-                fetch.act_write.addr.eq(index),
-                fetch.act_write.lane.eq(index[bank_word_bits(cfg):]),
-                fetch.act_write.broadcast.eq(region == Region.ACTIVATIONS),
-                fetch.act_write.data.eq(bus.w_data),
-            ]
-        with m.If(weight_write):
-            m.d.sync += [
-                source.write.beat.eq(weight_beat),
-                source.write.word.eq(weight_word),
-                source.write.data.eq(bus.w_data),
-            ]
-        with m.If(pattern_write):
-            m.d.sync += [
-                source.pattern_write.beat.eq(index[pattern_word_bits(cfg):]),
-                source.pattern_write.word.eq(index[:pattern_word_bits(cfg)]),
-                source.pattern_write.data.eq(bus.w_data),
-            ]
+        act_data, weight_data, pattern_data = replicas(BUS_WIDTH, 3, name="write_data",
+                                                       reset_less=True)
+        m.d.sync += [
+            act_data.eq(bus.w_data), weight_data.eq(bus.w_data), pattern_data.eq(bus.w_data),
+            fetch.act_write.addr.eq(index),
+            fetch.act_write.lane.eq(index[bank_word_bits(cfg):]),
+            fetch.act_write.broadcast.eq(region == Region.ACTIVATIONS),
+            source.write.beat.eq(weight_beat),
+            source.write.word.eq(weight_word),
+            source.pattern_write.beat.eq(index[pattern_word_bits(cfg):]),
+            source.pattern_write.word.eq(index[:pattern_word_bits(cfg)]),
+        ]
+        m.d.comb += [fetch.act_write.data.eq(act_data), source.write.data.eq(weight_data),
+                     source.pattern_write.data.eq(pattern_data)]
         m.d.comb += [
             source.pattern_beats.eq(setting_regs[Reg.PATTERN_BEATS]),
             decode.format.eq(layer_format),
@@ -162,10 +160,10 @@ class Accelerator(wiring.Component):
             decode.list_beats.eq(setting_regs[Reg.TILE_LIST_BEATS]),
             decode.tile_beats.eq(setting_regs[Reg.TILE_BEATS]),
             decode.n_lanes.eq(n_lanes),
-            decode.restart.eq(start),
-            source.start.eq(start),
+            decode.restart.eq(decode_start),
+            source.request.eq(request),
             source.n_beats.eq(n_beats),
-            accum.clear.eq(start),
+            accum.clear.eq(accum_start),
         ]
 
         # Run control.
@@ -181,24 +179,29 @@ class Accelerator(wiring.Component):
             m.d.sync += [busy.eq(1), done.eq(0)]
 
         # Counters. Each lane's flag is registered beside its lane (the decoder's output, the
-        # multipliers' products), then counted by a pipelined adder tree, and the counts are
-        # added; the last beat's counts land long before the run's final write.
+        # multipliers' products), then masked by a copy of the beat's valid bit per group of
+        # lanes, counted by a pipelined adder tree, and the counts are added; the last beat's
+        # counts land long before the run's final write.
         fed = fetch.o.valid & fetch.o.ready
         decoded = decode.o.valid & decode.o.ready
         multiplied = pes.o.valid & pes.o.ready
         lanes = Signal(beat_layout(cfg))
         m.d.comb += lanes.eq(decode.o.payload.lanes)
-        kept_flags = Signal(cfg.pes)
-        nonzero_flags = Signal(cfg.pes)
+
+        def lane_flags(flags, valid, name):
+            raw = Signal(cfg.pes, name=f"{name}_raw", reset_less=True)
+            valids = replicate(m, valid, lane_copies(cfg.pes), name=f"{name}_valid")
+            masked = Signal(cfg.pes, name=f"{name}_flags")
+            m.d.sync += [raw.eq(Cat(flags)),
+                         masked.eq(Cat(raw[i] & valids[i // LANES_PER_COPY]
+                                       for i in range(cfg.pes)))]
+            return popcount(m, masked, name=name)
+
+        kept = lane_flags((lanes[i].weight != 0 for i in range(cfg.pes)), decoded, "kept")
+        nonzero = lane_flags((pes.o.payload[i].product != 0 for i in range(cfg.pes)),
+                             multiplied, "nonzero")
         decode_reads = Signal.like(decode.reads)
-        m.d.sync += [
-            kept_flags.eq(Mux(decoded, Cat(lanes[i].weight != 0 for i in range(cfg.pes)), 0)),
-            nonzero_flags.eq(Mux(multiplied, Cat(pes.o.payload[i].product != 0
-                                                 for i in range(cfg.pes)), 0)),
-            decode_reads.eq(Mux(decoded, decode.reads, 0)),
-        ]
-        kept = popcount(m, kept_flags, name="kept")
-        nonzero = popcount(m, nonzero_flags, name="nonzero")
+        m.d.sync += decode_reads.eq(Mux(decoded, decode.reads, 0))
         reads = Signal(range(cfg.pes + 1))
         unstructured = layer_format == Format.UNSTRUCTURED
         # An unstructured layer reads for its kept weights only: the lanes a row skips to

@@ -16,14 +16,15 @@ class OutputAccumulator(wiring.Component):
     """Finishes the rows a beat closes and stores them.
 
     Each beat from the reduction tree brings the sums of its runs (:func:`~hw.layouts.sum_layout`):
-    the ``closes`` rows it ends, which are written in the cycle the beat arrives, C =
-    ``cfg.output_ports`` write ports for as many rows, and the run it leaves open, kept in a
+    the ``closes`` rows it ends, which are written as the beat arrives (a registered write,
+    landing a cycle later), C = ``cfg.output_ports`` write ports for as many rows, and the
+    run it leaves open, kept in a
     carry register and added to the first row of a later beat. Rows are written in order, so
     row ``r`` lives in bank ``r % C`` at ``r // C``, and a cycle's rows never share a bank.
 
     The input is always ready. A beat that closes more than C rows (which the host never
     sends, :func:`host.encode.encode`) writes nothing and sets ``overrun``; ``retired`` pulses
-    as each beat is written. ``clear`` (only while no beat is in flight) forgets the carry
+    as each beat arrives, a cycle before its rows land. ``clear`` (only while no beat is in flight) forgets the carry
     and starts a new layer at row 0.
 
     Members
@@ -35,7 +36,7 @@ class OutputAccumulator(wiring.Component):
     rows : ``Out(row_width + 1)``
         Rows closed since the last ``clear``.
     retired : ``Out(1)``
-        A beat's rows are written in this cycle.
+        A beat arrives in this cycle; its rows land in the next.
     overrun : ``Out(1)``
         A beat closed more than C rows, since ``clear``.
     read_row, read_en : ``In``
@@ -98,10 +99,14 @@ class OutputAccumulator(wiring.Component):
             read = registered_read(m, memory, name=f"bank_{bank}_read")
             port = Signal(range(ports), name=f"port{bank}")
             m.d.comb += port.eq(bank - base[:port_bits])
-            m.d.comb += [
+            # The write is registered: the bank is chosen in one cycle, and its block RAM,
+            # across the chip maybe, is reached in the next.
+            m.d.sync += [
                 write.addr.eq((base + port)[port_bits:]),
                 write.data.eq(Array(rows)[port] if ports > 1 else rows[0]),
                 write.en.eq(arriving & fits & (port < closes)),
+            ]
+            m.d.comb += [
                 read.addr.eq(self.read_row[port_bits:]),
                 read.en.eq(self.read_en),
             ]

@@ -7,6 +7,7 @@ from amaranth.lib.wiring import In, Out
 from .config import ceil_log2
 from .layouts import (Format, fetch_layout, field_offsets, grouped_beat_layout, source_layout,
                       unstructured_beat_layout)
+from .replicas import LANES_PER_COPY, lane_copies, replicas
 
 
 __all__ = ["BeatDecoder"]
@@ -87,10 +88,17 @@ class BeatDecoder(wiring.Component):
         m.d.comb += [raw.eq(self.i.payload.beat), word.eq(self.i.payload.beat),
                      pattern.eq(self.i.payload.pattern)]
         planes = field_offsets(grouped_beat_layout(cfg, cfg.group_index_width))
-        index_mask = Signal(cfg.group_index_width)    # the planes the beats carry
+        # Registers that reach every lane have a copy per group of lanes (hw.replicas); the
+        # layer's own are loaded as the run starts.
+        copies = lane_copies(cfg.pes)
+        index_masks = replicas(cfg.group_index_width, copies, name="index_mask")
+        grouped = replicas(1, copies, name="grouped")
         with m.If(self.restart):
-            m.d.sync += index_mask.eq(Cat(self.index_bits > bit
-                                          for bit in range(cfg.group_index_width)))
+            m.d.sync += [
+                *(mask.eq(Cat(self.index_bits > bit for bit in range(cfg.group_index_width)))
+                  for mask in index_masks),
+                *(flag.eq(self.format == Format.GROUPED) for flag in grouped),
+            ]
         group_address = pattern.base       # where the phase's groups start, in every bank
 
         # The lanes left to come. Every beat but the run's last has P live lanes; the last
@@ -98,23 +106,22 @@ class BeatDecoder(wiring.Component):
         # run starts. Whether the next beat is the last is registered with the count.
         remaining = Signal.like(self.n_lanes)
         final = Signal()
+        finals = replicas(1, copies, name="final")
         tail = Signal(range(cfg.pes + 1))
         tail_lanes = Signal(cfg.pes)
         with m.If(self.restart):
             partial = self.n_lanes[:cfg.lane_levels] if cfg.lane_levels else 0
             m.d.sync += [
                 remaining.eq(self.n_lanes),
-                final.eq(self.n_lanes <= cfg.pes),
+                *(flag.eq(self.n_lanes <= cfg.pes) for flag in (final, *finals)),
                 tail.eq(Mux(partial == 0, cfg.pes, partial)),
                 tail_lanes.eq(Cat((partial == 0) | (partial > lane)
                                   for lane in range(cfg.pes))),
             ]
         with m.Elif(moving):
             m.d.sync += [remaining.eq(remaining - cfg.pes),
-                         final.eq(remaining <= 2 * cfg.pes)]
+                         *(flag.eq(remaining <= 2 * cfg.pes) for flag in (final, *finals))]
         live = Mux(final, tail, cfg.pes)
-        live_lanes = Signal(cfg.pes)
-        m.d.comb += live_lanes.eq(Mux(final, tail_lanes, (1 << cfg.pes) - 1))
 
         # The tile format's place: the beat within the tile, and a weight beat's number within
         # its row; with the flags they give the next beat, registered with them (the flags
@@ -126,7 +133,7 @@ class BeatDecoder(wiring.Component):
         listing = Signal()          # the beat is one of the tile's list
         row_done = Signal()         # the beat ends its row of the tile
         # Unstructured lanes and a tile's list lanes carry their column and row end.
-        direct = Signal()
+        direct = replicas(1, copies, name="direct")
         next_tile_beat = Signal.like(tile_beat)
         next_row_beat = Signal.like(row_beat)
         next_listing = Signal()
@@ -144,7 +151,8 @@ class BeatDecoder(wiring.Component):
                 row_beat.eq(next_row_beat),
                 listing.eq(next_listing),
                 row_done.eq(next_row_beat + 1 == self.list_beats),
-                direct.eq((self.format == Format.UNSTRUCTURED) | next_listing),
+                *(flag.eq((self.format == Format.UNSTRUCTURED) | next_listing)
+                  for flag in direct),
             ]
 
         # The decoded beat's register has no reset (only the valid bit does).
@@ -161,20 +169,21 @@ class BeatDecoder(wiring.Component):
         # Grouped lanes carry their group's address and their pattern's row end. A tile's
         # weight beats read the compact buffers, so their column is not used; only their
         # last lane may end a row.
-        grouped = Signal()
-        m.d.comb += grouped.eq(self.format == Format.GROUPED)
         for lane in range(cfg.pes):
+            copy = lane // LANES_PER_COPY
             # Bit j of the index is in plane j; planes past the beat's are not its own.
-            index = Cat(word[planes[f"index_{bit}"][0] + lane] & index_mask[bit]
+            index = Cat(word[planes[f"index_{bit}"][0] + lane] & index_masks[copy][bit]
                         for bit in range(cfg.group_index_width))
-            other_last = pattern.last[lane] & live_lanes[lane] & grouped
+            lane_live = ~finals[copy] | tail_lanes[lane]
+            other_last = pattern.last[lane] & lane_live & grouped[copy]
             if lane == cfg.pes - 1:
                 other_last |= tile & row_done
             out = payload.lanes[lane]
             with m.If(advance):
                 m.d.sync += [
                     out.weight.eq(unstructured.weight[lane]),
-                    out.column.eq(Mux(direct, unstructured.column[lane], group_address | index)),
-                    out.last.eq(Mux(direct, unstructured.last[lane], other_last)),
+                    out.column.eq(Mux(direct[copy], unstructured.column[lane],
+                                      group_address | index)),
+                    out.last.eq(Mux(direct[copy], unstructured.last[lane], other_last)),
                 ]
         return m

@@ -8,13 +8,10 @@ from amaranth.lib.wiring import In, Out
 from .config import BUS_WIDTH, ceil_log2
 from .layouts import beat_layout, fetch_layout, operand_layout
 from .memory import BlockMemory, registered_read, write_copy
+from .replicas import LANES_PER_COPY, lane_copies, replicas
 
 
 __all__ = ["ActivationWriteSignature", "FetchUnit"]
-
-
-#: Lanes whose activation memories share a copy of the write request.
-LANES_PER_WRITE_GROUP = 8
 
 #: FPGA families whose logic cannot be memory: the compact buffers go to block RAM there.
 FAMILIES_WITHOUT_LUT_RAM = ("ice40",)
@@ -96,7 +93,19 @@ class FetchUnit(wiring.Component):
         with m.If(advance):
             m.d.sync += [read_valid.eq(self.i.valid), beat.eq(self.i.payload),
                          self.o.valid.eq(read_valid)]
-        leaving = read_valid & advance
+        # The beat's fields that reach every lane's compact buffer have a copy per group of
+        # lanes (hw.replicas): where to store, whether to (a gather beat that leaves), and
+        # whether to read the compact buffer rather than the activation memory.
+        copies = lane_copies(cfg.pes)
+        slots = replicas(len(beat.slot), copies, name="slot", reset_less=True)
+        gathers = replicas(1, copies, name="gathering")
+        compacts = replicas(1, copies, name="compacting", reset_less=True)
+        with m.If(advance):
+            m.d.sync += [
+                *(slot.eq(self.i.payload.slot) for slot in slots),
+                *(flag.eq(self.i.valid & self.i.payload.gather) for flag in gathers),
+                *(flag.eq(self.i.payload.compact) for flag in compacts),
+            ]
         operands = Signal(operand_layout(cfg), reset_less=True)
         m.d.comb += self.o.payload.eq(operands)
 
@@ -105,7 +114,7 @@ class FetchUnit(wiring.Component):
         # P. The request is registered once first, with each group's choice of it, so that a
         # group's load enable comes from a register of its own.
         word_shift = ceil_log2(cfg.acts_per_word)
-        group_lanes = min(cfg.pes, LANES_PER_WRITE_GROUP)
+        group_lanes = min(cfg.pes, LANES_PER_COPY)
         group_bits = ceil_log2(group_lanes)
         write = self.act_write
         held_addr = Signal.like(write.addr)
@@ -149,9 +158,9 @@ class FetchUnit(wiring.Component):
                 Memory(shape=cfg.data_width, depth=cfg.compact_buffer_depth, init=[])
             store = compact.write_port()
             m.d.comb += [
-                store.addr.eq(beat.slot),
+                store.addr.eq(slots[group]),
                 store.data.eq(gathered),
-                store.en.eq(leaving & beat.gather),
+                store.en.eq(gathers[group] & advance),
             ]
             if lut_ram:
                 load = compact.read_port(domain="comb")
@@ -166,7 +175,7 @@ class FetchUnit(wiring.Component):
             with m.If(advance):
                 m.d.sync += [
                     out.weight.eq(lane.weight),
-                    out.activation.eq(Mux(beat.compact, loaded, gathered)),
+                    out.activation.eq(Mux(compacts[group], loaded, gathered)),
                     out.last.eq(lane.last),
                 ]
         return m

@@ -7,6 +7,7 @@ from amaranth.lib.wiring import In, Out
 from .config import BUS_WIDTH, ceil_log2
 from .layouts import source_layout
 from .memory import BlockMemory, registered_read, write_copy
+from .replicas import replicate
 
 
 __all__ = ["WordWriteSignature", "BeatSource"]
@@ -59,14 +60,15 @@ def _word_written_memory(m, name, depth, words, write, address, enable):
 
 
 class BeatSource(wiring.Component):
-    """Holds the encoded layer and streams beats ``0 .. n_beats - 1`` after each ``start``.
+    """Holds the encoded layer and streams beats ``0 .. n_beats - 1`` in a run that starts
+    the cycle after each ``request``.
 
     A beat leaves as the raw memory word, with entry ``b mod pattern_beats`` of the pattern
     table beside beat ``b``; :class:`~hw.decode.BeatDecoder` reads its format.
 
     One beat leaves per cycle unless the consumer holds ``o.ready`` low. The weight memory's
     read port is synchronous and its output registered twice, so the first beat is valid
-    four cycles after ``start``.
+    four cycles after the run starts.
 
     Members
     -------
@@ -76,8 +78,9 @@ class BeatSource(wiring.Component):
         Loads the weight memory one bus word at a time; a write lands a cycle later.
     pattern_write : ``In(WordWriteSignature(pattern_depth, words_per_pattern))``
         Loads the pattern table one bus word at a time; a write lands a cycle later.
-    start : ``In(1)``
-        Begin streaming ``n_beats`` beats from beat 0.
+    request : ``In(1)``
+        Start streaming ``n_beats`` beats from beat 0 in the next cycle. The start is
+        registered here, a copy for each group of the weight memory (hw.replicas).
     n_beats : ``In(ceil_log2(weight_depth + 1))``
     pattern_beats : ``In(ceil_log2(pattern_depth + 1))``
         Entries of the pattern table in the layer's cycle.
@@ -88,7 +91,7 @@ class BeatSource(wiring.Component):
             "o":             Out(stream.Signature(source_layout(cfg))),
             "write":         In(WordWriteSignature(cfg.weight_depth, cfg.words_per_beat)),
             "pattern_write": In(WordWriteSignature(cfg.pattern_depth, cfg.words_per_pattern)),
-            "start":         In(1),
+            "request":       In(1),
             "n_beats":       In(ceil_log2(cfg.weight_depth + 1)),
             "pattern_beats": In(ceil_log2(cfg.pattern_depth + 1)),
         })
@@ -106,11 +109,14 @@ class BeatSource(wiring.Component):
             request.eq(remaining != 0),
         ]
 
+        groups = -(-cfg.words_per_beat // WORDS_PER_GROUP)
+        *group_starts, start = replicate(m, self.request, groups + 1, name="start")
+
         def beat_address(group):
-            # Each group of the weight memory counts the beats itself: the counters' own
-            # values feed them, so synthesis does not merge them into one.
-            address = Signal.like(self.n_beats, name=f"address_{group}")
-            with m.If(self.start):
+            # Each group of the weight memory counts the beats itself, from its own start:
+            # the counters' own values feed them, so synthesis does not merge them into one.
+            address = Signal.like(self.n_beats, name=f"address_{group}", reset_less=True)
+            with m.If(group_starts[group]):
                 m.d.sync += address.eq(0)
             with m.Elif(advance & request):
                 m.d.sync += address.eq(address + 1)
@@ -138,6 +144,6 @@ class BeatSource(wiring.Component):
             with m.If(request):
                 m.d.sync += [remaining.eq(remaining - 1),
                              phase.eq(Mux(phase + 1 == self.pattern_beats, 0, phase + 1))]
-        with m.If(self.start):
+        with m.If(start):
             m.d.sync += [phase.eq(0), remaining.eq(self.n_beats)]
         return m

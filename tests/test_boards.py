@@ -87,3 +87,30 @@ def test_bitstream_of_a_small_configuration(tmp_path, board, pes, baseline, opti
         assert sparse["timing_met"]
     else:
         assert sparse["fmax_mhz"] > 50
+
+
+def test_replicas_survive_synthesis(tmp_path):
+    """The board flow keeps a register's replicas apart; plain synthesis would merge them."""
+    from amaranth.back import rtlil
+    from amaranth.hdl import Module, Signal
+
+    from gen.build import _tool
+    from hw.replicas import KEEP_REPLICAS, replicate
+
+    i, o = Signal(4), Signal(4)
+    m = Module()
+    copies = replicate(m, i, 3, name="copy")
+    m.d.sync += o.eq(copies[0] ^ (copies[1] + copies[2]))
+    (tmp_path / "top.il").write_text(rtlil.convert(m, ports=[i, o]))
+
+    def flip_flops(script):
+        result = subprocess.run(
+            [_tool("yosys"), "-q", "-p", f"read_rtlil top.il; {script} synth_ecp5 -top top; "
+             "tee -o stat.txt stat"], cwd=tmp_path, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        counts = [line.split() for line in (tmp_path / "stat.txt").read_text().splitlines()]
+        return next(int(count) for cell, count in (words for words in counts if len(words) == 2)
+                    if cell == "TRELLIS_FF")
+
+    assert flip_flops("") == 4 + 4
+    assert flip_flops(f"{KEEP_REPLICAS};") == 3 * 4 + 4
