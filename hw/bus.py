@@ -24,20 +24,32 @@ def answer_reads(m, bus, region, index, registers, outputs):
     """Answer reads from a register of ``registers`` (``{Reg: value}``; others read 0) or,
     in :attr:`Region.OUTPUTS`, from ``outputs``: the output memory's word for the request,
     which must come two cycles after it (the block RAM's read, then a register). The
-    request is latched, the register chosen in the next cycle, and the answer registered
-    once more: it comes :data:`~hw.layouts.BUS_READ_LATENCY` cycles after the request. A
+    request is latched; in the next cycle each group of four registers (by address) chooses
+    its member, registered; then the group, or ``outputs``, is chosen and registered: the
+    answer comes :data:`~hw.layouts.BUS_READ_LATENCY` cycles after the request. A
     register's value is the one it has the cycle after the request."""
     read_region = Signal(Region)
     read_index = Signal(8)
     with m.If(bus.r_en):
         m.d.sync += [read_region.eq(region), read_index.eq(index[:8])]
     answer_region = Signal(Region)
+    answer_group = Signal(6)
+    m.d.sync += [answer_region.eq(read_region), answer_group.eq(read_index[2:])]
+    groups = {}
+    for reg, value in registers.items():
+        groups.setdefault(reg.value >> 2, {})[reg.value & 3] = value
+    chosen = {}
+    for group, members in groups.items():
+        chosen[group] = Signal(BUS_WIDTH, name=f"registers_{group}")
+        with m.Switch(read_index[:2]):
+            for low, value in members.items():
+                with m.Case(low):
+                    m.d.sync += chosen[group].eq(value)
+            with m.Default():
+                m.d.sync += chosen[group].eq(0)
     register = Signal(BUS_WIDTH)
-    m.d.sync += answer_region.eq(read_region)
-    with m.Switch(read_index):
-        for reg, value in registers.items():
-            with m.Case(reg):
-                m.d.sync += register.eq(value)
-        with m.Default():
-            m.d.sync += register.eq(0)
+    with m.Switch(answer_group):
+        for group, word in chosen.items():
+            with m.Case(group):
+                m.d.comb += register.eq(word)
     m.d.sync += bus.r_data.eq(Mux(answer_region == Region.OUTPUTS, outputs, register))

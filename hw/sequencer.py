@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 from .config import BUS_WIDTH, ceil_log2
 from .layouts import source_layout
 from .memory import BlockMemory, registered_read, write_copy
-from .replicas import replicate
+from .replicas import replicas, replicate
 
 
 __all__ = ["WordWriteSignature", "BeatSource"]
@@ -103,14 +103,18 @@ class BeatSource(wiring.Component):
         phase = Signal(range(cfg.pattern_depth))
         remaining = Signal.like(self.n_beats)
         advance = Signal()
-        request = Signal()
-        m.d.comb += [
-            advance.eq(~self.o.valid | self.o.ready),
-            request.eq(remaining != 0),
-        ]
+        m.d.comb += advance.eq(~self.o.valid | self.o.ready)
 
+        # Each group of the weight memory has its own copy of the start and of whether beats
+        # remain (``remaining != 0``, registered with the count); the last copies are the
+        # sequencer's.
         groups = -(-cfg.words_per_beat // WORDS_PER_GROUP)
         *group_starts, start = replicate(m, self.request, groups + 1, name="start")
+        *group_requests, request = replicas(1, groups + 1, name="pending")
+        with m.If(start):
+            m.d.sync += [pending.eq(self.n_beats != 0) for pending in (*group_requests, request)]
+        with m.Elif(advance & request):
+            m.d.sync += [pending.eq(remaining != 1) for pending in (*group_requests, request)]
 
         def beat_address(group):
             # Each group of the weight memory counts the beats itself, from its own start:
@@ -118,7 +122,7 @@ class BeatSource(wiring.Component):
             address = Signal.like(self.n_beats, name=f"address_{group}", reset_less=True)
             with m.If(group_starts[group]):
                 m.d.sync += address.eq(0)
-            with m.Elif(advance & request):
+            with m.Elif(advance & group_requests[group]):
                 m.d.sync += address.eq(address + 1)
             return address
 
