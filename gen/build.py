@@ -88,7 +88,9 @@ def _flow(platform, name, report):
                 "--speed", str(platform.speed), "--json", f"{name}.json",
                 "--lpf", f"{name}.lpf", "--textcfg", f"{name}.config",
                 "--report", report, "--detailed-timing-report", "--timing-allow-fail",
-                "--placer", "static", "--router", "router2", "--seed", "1"],
+                # The static placer's results route, where the heap placer's did not converge;
+                # timing-driven rip-up lets router2 take critical nets off their detours.
+                "--placer", "static", "--router", "router2", "--tmg-ripup", "--seed", "1"],
              f"{name}.pnr.log"),
             ("packing", [_tool("ecppack"), "--input", f"{name}.config",
                          "--bit", f"{name}.bit"], f"{name}.pack.log"),

@@ -1,6 +1,6 @@
 """The beat decoder: turns a beat of any format into lanes of weight, column and row end."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -131,26 +131,48 @@ class BeatDecoder(wiring.Component):
         tile_beat = Signal.like(self.tile_beats)
         row_beat = Signal.like(self.list_beats)
         listing = Signal()          # the beat is one of the tile's list
-        row_done = Signal()         # the beat ends its row of the tile
+        list_end = Signal()         # ... its list's last
+        tile_end = Signal()         # ... its tile's last
+        row_done = Signal()         # ... the last of its row of the tile
         # Unstructured lanes and a tile's list lanes carry their column and row end.
         direct = replicas(1, copies, name="direct")
-        next_tile_beat = Signal.like(tile_beat)
-        next_row_beat = Signal.like(row_beat)
-        next_listing = Signal()
-        m.d.comb += next_listing.eq(tile & (next_tile_beat < self.list_beats))
+        # The flags of the next beat follow from the flags and from comparisons of the
+        # counters with constants of the run (each count's last but one), all registers.
+        tile_before_end = Signal(signed(len(self.tile_beats) + 1))
+        list_before_end = Signal(signed(len(self.list_beats) + 1))
         with m.If(self.restart):
-            m.d.comb += [next_tile_beat.eq(0), next_row_beat.eq(0)]
-        with m.Else():
-            m.d.comb += [
-                next_tile_beat.eq(Mux(tile_beat + 1 == self.tile_beats, 0, tile_beat + 1)),
-                next_row_beat.eq(Mux(listing, row_beat, Mux(row_done, 0, row_beat + 1))),
+            m.d.sync += [tile_before_end.eq(self.tile_beats - 2),
+                         list_before_end.eq(self.list_beats - 2)]
+        next_listing = Signal()
+        short_list = self.list_beats == 1
+        with m.If(self.restart):
+            m.d.comb += next_listing.eq(tile & (self.list_beats != 0))
+            m.d.sync += [
+                tile_beat.eq(0),
+                row_beat.eq(0),
+                tile_end.eq(self.tile_beats == 1),
+                list_end.eq(short_list),
+                row_done.eq(short_list),
             ]
+        with m.Elif(moving & tile):
+            with m.If(tile_end):
+                m.d.comb += next_listing.eq(self.list_beats != 0)
+                m.d.sync += [tile_beat.eq(0), tile_end.eq(self.tile_beats == 1),
+                             list_end.eq(short_list)]
+            with m.Else():
+                m.d.comb += next_listing.eq(listing & ~list_end)
+                m.d.sync += [tile_beat.eq(tile_beat + 1),
+                             tile_end.eq(tile_beat == tile_before_end),
+                             list_end.eq(tile_beat == list_before_end)]
+            with m.If(~listing):
+                with m.If(row_done):
+                    m.d.sync += [row_beat.eq(0), row_done.eq(short_list)]
+                with m.Else():
+                    m.d.sync += [row_beat.eq(row_beat + 1),
+                                 row_done.eq(row_beat == list_before_end)]
         with m.If(self.restart | (moving & tile)):
             m.d.sync += [
-                tile_beat.eq(next_tile_beat),
-                row_beat.eq(next_row_beat),
                 listing.eq(next_listing),
-                row_done.eq(next_row_beat + 1 == self.list_beats),
                 *(flag.eq((self.format == Format.UNSTRUCTURED) | next_listing)
                   for flag in direct),
             ]
