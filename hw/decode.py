@@ -5,8 +5,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import ceil_log2
-from .layouts import (Format, fetch_layout, field_offsets, grouped_beat_layout, source_layout,
-                      unstructured_beat_layout)
+from .layouts import (Format, beat_layout, fetch_control_layout, fetch_layout, field_offsets,
+                      grouped_beat_layout, source_layout, unstructured_beat_layout)
 from .replicas import LANES_PER_COPY, lane_copies, replicas
 
 
@@ -177,16 +177,21 @@ class BeatDecoder(wiring.Component):
                   for flag in direct),
             ]
 
-        # The decoded beat's register has no reset (only the valid bit does).
-        payload = Signal.like(self.o.payload, reset_less=True)
-        m.d.comb += self.o.payload.eq(payload)
+        # The decoded beat's registers have no reset (only the valid bit does). Where its
+        # lanes' activations come from is registered once for each group of lanes.
+        payload = Signal(beat_layout(cfg), reset_less=True)
+        controls = replicas(fetch_control_layout(cfg), copies, name="control", reset_less=True)
+        m.d.comb += [self.o.payload.lanes.eq(payload),
+                     *(self.o.payload.controls[copy].eq(control)
+                       for copy, control in enumerate(controls))]
         with m.If(advance):
-            m.d.sync += [
-                self.reads.eq(Mux(~tile | listing, live, 0)),
-                payload.gather.eq(listing),
-                payload.compact.eq(tile & ~listing),
-                payload.slot.eq(Mux(listing, tile_beat, row_beat)),
-            ]
+            m.d.sync += self.reads.eq(Mux(~tile | listing, live, 0))
+            for control in controls:
+                m.d.sync += [
+                    control.gather.eq(listing),
+                    control.compact.eq(tile & ~listing),
+                    control.slot.eq(Mux(listing, tile_beat, row_beat)),
+                ]
 
         # Grouped lanes carry their group's address and their pattern's row end. A tile's
         # weight beats read the compact buffers, so their column is not used; only their
@@ -200,7 +205,7 @@ class BeatDecoder(wiring.Component):
             other_last = pattern.last[lane] & lane_live & grouped[copy]
             if lane == cfg.pes - 1:
                 other_last |= tile & row_done
-            out = payload.lanes[lane]
+            out = payload[lane]
             with m.If(advance):
                 m.d.sync += [
                     out.weight.eq(unstructured.weight[lane]),

@@ -93,19 +93,14 @@ class FetchUnit(wiring.Component):
         with m.If(advance):
             m.d.sync += [read_valid.eq(self.i.valid), beat.eq(self.i.payload),
                          self.o.valid.eq(read_valid)]
-        # The beat's fields that reach every lane's compact buffer have a copy per group of
-        # lanes (hw.replicas): where to store, whether to (a gather beat that leaves), and
-        # whether to read the compact buffer rather than the activation memory.
-        copies = lane_copies(cfg.pes)
-        slots = replicas(len(beat.slot), copies, name="slot", reset_less=True)
-        gathers = replicas(1, copies, name="gathering")
-        compacts = replicas(1, copies, name="compacting", reset_less=True)
+        # Each group of lanes has its own copy of where the beat's activations come from
+        # (``controls``), and of whether a gather beat leaves (to store into its compact
+        # buffers), so that no register drives every lane.
+        controls = beat.controls
+        gathers = replicas(1, lane_copies(cfg.pes), name="gathering")
         with m.If(advance):
-            m.d.sync += [
-                *(slot.eq(self.i.payload.slot) for slot in slots),
-                *(flag.eq(self.i.valid & self.i.payload.gather) for flag in gathers),
-                *(flag.eq(self.i.payload.compact) for flag in compacts),
-            ]
+            m.d.sync += [flag.eq(self.i.valid & control.gather)
+                         for flag, control in zip(gathers, self.i.payload.controls)]
         operands = Signal(operand_layout(cfg), reset_less=True)
         m.d.comb += self.o.payload.eq(operands)
 
@@ -158,24 +153,25 @@ class FetchUnit(wiring.Component):
                 Memory(shape=cfg.data_width, depth=cfg.compact_buffer_depth, init=[])
             store = compact.write_port()
             m.d.comb += [
-                store.addr.eq(slots[group]),
+                store.addr.eq(controls[group].slot),
                 store.data.eq(gathered),
                 store.en.eq(gathers[group] & advance),
             ]
             if lut_ram:
                 load = compact.read_port(domain="comb")
                 loaded = Signal(cfg.data_width, name=f"compact_{index}_data", reset_less=True)
-                m.d.comb += load.addr.eq(self.i.payload.slot)
+                m.d.comb += load.addr.eq(self.i.payload.controls[group].slot)
                 with m.If(advance):
                     m.d.sync += loaded.eq(load.data)
             else:
                 load = compact.read_port()
                 loaded = load.data
-                m.d.comb += [load.addr.eq(self.i.payload.slot), load.en.eq(advance)]
+                m.d.comb += [load.addr.eq(self.i.payload.controls[group].slot),
+                             load.en.eq(advance)]
             with m.If(advance):
                 m.d.sync += [
                     out.weight.eq(lane.weight),
-                    out.activation.eq(Mux(compacts[group], loaded, gathered)),
+                    out.activation.eq(Mux(controls[group].compact, loaded, gathered)),
                     out.last.eq(lane.last),
                 ]
         return m

@@ -9,12 +9,13 @@ from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import BUS_WIDTH, ceil_log2
+from .replicas import lane_copies
 
 
 __all__ = [
-    "Format", "lane_layout", "beat_layout", "fetch_layout", "unstructured_beat_layout",
-    "grouped_beat_layout", "pattern_layout", "source_layout", "beat_bits", "operand_layout",
-    "product_layout", "sum_layout", "field_offsets",
+    "Format", "lane_layout", "beat_layout", "fetch_control_layout", "fetch_layout",
+    "unstructured_beat_layout", "grouped_beat_layout", "pattern_layout", "source_layout",
+    "beat_bits", "operand_layout", "product_layout", "sum_layout", "field_offsets",
     "Region", "Reg", "Status", "BUS_READ_LATENCY", "BUS_WRITE_LATENCY", "BusSignature",
     "bus_addr_width",
     "region_addr_width", "pattern_word_bits", "pattern_address", "bank_word_bits",
@@ -75,16 +76,26 @@ def beat_layout(cfg):
     return data.ArrayLayout(lane_layout(cfg), cfg.pes)
 
 
-def fetch_layout(cfg):
-    """A decoded beat as the fetch unit takes it: the lanes, and where their activations come
-    from. ``gather`` (a tile's list beat): read ``x[column]`` and keep it in the compact
-    buffers at ``slot``. ``compact`` (a tile's weight beat): read the compact buffers at
-    ``slot`` instead of ``x``."""
+def fetch_control_layout(cfg):
+    """Where a decoded beat's activations come from. ``gather`` (a tile's list beat): read
+    ``x[column]`` and keep it in the compact buffers at ``slot``. ``compact`` (a tile's
+    weight beat): read the compact buffers at ``slot`` instead of ``x``. Neither: read
+    ``x[column]``."""
     return data.StructLayout({
-        "lanes":   beat_layout(cfg),
         "gather":  unsigned(1),
         "compact": unsigned(1),
         "slot":    unsigned(max(1, ceil_log2(cfg.compact_buffer_depth))),
+    })
+
+
+def fetch_layout(cfg):
+    """A decoded beat as the fetch unit takes it: the lanes, and where their activations come
+    from (:func:`fetch_control_layout`), in ``controls``: one equal copy for each group of
+    :data:`~hw.replicas.LANES_PER_COPY` lanes, copy ``i // LANES_PER_COPY`` for lane ``i``,
+    so that no register drives every lane."""
+    return data.StructLayout({
+        "lanes":    beat_layout(cfg),
+        "controls": data.ArrayLayout(fetch_control_layout(cfg), lane_copies(cfg.pes)),
     })
 
 

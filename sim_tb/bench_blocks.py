@@ -26,14 +26,25 @@ def lanes_of(layout):
     return layout if isinstance(layout, data.ArrayLayout) else layout["lanes"].shape
 
 
+def beat_field_names(layout):
+    """The fields of a beat beside its lanes; a beat's ``controls`` hold one copy of their
+    fields for each group of lanes."""
+    if isinstance(layout, data.ArrayLayout):
+        return []
+    if "controls" in dict(layout):
+        return [name for name, _ in layout["controls"].shape.elem_shape]
+    return [name for name, _ in layout if name != "lanes"]
+
+
 def pack(layout, lane_fields, beat_fields, beat):
     lanes = [{name: int(values[beat, lane]) for name, values in lane_fields.items()}
              for lane in range(lanes_of(layout).length)]
     if isinstance(layout, data.ArrayLayout):
         return layout.const(lanes).as_value().value
-    return layout.const({"lanes": lanes, **{name: int(values[beat])
-                                            for name, values in beat_fields.items()}
-                         }).as_value().value
+    fields = {name: int(values[beat]) for name, values in beat_fields.items()}
+    if "controls" in dict(layout):
+        fields = {"controls": [fields] * layout["controls"].shape.length}
+    return layout.const({"lanes": lanes, **fields}).as_value().value
 
 
 @cocotb.test()
@@ -42,8 +53,7 @@ async def stream_block(dut):
     cfg = AccelConfig(**json.loads(str(stimulus["config"])))
     in_layout, out_layout = (make(cfg) for make in LAYOUTS[str(stimulus["block"])])
     lane_fields = {name: stimulus[f"in_{name}"] for name, _ in lanes_of(in_layout).elem_shape}
-    beat_fields = {name: stimulus[f"in_{name}"] for name, _ in in_layout
-                   if not isinstance(in_layout, data.ArrayLayout) and name != "lanes"}
+    beat_fields = {name: stimulus[f"in_{name}"] for name in beat_field_names(in_layout)}
     beats = len(next(iter(lane_fields.values())))
 
     # Every input is driven before the clock starts: an undriven valid is Z in Icarus.
