@@ -179,12 +179,11 @@ class Accelerator(wiring.Component):
             m.d.sync += [busy.eq(1), done.eq(0)]
 
         # Counters. Each lane's flag is registered beside its lane (the decoder's output, the
-        # multipliers' products), then masked by a copy of the beat's valid bit per group of
+        # multipliers' operands), then masked by a copy of the beat's valid bit per group of
         # lanes, counted by a pipelined adder tree, and the counts are added; the last beat's
         # counts land long before the run's final write.
         fed = fetch.o.valid & fetch.o.ready
         decoded = decode.o.valid & decode.o.ready
-        multiplied = pes.o.valid & pes.o.ready
         lanes = Signal(beat_layout(cfg))
         m.d.comb += lanes.eq(decode.o.payload.lanes)
 
@@ -198,8 +197,11 @@ class Accelerator(wiring.Component):
             return popcount(m, masked, name=name)
 
         kept = lane_flags((lanes[i].weight != 0 for i in range(cfg.pes)), decoded, "kept")
-        nonzero = lane_flags((pes.o.payload[i].product != 0 for i in range(cfg.pes)),
-                             multiplied, "nonzero")
+        # A product is non-zero when both its operands are: flagged from the operand
+        # registers beside the multipliers, not from the multipliers' outputs.
+        operands = fetch.o.payload
+        nonzero = lane_flags(((operands[i].weight != 0) & (operands[i].activation != 0)
+                              for i in range(cfg.pes)), fed, "nonzero")
         decode_reads = Signal.like(decode.reads)
         m.d.sync += decode_reads.eq(Mux(decoded, decode.reads, 0))
         reads = Signal(range(cfg.pes + 1))
