@@ -28,28 +28,18 @@ def popcount(m, bits, *, name):
 #: Operand width of the ECP5's multiplier blocks (MULT18X18D).
 ECP5_MULTIPLIER_WIDTH = 18
 
+#: Operand width of the iCE40's multiplier blocks (SB_MAC16).
+ICE40_MULTIPLIER_WIDTH = 16
 
-def registered_product(m, platform, a, b, enable):
-    """The signed product of ``a`` and ``b`` two cycles after them, in ``len(a) + len(b)``
-    bits: an operand register, the multiplier and a product register, loading while
-    ``enable`` is high.
 
-    On an ECP5 the registers are the multiplier block's own (a MULT18X18D with registered
-    inputs and output), so the multiplication never leaves the block and the fabric only
-    routes to and from registers; elsewhere (simulation, other families) they are fabric
-    registers around a ``*`` that synthesis maps to a multiplier block.
-    """
-    product = Signal(signed(len(a) + len(b)), reset_less=True)
-    if getattr(platform, "family", None) != "ecp5" or \
-            max(len(a), len(b)) > ECP5_MULTIPLIER_WIDTH:
-        operands = [Signal.like(a, reset_less=True), Signal.like(b, reset_less=True)]
-        with m.If(enable):
-            m.d.sync += [operands[0].eq(a), operands[1].eq(b),
-                         product.eq(operands[0] * operands[1])]
-        return product
+def _sign_extended(value, width):
+    return Cat(value, value[-1].replicate(width - len(value)))
+
+
+def _ecp5_product(m, a, b, enable, product):
     ports = {}
     for name, value in (("A", a), ("B", b)):
-        extended = Cat(value, value[-1].replicate(ECP5_MULTIPLIER_WIDTH - len(value)))
+        extended = _sign_extended(value, ECP5_MULTIPLIER_WIDTH)
         ports.update({f"i_{name}{bit}": extended[bit] for bit in range(ECP5_MULTIPLIER_WIDTH)})
         ports[f"i_SIGNED{name}"] = 1
         ports[f"i_SOURCE{name}"] = 0
@@ -63,4 +53,62 @@ def registered_product(m, platform, a, b, enable):
         i_CLK0=ClockSignal(), i_CE0=enable, i_RST0=0,
         **ports)
     m.d.comb += product.eq(full[:len(product)])
+
+
+def _ice40_product(m, a, b, enable, product):
+    # The 16x16 multiplier with its operand registers (A_REG, B_REG), its output through
+    # the block's registered adders with nothing added (C = D = 0, OUTPUT_SELECT 1): the
+    # mapping Yosys itself makes of a registered product, held while ``enable`` is low.
+    hold = ~enable
+    full = Signal(2 * ICE40_MULTIPLIER_WIDTH)
+    m.submodules += Instance(
+        "SB_MAC16",
+        p_NEG_TRIGGER=0, p_MODE_8x8=0, p_A_SIGNED=1, p_B_SIGNED=1,
+        p_A_REG=1, p_B_REG=1, p_C_REG=0, p_D_REG=0,
+        p_TOP_8x8_MULT_REG=0, p_BOT_8x8_MULT_REG=0,
+        p_PIPELINE_16x16_MULT_REG1=0, p_PIPELINE_16x16_MULT_REG2=0,
+        p_TOPOUTPUT_SELECT=1, p_TOPADDSUB_LOWERINPUT=2, p_TOPADDSUB_UPPERINPUT=1,
+        p_TOPADDSUB_CARRYSELECT=3,
+        p_BOTOUTPUT_SELECT=1, p_BOTADDSUB_LOWERINPUT=2, p_BOTADDSUB_UPPERINPUT=1,
+        p_BOTADDSUB_CARRYSELECT=0,
+        i_CLK=ClockSignal(), i_CE=1,
+        i_A=_sign_extended(a, ICE40_MULTIPLIER_WIDTH),
+        i_B=_sign_extended(b, ICE40_MULTIPLIER_WIDTH),
+        i_C=0, i_D=0, i_AHOLD=hold, i_BHOLD=hold, i_CHOLD=0, i_DHOLD=0,
+        i_OHOLDTOP=hold, i_OHOLDBOT=hold, i_IRSTTOP=0, i_IRSTBOT=0, i_ORSTTOP=0, i_ORSTBOT=0,
+        i_OLOADTOP=0, i_OLOADBOT=0, i_ADDSUBTOP=0, i_ADDSUBBOT=0,
+        i_CI=0, i_ACCUMCI=0, i_SIGNEXTIN=0,
+        o_O=full)
+    m.d.comb += product.eq(full[:len(product)])
+
+
+#: The multiplier blocks instantiated for each FPGA family: ``(operand width, builder)``.
+_MULTIPLIER_BLOCKS = {
+    "ecp5":  (ECP5_MULTIPLIER_WIDTH, _ecp5_product),
+    "ice40": (ICE40_MULTIPLIER_WIDTH, _ice40_product),
+}
+
+
+def registered_product(m, platform, a, b, enable):
+    """The signed product of ``a`` and ``b`` two cycles after them, in ``len(a) + len(b)``
+    bits: an operand register, the multiplier and a product register, loading while
+    ``enable`` is high.
+
+    On an ECP5 or an iCE40 the registers are the multiplier block's own (a MULT18X18D, an
+    SB_MAC16), instantiated, so the multiplication never leaves the block and the fabric
+    only routes to and from registers; elsewhere (simulation, other families) they are
+    fabric registers around a ``*`` that synthesis maps to a multiplier block.
+    Instantiating also keeps Yosys's iCE40 DSP mapper from folding the adder after two
+    products into one block and dropping the other product (seen with Yosys 0.55).
+    """
+    product = Signal(signed(len(a) + len(b)), reset_less=True)
+    family = str(getattr(platform, "family", "")).lower()
+    width, build = _MULTIPLIER_BLOCKS.get(family, (0, None))
+    if build is not None and max(len(a), len(b)) <= width and len(product) <= 2 * width:
+        build(m, a, b, enable, product)
+        return product
+    operands = [Signal.like(a, reset_less=True), Signal.like(b, reset_less=True)]
+    with m.If(enable):
+        m.d.sync += [operands[0].eq(a), operands[1].eq(b),
+                     product.eq(operands[0] * operands[1])]
     return product

@@ -114,3 +114,43 @@ def test_replicas_survive_synthesis(tmp_path):
 
     assert flip_flops("") == 4 + 4
     assert flip_flops(f"{KEEP_REPLICAS};") == 3 * 4 + 4
+
+
+def test_ice40_multiplier_block_computes_the_product(tmp_path):
+    """The iCE40 multiplier block ``hw.arith`` instantiates, simulated by Yosys on its own
+    cell model: the registered signed product two cycles after the operands, held while
+    the enable is low. (Yosys has no model of the ECP5's MULT18X18D, only a black box.)"""
+    from amaranth.back import rtlil
+    from amaranth.hdl import Module, Signal, signed
+
+    from gen.build import _tool
+    from hw.arith import registered_product
+
+    class Platform:
+        pass
+
+    platform = Platform()
+    platform.family = "iCE40"
+    a, b, enable = Signal(signed(8), name="a"), Signal(signed(8), name="b"), Signal(name="en")
+    m = Module()
+    product = Signal(signed(16), name="p")
+    m.d.comb += product.eq(registered_product(m, platform, a, b, enable))
+    (tmp_path / "top.il").write_text(rtlil.convert(m, ports=[a, b, enable, product]))
+
+    # Operands at steps 1 to 4, enabled; at step 5 the enable is low and all is held.
+    operands = [(-7, 93), (127, -128), (-128, -128), (55, 3), (1, 1)]
+    sets = " ".join(f"-set-at {step} a {x} -set-at {step} b {y} -set-at {step} en {int(step < 5)}"
+                    for step, (x, y) in enumerate(operands, start=1))
+    result = subprocess.run(
+        [_tool("yosys"), "-q", "-p",
+         f"read_rtlil top.il; read_verilog +/ice40/cells_sim.v; hierarchy -top top; proc; "
+         f"flatten; async2sync; opt_clean; tee -o sat.txt sat -seq 6 -set-init-zero {sets} "
+         "-show p"], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    seen = {}
+    for line in (tmp_path / "sat.txt").read_text().splitlines():
+        words = line.split()
+        if len(words) == 5 and words[1] == "\\p":
+            seen[int(words[0])] = int(words[4], 2) - (1 << 16) * (words[4][0] == "1")
+    products = [x * y for x, y in operands]
+    assert [seen[step] for step in (3, 4, 5, 6)] == products[:3] + [products[2]]
