@@ -145,11 +145,10 @@ class FetchUnit(wiring.Component):
             lane, out = lanes[index], operands[index]
             gathered = read.data
 
-            # The compact buffer is read as the activation memory's read comes out: from LUT
-            # RAM asynchronously, at the group's own register of the beat's slot, which sits
-            # by it; from a block RAM (where there is no LUT RAM) by a synchronous port at the
-            # incoming beat's slot. A tile's list is at least two beats long, so a slot is
-            # read two beats after its store at the earliest.
+            # The compact buffer is read at the incoming beat's slot, as the activation
+            # memory is: from LUT RAM asynchronously, then registered; from a block RAM (where
+            # there is no LUT RAM) by a synchronous port. A tile's list is at least two beats
+            # long, so a slot is read two beats after its store at the earliest.
             compact = m.submodules[f"compact_{index}"] = \
                 Memory(shape=cfg.data_width, depth=cfg.compact_buffer_depth, init=[])
             store = compact.write_port()
@@ -160,12 +159,15 @@ class FetchUnit(wiring.Component):
             ]
             if lut_ram:
                 load = compact.read_port(domain="comb")
-                m.d.comb += load.addr.eq(controls[group].slot)
+                loaded = Signal(cfg.data_width, name=f"compact_{index}_data", reset_less=True)
+                m.d.comb += load.addr.eq(self.i.payload.controls[group].slot)
+                with m.If(advance):
+                    m.d.sync += loaded.eq(load.data)
             else:
                 load = compact.read_port()
+                loaded = load.data
                 m.d.comb += [load.addr.eq(self.i.payload.controls[group].slot),
                              load.en.eq(advance)]
-            loaded = load.data
             with m.If(advance):
                 m.d.sync += [
                     out.weight.eq(lane.weight),
