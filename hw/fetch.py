@@ -47,8 +47,9 @@ class FetchUnit(wiring.Component):
     The buffers are LUT RAM where the FPGA has it (``lut_ram``, by default all but the
     families of :data:`FAMILIES_WITHOUT_LUT_RAM`), block RAM elsewhere.
 
-    Latency is two cycles: the memories' read, and a register before the multipliers. A
-    write reaches the memories two cycles after ``act_write`` carries it.
+    Latency is two cycles: the memories' read, and the registers of what they give; the
+    output is chosen from those registers, for the multipliers' operand registers to take.
+    A write reaches the memories two cycles after ``act_write`` carries it.
     Under back-pressure the unit holds its output and does not accept input.
 
     Members
@@ -83,26 +84,27 @@ class FetchUnit(wiring.Component):
         # the whole beat's payload for every lane is slow to elaborate.
         incoming = Signal(beat_layout(cfg))
         beat = Signal(fetch_layout(cfg), reset_less=True)
+        held = Signal(fetch_layout(cfg), reset_less=True)
         lanes = Signal(beat_layout(cfg))
-        m.d.comb += [incoming.eq(self.i.payload.lanes), lanes.eq(beat.lanes)]
+        m.d.comb += [incoming.eq(self.i.payload.lanes), lanes.eq(held.lanes)]
 
-        # Two stages: the memories are read as a beat is latched into ``beat``; what they
-        # give is registered once more before the multipliers (block RAM outputs are slow).
+        # Two stages: the memories are read as a beat is latched into ``beat``, and what they
+        # give is registered as it moves on to ``held`` (block RAM outputs are slow: their
+        # registers sit by them). The output chooses between those registers, for the
+        # multipliers' own operand registers.
         m.d.comb += self.i.ready.eq(advance)
         read_valid = Signal()
         with m.If(advance):
-            m.d.sync += [read_valid.eq(self.i.valid), beat.eq(self.i.payload),
+            m.d.sync += [read_valid.eq(self.i.valid), beat.eq(self.i.payload), held.eq(beat),
                          self.o.valid.eq(read_valid)]
         # Each group of lanes has its own copy of where the beat's activations come from
-        # (``controls``), and of whether a gather beat leaves (to store into its compact
-        # buffers), so that no register drives every lane.
-        controls = beat.controls
+        # (``controls``), and of whether the gather beat in ``held`` is valid (to store into
+        # its compact buffers as it leaves), so that no register drives every lane.
         gathers = replicas(1, lane_copies(cfg.pes), name="gathering")
         with m.If(advance):
-            m.d.sync += [flag.eq(self.i.valid & control.gather)
-                         for flag, control in zip(gathers, self.i.payload.controls)]
-        operands = Signal(operand_layout(cfg), reset_less=True)
-        m.d.comb += self.o.payload.eq(operands)
+            m.d.sync += [flag.eq(read_valid & control.gather)
+                         for flag, control in zip(gathers, beat.controls)]
+        operands = self.o.payload
 
         # Writes reach the memories through a copy of the request per group of lanes
         # (write_copy), which drives a few memories near it rather than one net reaching all
@@ -142,36 +144,37 @@ class FetchUnit(wiring.Component):
                 ]
             read = registered_read(m, replica, name=f"activation_{index}")
             m.d.comb += [read.addr.eq(incoming[index].column), read.en.eq(advance)]
-            lane, out = lanes[index], operands[index]
-            gathered = read.data
+            gathered = Signal(cfg.data_width, name=f"gathered_{index}", reset_less=True)
+            with m.If(advance):
+                m.d.sync += gathered.eq(read.data)
 
-            # The compact buffer is read at the incoming beat's slot, as the activation
-            # memory is: from LUT RAM asynchronously, then registered; from a block RAM (where
-            # there is no LUT RAM) by a synchronous port. A tile's list is at least two beats
-            # long, so a slot is read two beats after its store at the earliest.
+            # The compact buffer is read at the slot of the beat in ``beat``, as the
+            # activation memories give their reads: from LUT RAM asynchronously, then
+            # registered; from a block RAM (where there is no LUT RAM) by a synchronous port.
+            # A gather beat stores its reads as it leaves ``held``. A tile's list is at least
+            # two beats long, so a slot is read two beats after its store at the earliest.
             compact = m.submodules[f"compact_{index}"] = \
                 Memory(shape=cfg.data_width, depth=cfg.compact_buffer_depth, init=[])
             store = compact.write_port()
             m.d.comb += [
-                store.addr.eq(controls[group].slot),
+                store.addr.eq(held.controls[group].slot),
                 store.data.eq(gathered),
                 store.en.eq(gathers[group] & advance),
             ]
             if lut_ram:
                 load = compact.read_port(domain="comb")
                 loaded = Signal(cfg.data_width, name=f"compact_{index}_data", reset_less=True)
-                m.d.comb += load.addr.eq(self.i.payload.controls[group].slot)
+                m.d.comb += load.addr.eq(beat.controls[group].slot)
                 with m.If(advance):
                     m.d.sync += loaded.eq(load.data)
             else:
                 load = compact.read_port()
                 loaded = load.data
-                m.d.comb += [load.addr.eq(self.i.payload.controls[group].slot),
-                             load.en.eq(advance)]
-            with m.If(advance):
-                m.d.sync += [
-                    out.weight.eq(lane.weight),
-                    out.activation.eq(Mux(controls[group].compact, loaded, gathered)),
-                    out.last.eq(lane.last),
-                ]
+                m.d.comb += [load.addr.eq(beat.controls[group].slot), load.en.eq(advance)]
+            lane, out = lanes[index], operands[index]
+            m.d.comb += [
+                out.weight.eq(lane.weight),
+                out.activation.eq(Mux(held.controls[group].compact, loaded, gathered)),
+                out.last.eq(lane.last),
+            ]
         return m
