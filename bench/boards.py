@@ -1,8 +1,9 @@
 """The big bitstream builds: each board's default configuration with its dense baseline.
 
 ``python -m bench.boards [--board NAME] [--out DIR]`` runs ``python -m gen --board NAME
---build`` for the ULX3S (P = 64: synthesis about 2 min, place and route 10-15 min on one
-core) and the iCEBreaker (P = 4, about 2 min), and prints each implementation report.
+--build`` for the ULX3S (P = 64 with its baseline: about 4 min on one core, up to 8 when
+nextpnr's timing-driven rip-up runs all its iterations) and the iCEBreaker (P = 4, under a
+minute), and prints each implementation report.
 """
 
 import argparse
