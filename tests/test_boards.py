@@ -7,6 +7,7 @@ one-time compilation of its tools on a fresh machine); the big ones are in ``ben
 import json
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 
@@ -89,26 +90,35 @@ def test_bitstream_of_a_small_configuration(tmp_path, board, pes, baseline, opti
         assert sparse["fmax_mhz"] > 50
 
 
-def test_replicas_survive_synthesis(tmp_path):
-    """The board flow keeps a register's replicas apart; plain synthesis would merge them."""
+def yosys(folder, module, ports, script, output):
+    """Runs Yosys's ``script`` in ``folder`` on the Amaranth ``module`` with ``ports``, read
+    first as ``top``; returns the text ``script`` writes to ``output``."""
     from amaranth.back import rtlil
-    from amaranth.hdl import Module, Signal
 
     from gen.build import _tool
+
+    (folder / "top.il").write_text(rtlil.convert(module, ports=ports))
+    result = subprocess.run([_tool("yosys"), "-q", "-p", f"read_rtlil top.il; {script}"],
+                            cwd=folder, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return (folder / output).read_text()
+
+
+def test_replicas_survive_synthesis(tmp_path):
+    """The board flow keeps a register's replicas apart; plain synthesis would merge them."""
+    from amaranth.hdl import Module, Signal
+
     from hw.replicas import KEEP_REPLICAS, replicate
 
     i, o = Signal(4), Signal(4)
     m = Module()
     copies = replicate(m, i, 3, name="copy")
     m.d.sync += o.eq(copies[0] ^ (copies[1] + copies[2]))
-    (tmp_path / "top.il").write_text(rtlil.convert(m, ports=[i, o]))
 
     def flip_flops(script):
-        result = subprocess.run(
-            [_tool("yosys"), "-q", "-p", f"read_rtlil top.il; {script} synth_ecp5 -top top; "
-             "tee -o stat.txt stat"], cwd=tmp_path, capture_output=True, text=True)
-        assert result.returncode == 0, result.stderr
-        counts = [line.split() for line in (tmp_path / "stat.txt").read_text().splitlines()]
+        stat = yosys(tmp_path, m, [i, o],
+                     f"{script} synth_ecp5 -top top; tee -o stat.txt stat", "stat.txt")
+        counts = [line.split() for line in stat.splitlines()]
         return next(int(count) for cell, count in (words for words in counts if len(words) == 2)
                     if cell == "TRELLIS_FF")
 
@@ -120,35 +130,26 @@ def test_ice40_multiplier_block_computes_the_product(tmp_path):
     """The iCE40 multiplier block ``hw.arith`` instantiates, simulated by Yosys on its own
     cell model: the registered signed product two cycles after the operands, held while
     the enable is low. (Yosys has no model of the ECP5's MULT18X18D, only a black box.)"""
-    from amaranth.back import rtlil
     from amaranth.hdl import Module, Signal, signed
 
-    from gen.build import _tool
     from hw.arith import registered_product
 
-    class Platform:
-        pass
-
-    platform = Platform()
-    platform.family = "iCE40"
+    platform = SimpleNamespace(family="iCE40")        # what registered_product looks at
     a, b, enable = Signal(signed(8), name="a"), Signal(signed(8), name="b"), Signal(name="en")
     m = Module()
     product = Signal(signed(16), name="p")
     m.d.comb += product.eq(registered_product(m, platform, a, b, enable))
-    (tmp_path / "top.il").write_text(rtlil.convert(m, ports=[a, b, enable, product]))
 
     # Operands at steps 1 to 4, enabled; at step 5 the enable is low and all is held.
     operands = [(-7, 93), (127, -128), (-128, -128), (55, 3), (1, 1)]
     sets = " ".join(f"-set-at {step} a {x} -set-at {step} b {y} -set-at {step} en {int(step < 5)}"
                     for step, (x, y) in enumerate(operands, start=1))
-    result = subprocess.run(
-        [_tool("yosys"), "-q", "-p",
-         f"read_rtlil top.il; read_verilog +/ice40/cells_sim.v; hierarchy -top top; proc; "
-         f"flatten; async2sync; opt_clean; tee -o sat.txt sat -seq 6 -set-init-zero {sets} "
-         "-show p"], cwd=tmp_path, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    table = yosys(tmp_path, m, [a, b, enable, product],
+                  "read_verilog +/ice40/cells_sim.v; hierarchy -top top; proc; flatten; "
+                  f"async2sync; opt_clean; tee -o sat.txt sat -seq 6 -set-init-zero {sets} "
+                  "-show p", "sat.txt")
     seen = {}
-    for line in (tmp_path / "sat.txt").read_text().splitlines():
+    for line in table.splitlines():
         words = line.split()
         if len(words) == 5 and words[1] == "\\p":
             seen[int(words[0])] = int(words[4], 2) - (1 << 16) * (words[4][0] == "1")
