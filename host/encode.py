@@ -342,8 +342,9 @@ def encode_tile(q, cfg, rows_per_tile):
     padded[:m] = q
     used = (padded.reshape(tiles, group, k) != 0).any(axis=1)
     listed = max(int(used.sum(axis=1).max(initial=0)), 1)
-    # At least two beats: the fetch unit stores a list beat's activations as the next beat
-    # reads the compact buffers, so the weights that read a slot come two beats after it.
+    # At least two beats: the fetch unit stores a list beat's activations as it leaves, a
+    # cycle after the beat behind it has read the compact buffers, so the weights that read
+    # a slot must come two beats after it.
     row_lanes = max(2, -(-listed // cfg.pes)) * cfg.pes
     if row_lanes > cfg.compact_buffer_depth * cfg.pes:
         raise LayerTooBig(f"Tiles use {listed} inputs; this accelerator keeps at most "

@@ -9,7 +9,7 @@ from .arith import popcount
 from .config import BUS_WIDTH, FORMAT_VERSION
 from .decode import BeatDecoder
 from .fetch import FetchUnit
-from .bus import answer_reads, decode_address
+from .bus import REG_BITS, answer_reads, decode_address
 from .layouts import (ACCEL_ID, BusSignature, Format, Reg, Region, Status, bank_word_bits,
                       beat_layout, pattern_word_bits)
 from .pe import PEArray
@@ -99,7 +99,7 @@ class Accelerator(wiring.Component):
             with m.Else():
                 m.d.sync += weight_word.eq(weight_word + 1)
         with m.If(writable & (region == Region.REGS)):
-            with m.Switch(index[:8]):
+            with m.Switch(index[:REG_BITS]):
                 with m.Case(Reg.CONTROL):
                     m.d.comb += request.eq(bus.w_data[0])
                 with m.Case(Reg.WEIGHT_POINTER):
@@ -109,10 +109,10 @@ class Accelerator(wiring.Component):
         # The layer's registers are written a cycle late, from a registered copy of the
         # write: still before a run that the next write starts reads them.
         setting_write = Signal()
-        setting_index = Signal(8)
+        setting_index = Signal(REG_BITS)
         setting_data = Signal(BUS_WIDTH)
         m.d.sync += [setting_write.eq(writable & (region == Region.REGS)),
-                     setting_index.eq(index[:8]), setting_data.eq(bus.w_data)]
+                     setting_index.eq(index[:REG_BITS]), setting_data.eq(bus.w_data)]
         with m.If(setting_write):
             with m.Switch(setting_index):
                 with m.Case(Reg.N_BEATS):
@@ -127,9 +127,8 @@ class Accelerator(wiring.Component):
                     with m.Case(reg):
                         m.d.sync += field.eq(setting_data)
         # Memory writes are registered on their way, so that the bus's decoding is not in the
-        # same cycle as the long nets to the block RAMs; each memory's copy of the address
-        # and data loads only that memory's writes, so the copies differ and synthesis keeps
-        # them apart. Activation writes pass two more registers in the fetch unit: three
+        # same cycle as the long nets to the block RAMs, a copy of the data for each memory
+        # (hw.replicas). Activation writes pass two more registers in the fetch unit: three
         # cycles in all (BUS_WRITE_LATENCY), long before a run that follows reads them.
         activation_write = writable & ((region == Region.ACTIVATIONS) |
                                        (region == Region.BANKS))

@@ -15,17 +15,17 @@ __all__ = ["OutputAccumulator"]
 class OutputAccumulator(wiring.Component):
     """Finishes the rows a beat closes and stores them.
 
-    Each beat from the reduction tree brings the sums of its runs (:func:`~hw.layouts.sum_layout`):
-    the ``closes`` rows it ends, which are written as the beat arrives (a registered write,
-    landing a cycle later), C = ``cfg.output_ports`` write ports for as many rows, and the
-    run it leaves open, kept in a
-    carry register and added to the first row of a later beat. Rows are written in order, so
-    row ``r`` lives in bank ``r % C`` at ``r // C``, and a cycle's rows never share a bank.
+    Each beat from the reduction tree brings the sums of its runs
+    (:func:`~hw.layouts.sum_layout`): the ``closes`` rows it ends, which are written as the
+    beat arrives (a registered write, landing a cycle later), C = ``cfg.output_ports`` write
+    ports for as many rows, and the run it leaves open, kept in a carry register and added
+    to the first row of a later beat. Rows are written in order, so row ``r`` lives in bank
+    ``r % C`` at ``r // C``, and a cycle's rows never share a bank.
 
     The input is always ready. A beat that closes more than C rows (which the host never
     sends, :func:`host.encode.encode`) writes nothing and sets ``overrun``; ``retired`` pulses
-    as each beat arrives, a cycle before its rows land. ``clear`` (only while no beat is in flight) forgets the carry
-    and starts a new layer at row 0.
+    as each beat arrives, a cycle before its rows land. ``clear`` (only while no beat is in
+    flight) forgets the carry and starts a new layer at row 0.
 
     Members
     -------

@@ -4,10 +4,14 @@ accelerator and the dense baseline."""
 from amaranth.hdl import Mux, Signal
 
 from .config import BUS_WIDTH
-from .layouts import Region
+from .layouts import Reg, Region
 
 
-__all__ = ["decode_address", "answer_reads"]
+__all__ = ["REG_BITS", "decode_address", "answer_reads"]
+
+
+#: Bits of a register's index in :attr:`Region.REGS` (the width of :class:`Reg`).
+REG_BITS = Reg.as_shape().width
 
 
 def decode_address(m, bus):
@@ -29,11 +33,11 @@ def answer_reads(m, bus, region, index, registers, outputs):
     answer comes :data:`~hw.layouts.BUS_READ_LATENCY` cycles after the request. A
     register's value is the one it has the cycle after the request."""
     read_region = Signal(Region)
-    read_index = Signal(8)
+    read_index = Signal(REG_BITS)
     with m.If(bus.r_en):
-        m.d.sync += [read_region.eq(region), read_index.eq(index[:8])]
+        m.d.sync += [read_region.eq(region), read_index.eq(index[:REG_BITS])]
     answer_region = Signal(Region)
-    answer_group = Signal(6)
+    answer_group = Signal(REG_BITS - 2)
     m.d.sync += [answer_region.eq(read_region), answer_group.eq(read_index[2:])]
     groups = {}
     for reg, value in registers.items():

@@ -231,11 +231,11 @@ class AccelConfig:
         A run of ``n`` beats (``n > 0``) takes exactly ``n + L`` cycles from start to done,
         whatever the format: the weight memory read and two registers (3), the beat decoder
         (1), the activation memories' read and the registers of what they give (2), the
-        multipliers' operand and product registers (2), the reduction tree's runs (:attr:`run_count_stages`, in
-        which each pair of lanes is added), masks (1) and adders (log2 of
-        :attr:`run_leaves`), and the output stage's write, as the done flag is set (1). For
-        P = 64, L = 18. Nothing stalls: no beat closes more than ``output_ports`` rows
-        (:func:`host.encode.encode`).
+        multipliers' operand and product registers (2), the reduction tree's run count
+        (:attr:`run_count_stages`, in which each pair of lanes is added), masks (1) and
+        adders (log2 of :attr:`run_leaves`), and the output stage's arrival, as the done
+        flag is set (1). For P = 64, L = 18. Nothing stalls: no beat closes more than
+        ``output_ports`` rows (:func:`host.encode.encode`).
         """
         return 10 + self.run_count_stages + ceil_log2(self.run_leaves)
 

@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from .arith import registered_product
 from .config import BUS_WIDTH, ConfigError
-from .bus import answer_reads, decode_address
+from .bus import REG_BITS, answer_reads, decode_address
 from .layouts import ACCEL_ID, BusSignature, Reg, Region, Status
 from .memory import BlockMemory, registered_read
 
@@ -72,7 +72,7 @@ class DenseArray(wiring.Component):
             with m.If(weight_word == words_per_beat - 1):
                 m.d.sync += [weight_word.eq(0), weight_beat.eq(weight_beat + 1)]
         with m.If(writable & (region == Region.REGS)):
-            with m.Switch(index[:8]):
+            with m.Switch(index[:REG_BITS]):
                 with m.Case(Reg.CONTROL):
                     m.d.comb += start.eq(bus.w_data[0])
                 with m.Case(Reg.N_BEATS):

@@ -84,22 +84,22 @@ class FetchUnit(wiring.Component):
         # the whole beat's payload for every lane is slow to elaborate.
         incoming = Signal(beat_layout(cfg))
         beat = Signal(fetch_layout(cfg), reset_less=True)
-        held = Signal(fetch_layout(cfg), reset_less=True)
+        landed = Signal(fetch_layout(cfg), reset_less=True)
         lanes = Signal(beat_layout(cfg))
-        m.d.comb += [incoming.eq(self.i.payload.lanes), lanes.eq(held.lanes)]
+        m.d.comb += [incoming.eq(self.i.payload.lanes), lanes.eq(landed.lanes)]
 
         # Two stages: the memories are read as a beat is latched into ``beat``, and what they
-        # give is registered as it moves on to ``held`` (block RAM outputs are slow: their
+        # give is registered as it moves on to ``landed`` (block RAM outputs are slow: their
         # registers sit by them). The output chooses between those registers, for the
         # multipliers' own operand registers.
         m.d.comb += self.i.ready.eq(advance)
         read_valid = Signal()
         with m.If(advance):
-            m.d.sync += [read_valid.eq(self.i.valid), beat.eq(self.i.payload), held.eq(beat),
+            m.d.sync += [read_valid.eq(self.i.valid), beat.eq(self.i.payload), landed.eq(beat),
                          self.o.valid.eq(read_valid)]
         # Each group of lanes has its own copy of where the beat's activations come from
-        # (``controls``), and of whether the gather beat in ``held`` is valid (to store into
-        # its compact buffers as it leaves), so that no register drives every lane.
+        # (``controls``), and of whether the gather beat in ``landed`` is valid (to store
+        # into its compact buffers as it leaves), so that no register drives every lane.
         gathers = replicas(1, lane_copies(cfg.pes), name="gathering")
         with m.If(advance):
             m.d.sync += [flag.eq(read_valid & control.gather)
@@ -151,13 +151,14 @@ class FetchUnit(wiring.Component):
             # The compact buffer is read at the slot of the beat in ``beat``, as the
             # activation memories give their reads: from LUT RAM asynchronously, then
             # registered; from a block RAM (where there is no LUT RAM) by a synchronous port.
-            # A gather beat stores its reads as it leaves ``held``. A tile's list is at least
-            # two beats long, so a slot is read two beats after its store at the earliest.
+            # A gather beat stores its reads as it leaves ``landed``. A tile's list is at
+            # least two beats long, so a slot is read two beats after its store at the
+            # earliest.
             compact = m.submodules[f"compact_{index}"] = \
                 Memory(shape=cfg.data_width, depth=cfg.compact_buffer_depth, init=[])
             store = compact.write_port()
             m.d.comb += [
-                store.addr.eq(held.controls[group].slot),
+                store.addr.eq(landed.controls[group].slot),
                 store.data.eq(gathered),
                 store.en.eq(gathers[group] & advance),
             ]
@@ -174,7 +175,7 @@ class FetchUnit(wiring.Component):
             lane, out = lanes[index], operands[index]
             m.d.comb += [
                 out.weight.eq(lane.weight),
-                out.activation.eq(Mux(held.controls[group].compact, loaded, gathered)),
+                out.activation.eq(Mux(landed.controls[group].compact, loaded, gathered)),
                 out.last.eq(lane.last),
             ]
         return m

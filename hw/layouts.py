@@ -38,18 +38,17 @@ class Format(enum.Enum, shape=2):
     all grouped. Which group a lane reads and whether it ends a row depend only on the lane's
     place in the stream, which repeats every ``PATTERN_BEATS`` beats (the beat's phase): the
     host writes one :func:`pattern_layout` entry of row ends per phase into the pattern
-    table, and the activation memories are banked: lane ``i``'s memory holds, at
-    ``phase << INDEX_BITS``, the group lane ``i`` reads in that phase
-    (:attr:`Region.BANKS`), so a lane reads its own memory at ``phase << INDEX_BITS | index``
-    (the entry holds that base)
-    and no two lanes ever read the same memory.
+    table, with the phase's base ``phase << INDEX_BITS``, and the activation memories are
+    banked: lane ``i``'s memory holds, at that base, the group lane ``i`` reads in that phase
+    (:attr:`Region.BANKS`), so a lane reads its own memory at ``base | index`` and no two
+    lanes ever read the same memory.
 
     ``TILE``: tile-wise. Each tile of G rows starts with ``TILE_LIST_BEATS`` (at least two)
     list beats of unstructured lanes of weight 0 whose ``column`` names the tile's kept
     inputs; the fetch unit reads each of them once and keeps it in lane ``i``'s compact
-    buffer. The tile's rows follow as dense
-    grouped beats (1:1, no index) of exactly that many beats per row, lane ``i`` of every
-    beat reading the compact buffer ``i``: one activation read serves all G rows.
+    buffer. The tile's rows follow as dense grouped beats (1:1, no index) of exactly that
+    many beats per row, lane ``i`` of every beat reading the compact buffer ``i``: one
+    activation read serves all G rows.
     ``TILE_BEATS`` counts a tile's list and weight beats.
     """
     UNSTRUCTURED = 0
@@ -325,11 +324,9 @@ class BusSignature(wiring.Signature):
 
     A write stores ``w_data`` at ``addr`` when ``w_en`` is high: in that cycle or, through
     registers, within :data:`BUS_WRITE_LATENCY` cycles, in time for a run that a later write
-    starts. A read
-    with ``r_en``
-    high presents its data on ``r_data`` :data:`BUS_READ_LATENCY` (3) cycles later, from a
-    register (block RAM outputs are slow). Weight and activation
-    memories are write-only; writes to them during a run are ignored.
+    starts. A read with ``r_en`` high presents its data on ``r_data``
+    :data:`BUS_READ_LATENCY` (3) cycles later, from a register (block RAM outputs are slow).
+    Weight and activation memories are write-only; writes to them during a run are ignored.
 
     Addresses: ``Region`` in the top bits; below them, a register index, the weight stream
     (any address: see ``Reg.WEIGHT_POINTER``), an activation word (``acts_per_word``
