@@ -17,16 +17,21 @@ def _check_divisor(divisor):
 class UARTRx(wiring.Component):
     """Receives bytes from ``rx``.
 
-    A falling edge on the idle line starts a byte; each bit is sampled in its middle, which
-    for ``divisor == 1`` is the cycle it is on the line. A byte whose stop bit is low is
-    dropped and ``framing_error`` pulses. A byte is offered on ``o`` for one cycle; it is
-    lost if ``o.ready`` is low then (``overrun`` pulses).
+    The line low while the receiver is idle starts a byte (so does a line still low after a
+    byte with a low stop bit); each bit is sampled in its middle, which for ``divisor == 1``
+    is the cycle it is on the line. A byte is offered on ``o`` for the one cycle after its
+    stop bit's middle, and lost if ``o.ready`` is low then (``overrun`` pulses): unlike a
+    stream source, the receiver does not wait. A byte whose stop bit is low is dropped and
+    ``framing_error`` pulses.
 
     Members
     -------
     rx : ``In(1)``
+        The line, high while idle.
     o : ``Out(stream.Signature(8))``
+        The bytes received.
     framing_error, overrun : ``Out(1)``
+        Pulse for a byte dropped for its stop bit, and for a byte ``o`` was not ready for.
     """
     rx: In(1, init=1)
     o: Out(stream.Signature(8))
@@ -70,12 +75,17 @@ class UARTRx(wiring.Component):
 
 class UARTTx(wiring.Component):
     """Sends the bytes offered on ``i`` on ``tx``, each as a start bit, 8 data bits (least
-    significant first) and a stop bit. ``i.ready`` is high while the line is free.
+    significant first) and a stop bit, ``divisor`` cycles a bit. ``i.ready`` is high while the
+    transmitter is idle; a byte's start bit is on the line from the cycle after it is taken,
+    and the transmitter is idle again a cycle after its stop bit, so bytes offered back to back
+    take ``10 * divisor + 1`` cycles each.
 
     Members
     -------
     i : ``In(stream.Signature(8))``
+        The bytes to send.
     tx : ``Out(1)``
+        The line, high while idle.
     """
     i: In(stream.Signature(8))
     tx: Out(1, init=1)

@@ -67,3 +67,50 @@ def run_bus(dut, script):
     sim.add_clock(1e-8)
     sim.add_testbench(testbench)
     sim.run()
+
+def simulate(dut, *testbenches, background=()):
+    """Run the async ``testbenches`` (functions of the simulator context) on ``dut`` until
+    they have all returned, with the ``background`` ones beside them."""
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    for testbench in testbenches:
+        sim.add_testbench(testbench)
+    for testbench in background:
+        sim.add_testbench(testbench, background=True)
+    sim.run()
+
+
+def pause_cycles(rng, pause, longest):
+    """The length of a random pause: one more cycle with probability ``pause`` each time, at
+    most ``longest``."""
+    cycles = 0
+    while cycles < longest and rng.random() < pause:
+        cycles += 1
+    return cycles
+
+
+async def put(ctx, port, payload, *, wait=0):
+    """Offer ``payload`` on the stream ``port`` after ``wait`` idle cycles and hold it until
+    it is taken; returns in the cycle after the transfer."""
+    for _ in range(wait):
+        await ctx.tick()
+    ctx.set(port.payload, payload)
+    ctx.set(port.valid, 1)
+    await ctx.tick().until(port.ready)
+    ctx.set(port.valid, 0)
+
+
+async def drain(ctx, port, received, *, pause=0.3, seed=0, offers=None):
+    """Take payloads from the stream ``port`` into ``received`` for ever, ``ready`` low in each
+    cycle with probability ``pause`` (a background testbench). ``offers``, if given, collects
+    ``(payload, ready)`` for every cycle in which ``valid`` is high."""
+    rng = random.Random(seed)
+    while True:
+        ctx.set(port.ready, int(rng.random() >= pause))
+        _, _, valid, ready, payload = await ctx.tick().sample(
+            port.valid, port.ready, port.payload)
+        if valid:
+            if offers is not None:
+                offers.append((payload, ready))
+            if ready:
+                received.append(payload)
