@@ -1,9 +1,9 @@
 """The manifest: everything a host needs to drive one generated accelerator."""
 
 from hw.config import BUS_WIDTH, FORMAT_VERSION
-from hw.layouts import (ACCEL_ID, BUS_READ_LATENCY, Reg, Region, Status, bus_addr_width,
-                        field_offsets, grouped_beat_layout, pattern_layout, region_addr_width,
-                        unstructured_beat_layout)
+from hw.bus import (ACCEL_ID, ACCELERATOR_REGISTERS, BUS_READ_LATENCY, BUS_WRITE_LATENCY,
+                    Region, Status, bus_addr_width, region_addr_width)
+from hw.layouts import field_offsets, grouped_beat_layout, pattern_layout, unstructured_beat_layout
 
 
 __all__ = ["manifest"]
@@ -21,11 +21,14 @@ def manifest(cfg):
             "word_width": BUS_WIDTH,
             "addr_width": bus_addr_width(cfg),
             "read_latency": BUS_READ_LATENCY,
+            "write_latency": BUS_WRITE_LATENCY,
             "regions": {region.name: {"select": region.value,
                                       "addr_width": region_addr_width(cfg, region)}
                         for region in Region},
         },
-        "registers": {reg.name: reg.value for reg in Reg},
+        # Every register the engine implements: address within REGS, access ("r", "w" or
+        # "rw"), width in bits, group of related registers at consecutive addresses, doc.
+        "registers": ACCELERATOR_REGISTERS.describe(cfg),
         "status_bits": {flag.name: flag.value for flag in Status},
         "memories": {
             "weights": {"beats": cfg.weight_depth, "words_per_beat": cfg.words_per_beat,

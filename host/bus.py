@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from hw.layouts import (Reg, Region, bank_address, bus_addr_width, pattern_address,
-                        region_addr_width)
+from hw.bus import (Reg, Region, bank_address, bus_addr_width, pattern_address,
+                    region_addr_width)
 
 from .golden import padded_inputs
 

@@ -3,7 +3,7 @@
 from dataclasses import dataclass, fields
 
 
-from hw.layouts import Reg
+from hw.bus import Reg
 
 from .golden import padded_inputs
 

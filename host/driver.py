@@ -8,14 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.config import FORMAT_VERSION, AccelConfig
-from hw.layouts import ACCEL_ID, Reg, Status
+from hw.config import AccelConfig
 
-from .bus import input_writes, output_address, register_address, setting_writes, weight_writes
-from .cycles import COUNTER_REGS, RunCounters
 from .encode import LayerTooBig, encode
 from .golden import wrap
 from .link import Link, SimulatedBoard
+from .protocol import AcceleratorError, check_identity, load_layer, run_input
 from .patterns import parse_pattern, prune
 from .quant import check_finite, quantize_activations, quantize_weights
 
@@ -27,10 +25,6 @@ __all__ = ["SIM_CONFIG", "RunStats", "SparseAccel", "AcceleratorError"]
 #: every all-MiniLM-L6-v2 linear at 50 %, a UART at one cycle per bit.
 SIM_CONFIG = AccelConfig(pes=64, max_k=1536, max_m=1536, weight_depth=4608,
                          max_group_width=16, baud_divisor=1, link_timeout=20000)
-
-
-class AcceleratorError(RuntimeError):
-    """The accelerator is not the one the manifest describes, or a run did not finish."""
 
 
 @dataclass
@@ -108,22 +102,11 @@ class SparseAccel:
             self._serial = serial.serial_for_url(port, baudrate=baudrate, timeout=0.02)
             self.link = Link(self._serial, timeout=timeout, retries=retries)
             self.run_timeout = run_timeout
-            self._check_identity()
+            check_identity(self.link, self.cfg, self.manifest["config_hash"])
         except BaseException:
             self.close()
             raise
         self.last_run = None
-
-    def _check_identity(self):
-        found = dict(zip(("id", "version", "config_hash"),
-                         self.link.read(register_address(self.cfg, Reg.ID), 3).tolist()))
-        expected = {"id": ACCEL_ID, "version": FORMAT_VERSION,
-                    "config_hash": self.manifest["config_hash"]}
-        for name, value in expected.items():
-            if found[name] != value:
-                raise AcceleratorError(
-                    f"The board's {name} is {found[name]:#x}, but the manifest says "
-                    f"{value:#x}: load the bitstream built with this manifest")
 
     def close(self):
         """Close the link, and stop the simulated board if this object started it."""
@@ -197,9 +180,7 @@ class SparseAccel:
         progress = _Progress(total_words * 4, self.progress and total_words > 16384)
         for tile in tiles:
             started = time.monotonic()
-            addresses, words = weight_writes(self.cfg, tile.layer)
-            self._write_with_progress(addresses, words, progress)
-            self.link.write(*setting_writes(self.cfg, tile.layer))
+            load_layer(self.link, self.cfg, tile.layer, progress=progress.advance)
             stats.link_seconds += time.monotonic() - started
             for b, inputs in enumerate(xq):
                 acc[b, tile.row0:tile.row0 + tile.rows] += self._run_tile(tile, inputs, stats)
@@ -215,45 +196,17 @@ class SparseAccel:
             y = y + bias
         return y[0] if x.ndim == 1 else y
 
-    def _write_with_progress(self, addresses, words, progress):
-        chunk = 64 * 1024
-        for start in range(0, len(words), chunk):
-            self.link.write(addresses[start:start + chunk], words[start:start + chunk])
-            progress.advance(4 * len(words[start:start + chunk]))
-
     def _run_tile(self, tile, inputs, stats):
         """Load one input for a loaded tile, run it and return its rows' sums."""
-        cfg, layer = self.cfg, tile.layer
         started = time.monotonic()
-        self.link.write(*input_writes(cfg, layer, inputs[tile.col0:tile.col0 + layer.shape[1]]))
-        self.link.write([register_address(cfg, Reg.CONTROL)], [1])
-        stats.link_seconds += time.monotonic() - started
-        started = time.monotonic()
-        status = 0
-        while not status & Status.DONE.value:
-            if time.monotonic() - started > self.run_timeout:
-                raise AcceleratorError(f"The run did not finish in {self.run_timeout} s "
-                                       f"(status {status:#x})")
-            status = int(self.link.read(register_address(cfg, Reg.STATUS), 1)[0])
-        stats.run_seconds += time.monotonic() - started
-        if status & Status.ROW_ERROR.value:
-            raise AcceleratorError("The run closed a different number of rows than it was "
-                                   "given: the weights in the board's memory are not the "
-                                   "layer that was sent")
-        if status & Status.OVERRUN.value:
-            raise AcceleratorError("A beat closed more rows than the output stage writes in a "
-                                   "cycle: the weight stream is not laid out as host.encode "
-                                   "lays it out")
-        started = time.monotonic()
-        sums = self.link.read(int(output_address(cfg, 0)), len(layer.rows))
-        first = COUNTER_REGS[0].value
-        counters = self.link.read(register_address(cfg, COUNTER_REGS[0]),
-                                  max(reg.value for reg in COUNTER_REGS) - first + 1)
-        stats.link_seconds += time.monotonic() - started
-        run = RunCounters(*(int(counters[reg.value - first]) for reg in COUNTER_REGS))
-        stats.counters.append(run)
-        stats.cycles += run.cycles
-        return layer.scatter(wrap(sums.astype(np.int64), cfg.acc_width))
+        run = run_input(self.link, self.cfg, tile.layer,
+                        inputs[tile.col0:tile.col0 + tile.layer.shape[1]],
+                        timeout=self.run_timeout)
+        stats.run_seconds += run.wait_seconds
+        stats.link_seconds += time.monotonic() - started - run.wait_seconds
+        stats.counters.append(run.counters)
+        stats.cycles += run.counters.cycles
+        return tile.layer.scatter(run.sums)
 
 
 @dataclass

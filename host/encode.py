@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hw.config import BUS_WIDTH, ceil_log2
-from hw.layouts import (Format, Reg, field_offsets, grouped_beat_layout, pattern_layout,
+from hw.bus import Reg
+from hw.layouts import (Format, field_offsets, grouped_beat_layout, pattern_layout,
                         unstructured_beat_layout)
 
 from .patterns import parse_pattern

@@ -1,24 +1,89 @@
 """The accelerator: memories, datapath, control registers and counters behind a word bus."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .accum import OutputAccumulator
-from .arith import popcount
-from .config import BUS_WIDTH, FORMAT_VERSION
+from .bus import (ACCEL_ID, ACCELERATOR_REGISTERS, BUS_WIDTH, BusSignature,
+                  MemoryWriteSignature, Region, RegisterBank, bank_word_bits, bus_addr_width,
+                  pattern_word_bits)
+from .config import FORMAT_VERSION
+from .control import RunControl, WeightStream
+from .counters import COUNTERS, PerformanceCounters
 from .decode import BeatDecoder
-from .fetch import FetchUnit
-from .bus import REG_BITS, answer_reads, decode_address
-from .layouts import (ACCEL_ID, BusSignature, Format, Reg, Region, Status, bank_word_bits,
-                      beat_layout, pattern_word_bits)
+from .fetch import ActivationWriteSignature, FetchUnit
+from .layouts import Format
 from .pe import PEArray
 from .reduce import ReductionTree
-from .replicas import LANES_PER_COPY, lane_copies, replicas, replicate
-from .sequencer import BeatSource
+from .replicas import replicas
+from .sequencer import BeatSource, WordWriteSignature
 
 
-__all__ = ["Accelerator"]
+__all__ = ["MemoryWrites", "Accelerator"]
+
+
+class MemoryWrites(wiring.Component):
+    """Routes the bus's memory writes to the activation memories, the weight memory (at the
+    weight stream's ``beat`` and ``word``) and the pattern table, a cycle late.
+
+    The writes are registered on their way, so that the bus's decoding is not in the same
+    cycle as the long nets to the block RAMs, with a copy of the data for each memory
+    (:mod:`hw.replicas`). A write's address and data are loaded in every cycle, only its
+    enable on a condition: a load enable decoded from the bus would be one more net to them
+    all. Activation writes pass two more registers in the fetch unit: three cycles in all
+    (:data:`~hw.bus.BUS_WRITE_LATENCY`).
+
+    Members
+    -------
+    memory : ``In(MemoryWriteSignature(...))``
+        From the register bank.
+    weight_beat, weight_word : ``In(...)``
+        The weight stream's pointer (:class:`~hw.control.WeightStream`).
+    act_write : ``Out(ActivationWriteSignature(cfg))``
+    weight_write : ``Out(WordWriteSignature(weight_depth, words_per_beat))``
+    pattern_write : ``Out(WordWriteSignature(pattern_depth, words_per_pattern))``
+    """
+    def __init__(self, cfg):
+        self.cfg = cfg
+        weights = WordWriteSignature(cfg.weight_depth, cfg.words_per_beat)
+        super().__init__({
+            "memory":        In(MemoryWriteSignature(bus_addr_width(cfg) -
+                                                     Region.as_shape().width)),
+            "weight_beat":   In(weights.members["beat"].shape),
+            "weight_word":   In(weights.members["word"].shape),
+            "act_write":     Out(ActivationWriteSignature(cfg)),
+            "weight_write":  Out(weights),
+            "pattern_write": Out(WordWriteSignature(cfg.pattern_depth, cfg.words_per_pattern)),
+        })
+
+    def elaborate(self, platform):
+        cfg = self.cfg
+        m = Module()
+        memory, act, weight, pattern = (self.memory, self.act_write, self.weight_write,
+                                        self.pattern_write)
+        region, index = memory.region, memory.index
+        m.d.sync += [
+            act.en.eq(memory.en & ((region == Region.ACTIVATIONS) | (region == Region.BANKS))),
+            weight.en.eq(memory.en & (region == Region.WEIGHTS)),
+            pattern.en.eq(memory.en & (region == Region.PATTERN)),
+        ]
+        act_data, weight_data, pattern_data = replicas(BUS_WIDTH, 3, name="write_data",
+                                                       reset_less=True)
+        m.d.sync += [
+            act_data.eq(memory.data), weight_data.eq(memory.data),
+            pattern_data.eq(memory.data),
+            act.addr.eq(index),
+            act.lane.eq(index[bank_word_bits(cfg):]),
+            act.broadcast.eq(region == Region.ACTIVATIONS),
+            weight.beat.eq(self.weight_beat),
+            weight.word.eq(self.weight_word),
+            pattern.beat.eq(index[pattern_word_bits(cfg):]),
+            pattern.word.eq(index[:pattern_word_bits(cfg)]),
+        ]
+        m.d.comb += [act.data.eq(act_data), weight.data.eq(weight_data),
+                     pattern.data.eq(pattern_data)]
+        return m
 
 
 class Accelerator(wiring.Component):
@@ -62,185 +127,62 @@ class Accelerator(wiring.Component):
         wiring.connect(m, pes.o, tree.i)
         wiring.connect(m, tree.o, accum.i)
 
-        bus = self.bus
-        region, index = decode_address(m, bus)
+        bank = m.submodules.registers = RegisterBank(cfg, ACCELERATOR_REGISTERS)
+        wiring.connect(m, wiring.flipped(self.bus), bank.bus)
+        reg = bank.port
+        m.d.comb += [reg("ID").r_data.eq(ACCEL_ID), reg("VERSION").r_data.eq(FORMAT_VERSION),
+                     reg("CONFIG_HASH").r_data.eq(cfg.config_hash), bank.lock.eq(self.busy)]
 
-        busy = self.busy
-        done = Signal()
-        # A write of 1 to CONTROL (``request``) makes the accelerator busy at once, so that
-        # the next read of STATUS sees the run; the run itself starts in the next cycle, on
-        # a registered pulse, as that pulse reaches every block and counter: a copy of it
-        # for each (hw.replicas), the beat source making its own.
-        request = Signal()
-        decode_start, accum_start, start = replicate(m, request, 3, name="start")
-        n_beats = Signal.like(source.n_beats)
-        n_rows = Signal(cfg.row_width + 1)
-        n_lanes = Signal.like(decode.n_lanes)
-        layer_format = Signal(Format)
-        weight_beat = Signal.like(source.write.beat)
-        weight_word = Signal.like(source.write.word)
-        words_per_beat = Signal(range(cfg.words_per_beat + 1), init=cfg.words_per_beat)
-        setting_regs = {
-            Reg.INDEX_BITS: Signal.like(decode.index_bits),
-            Reg.TILE_LIST_BEATS: Signal.like(decode.list_beats),
-            Reg.TILE_BEATS: Signal.like(decode.tile_beats),
-            Reg.PATTERN_BEATS: Signal.like(source.pattern_beats),
-        }
-        retired = Signal.like(n_beats)
-        counters = {reg: Signal(BUS_WIDTH, name=reg.name.lower())
-                    for reg in (Reg.CYCLES, Reg.BEATS, Reg.BUSY_LANES, Reg.NONZERO_PRODUCTS,
-                                Reg.STALLS, Reg.ACT_READS)}
+        stream = m.submodules.weight_stream = WeightStream(
+            cfg.weight_depth, cfg.words_per_beat, programmable=True)
+        wiring.connect(m, bank.weight_pointer, stream.pointer)
+        wiring.connect(m, bank.words_per_beat, stream.words_per_beat)
+        writes = m.submodules.memory_writes = MemoryWrites(cfg)
+        wiring.connect(m, bank.memory, writes.memory)
+        m.d.comb += [stream.write.eq(bank.memory.en & (bank.memory.region == Region.WEIGHTS)),
+                     writes.weight_beat.eq(stream.beat), writes.weight_word.eq(stream.word)]
+        wiring.connect(m, writes.act_write, fetch.act_write)
+        wiring.connect(m, writes.weight_write, source.write)
+        wiring.connect(m, writes.pattern_write, source.pattern_write)
 
-        # Writes; ignored during a run, so a run always sees the layer it started with.
-        writable = bus.w_en & ~busy
-        with m.If(writable & (region == Region.WEIGHTS)):
-            with m.If(weight_word + 1 == words_per_beat):
-                m.d.sync += [weight_word.eq(0), weight_beat.eq(weight_beat + 1)]
-            with m.Else():
-                m.d.sync += weight_word.eq(weight_word + 1)
-        with m.If(writable & (region == Region.REGS)):
-            with m.Switch(index[:REG_BITS]):
-                with m.Case(Reg.CONTROL):
-                    m.d.comb += request.eq(bus.w_data[0])
-                with m.Case(Reg.WEIGHT_POINTER):
-                    m.d.sync += [weight_beat.eq(bus.w_data), weight_word.eq(0)]
-                with m.Case(Reg.WORDS_PER_BEAT):
-                    m.d.sync += words_per_beat.eq(bus.w_data)
-        # The layer's registers are written a cycle late, from a registered copy of the
-        # write: still before a run that the next write starts reads them.
-        setting_write = Signal()
-        setting_index = Signal(REG_BITS)
-        setting_data = Signal(BUS_WIDTH)
-        m.d.sync += [setting_write.eq(writable & (region == Region.REGS)),
-                     setting_index.eq(index[:REG_BITS]), setting_data.eq(bus.w_data)]
-        with m.If(setting_write):
-            with m.Switch(setting_index):
-                with m.Case(Reg.N_BEATS):
-                    m.d.sync += n_beats.eq(setting_data)
-                with m.Case(Reg.N_ROWS):
-                    m.d.sync += n_rows.eq(setting_data)
-                with m.Case(Reg.N_LANES):
-                    m.d.sync += n_lanes.eq(setting_data)
-                with m.Case(Reg.FORMAT):
-                    m.d.sync += layer_format.eq(setting_data)
-                for reg, field in setting_regs.items():
-                    with m.Case(reg):
-                        m.d.sync += field.eq(setting_data)
-        # Memory writes are registered on their way, so that the bus's decoding is not in the
-        # same cycle as the long nets to the block RAMs, a copy of the data for each memory
-        # (hw.replicas). Activation writes pass two more registers in the fetch unit: three
-        # cycles in all (BUS_WRITE_LATENCY), long before a run that follows reads them.
-        activation_write = writable & ((region == Region.ACTIVATIONS) |
-                                       (region == Region.BANKS))
-        weight_write = writable & (region == Region.WEIGHTS)
-        pattern_write = writable & (region == Region.PATTERN)
-        # A write's address and data are loaded in every cycle, only its enable on a
-        # condition: a load enable decoded from the bus would be one more net to them all.
-        m.d.sync += [fetch.act_write.en.eq(activation_write), source.write.en.eq(weight_write),
-                     source.pattern_write.en.eq(pattern_write)]
-        act_data, weight_data, pattern_data = replicas(BUS_WIDTH, 3, name="write_data",
-                                                       reset_less=True)
-        m.d.sync += [
-            act_data.eq(bus.w_data), weight_data.eq(bus.w_data), pattern_data.eq(bus.w_data),
-            fetch.act_write.addr.eq(index),
-            fetch.act_write.lane.eq(index[bank_word_bits(cfg):]),
-            fetch.act_write.broadcast.eq(region == Region.ACTIVATIONS),
-            source.write.beat.eq(weight_beat),
-            source.write.word.eq(weight_word),
-            source.pattern_write.beat.eq(index[pattern_word_bits(cfg):]),
-            source.pattern_write.word.eq(index[:pattern_word_bits(cfg)]),
-        ]
-        m.d.comb += [fetch.act_write.data.eq(act_data), source.write.data.eq(weight_data),
-                     source.pattern_write.data.eq(pattern_data)]
         m.d.comb += [
-            source.pattern_beats.eq(setting_regs[Reg.PATTERN_BEATS]),
-            decode.format.eq(layer_format),
-            decode.index_bits.eq(setting_regs[Reg.INDEX_BITS]),
-            decode.list_beats.eq(setting_regs[Reg.TILE_LIST_BEATS]),
-            decode.tile_beats.eq(setting_regs[Reg.TILE_BEATS]),
-            decode.n_lanes.eq(n_lanes),
-            decode.restart.eq(decode_start),
-            source.request.eq(request),
-            source.n_beats.eq(n_beats),
-            accum.clear.eq(accum_start),
+            source.n_beats.eq(reg("N_BEATS").value),
+            source.pattern_beats.eq(reg("PATTERN_BEATS").value),
+            decode.format.eq(reg("FORMAT").value),
+            decode.index_bits.eq(reg("INDEX_BITS").value),
+            decode.list_beats.eq(reg("TILE_LIST_BEATS").value),
+            decode.tile_beats.eq(reg("TILE_BEATS").value),
+            decode.n_lanes.eq(reg("N_LANES").value),
         ]
 
-        # Run control.
-        with m.If(start):
-            m.d.sync += retired.eq(0)
-            m.d.sync += [counter.eq(0) for counter in counters.values()]
-        with m.Elif(busy):
-            with m.If(retired == n_beats):
-                m.d.sync += [busy.eq(0), done.eq(1)]
-            with m.If(accum.retired):
-                m.d.sync += retired.eq(retired + 1)
-        with m.If(request):
-            m.d.sync += [busy.eq(1), done.eq(0)]
-
-        # Counters. Each lane's flag is registered beside its lane (the decoder's output, the
-        # multipliers' operands), then masked by a copy of the beat's valid bit per group of
-        # lanes, counted by a pipelined adder tree, and the counts are added; the last beat's
-        # counts land long before the run's final write.
-        fed = fetch.o.valid & fetch.o.ready
-        decoded = decode.o.valid & decode.o.ready
-        lanes = Signal(beat_layout(cfg))
-        m.d.comb += lanes.eq(decode.o.payload.lanes)
-
-        def lane_flags(flags, valid, name):
-            raw = Signal(cfg.pes, name=f"{name}_raw", reset_less=True)
-            valids = replicate(m, valid, lane_copies(cfg.pes), name=f"{name}_valid")
-            masked = Signal(cfg.pes, name=f"{name}_flags")
-            m.d.sync += [raw.eq(Cat(flags)),
-                         masked.eq(Cat(raw[i] & valids[i // LANES_PER_COPY]
-                                       for i in range(cfg.pes)))]
-            return popcount(m, masked, name=name)
-
-        kept = lane_flags((lanes[i].weight != 0 for i in range(cfg.pes)), decoded, "kept")
-        # A product is non-zero when both its operands are: flagged from the operand
-        # registers beside the multipliers, not from the multipliers' outputs.
-        operands = fetch.o.payload
-        nonzero = lane_flags(((operands[i].weight != 0) & (operands[i].activation != 0)
-                              for i in range(cfg.pes)), fed, "nonzero")
-        decode_reads = Signal.like(decode.reads)
-        m.d.sync += decode_reads.eq(Mux(decoded, decode.reads, 0))
-        reads = Signal(range(cfg.pes + 1))
-        unstructured = layer_format == Format.UNSTRUCTURED
-        # An unstructured layer reads for its kept weights only: the lanes a row skips to
-        # start at the next beat, and the final beat's padding, read nothing.
-        m.d.sync += reads.eq(Mux(unstructured, kept, decode_reads))
-        with m.If(busy & ~start):
-            m.d.sync += [
-                counters[Reg.CYCLES].eq(counters[Reg.CYCLES] + 1),
-                counters[Reg.BEATS].eq(counters[Reg.BEATS] + fed),
-                counters[Reg.STALLS].eq(counters[Reg.STALLS] + ~fed),
-                counters[Reg.BUSY_LANES].eq(counters[Reg.BUSY_LANES] + kept),
-                counters[Reg.NONZERO_PRODUCTS].eq(counters[Reg.NONZERO_PRODUCTS] + nonzero),
-                counters[Reg.ACT_READS].eq(counters[Reg.ACT_READS] + reads),
-            ]
-
-        # Reads, answered BUS_READ_LATENCY cycles after the request. STATUS is registered: a
-        # read that follows a write to CONTROL still sees the run busy.
-        status = Signal(4)
-        m.d.sync += status.eq(Mux(busy, Status.BUSY.value, 0) |
-                              Mux(done, Status.DONE.value, 0) |
-                              Mux(done & (accum.rows != n_rows), Status.ROW_ERROR.value, 0) |
-                              Mux(accum.overrun, Status.OVERRUN.value, 0))
+        # A write of 1 to CONTROL makes the accelerator busy at once; the run starts in the
+        # next cycle, on a copy of the start pulse for the decoder, the output stage and the
+        # counters (the beat source makes its own from the request).
+        run = m.submodules.run = RunControl(beats_width=len(source.n_beats),
+                                            rows_width=len(accum.rows), copies=3)
+        request = reg("CONTROL").w_stb & reg("CONTROL").w_data[0]
         m.d.comb += [
-            accum.read_row.eq(index),
-            accum.read_en.eq(bus.r_en & (region == Region.OUTPUTS)),
+            run.request.eq(request), source.request.eq(request),
+            run.n_beats.eq(reg("N_BEATS").value), run.retired.eq(accum.retired),
+            run.n_rows.eq(reg("N_ROWS").value), run.rows.eq(accum.rows),
+            run.overrun.eq(accum.overrun),
+            decode.restart.eq(run.start[0]), accum.clear.eq(run.start[1]),
+            self.busy.eq(run.busy), reg("STATUS").r_data.eq(run.status),
         ]
-        answer_reads(m, bus, region, index, {
-            Reg.ID: ACCEL_ID,
-            Reg.VERSION: FORMAT_VERSION,
-            Reg.CONFIG_HASH: cfg.config_hash,
-            Reg.STATUS: status,
-            Reg.N_BEATS: n_beats,
-            Reg.N_ROWS: n_rows,
-            Reg.N_LANES: n_lanes,
-            Reg.WEIGHT_POINTER: weight_beat,
-            Reg.WORDS_PER_BEAT: words_per_beat,
-            Reg.FORMAT: layer_format,
-            **setting_regs,
-            **counters,
-        }, accum.read_data)
+
+        counters = m.submodules.counters = PerformanceCounters(cfg)
+        m.d.comb += [
+            counters.start.eq(run.start[2]), counters.busy.eq(run.busy),
+            counters.lanes.eq(decode.o.payload.lanes),
+            counters.decoded.eq(decode.o.valid & decode.o.ready),
+            counters.reads.eq(decode.reads),
+            counters.unstructured.eq(reg("FORMAT").value == Format.UNSTRUCTURED),
+            counters.operands.eq(fetch.o.payload),
+            counters.fed.eq(fetch.o.valid & fetch.o.ready),
+        ]
+        m.d.comb += [reg(register.name).r_data.eq(getattr(counters, register.port_name))
+                     for register in COUNTERS]
+
+        m.d.comb += [accum.read_row.eq(bank.outputs.index), accum.read_en.eq(bank.outputs.en),
+                     bank.outputs.data.eq(accum.read_data)]
         return m

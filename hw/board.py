@@ -5,7 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .accel import Accelerator
-from .layouts import BUS_READ_LATENCY, BUS_WRITE_LATENCY
+from .bus import BUS_READ_LATENCY, BUS_WRITE_LATENCY
 from .link import LinkDecoder
 from .streams import StreamRegister
 from .uart import UARTRx, UARTTx

@@ -1,59 +1,474 @@
-"""The engine's side of the host bus (:class:`~hw.layouts.BusSignature`), shared by the
-accelerator and the dense baseline."""
+"""The host bus: its signature, address map, latencies and register maps, and the register
+bank that serves an engine's side of it.
 
-from amaranth.hdl import Mux, Signal
+An engine (the accelerator, the dense baseline) declares its registers once, in a
+:class:`RegisterMap`; the map assigns their addresses, and everything else iterates it: the
+engine's :class:`RegisterBank` (write decoding, storage, the read multiplexer), the manifest
+``gen`` writes, ``host.bus`` and the tests.
+"""
 
-from .config import BUS_WIDTH
-from .layouts import Reg, Region
+import contextlib
+import functools
+import types
+from dataclasses import dataclass
 
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import enum, wiring
+from amaranth.lib.wiring import In, Out
 
-__all__ = ["REG_BITS", "decode_address", "answer_reads"]
-
-
-#: Bits of a register's index in :attr:`Region.REGS` (the width of :class:`Reg`).
-REG_BITS = Reg.as_shape().width
-
-
-def decode_address(m, bus):
-    """``(region, index)`` of the bus address: the :class:`Region` in its top bits, the
-    index within the region below them."""
-    region_bits = Region.as_shape().width
-    region = Signal(Region)
-    index = Signal(len(bus.addr) - region_bits)
-    m.d.comb += [region.eq(bus.addr[-region_bits:]), index.eq(bus.addr[:-region_bits])]
-    return region, index
+from .config import BUS_WIDTH, ceil_log2
+from .layouts import Format
 
 
-def answer_reads(m, bus, region, index, registers, outputs):
-    """Answer reads from a register of ``registers`` (``{Reg: value}``; others read 0) or,
-    in :attr:`Region.OUTPUTS`, from ``outputs``: the output memory's word for the request,
-    which must come two cycles after it (the block RAM's read, then a register). The
-    request is latched; in the next cycle each group of four registers (by address) chooses
-    its member, registered; then the group, or ``outputs``, is chosen and registered: the
-    answer comes :data:`~hw.layouts.BUS_READ_LATENCY` cycles after the request. A
-    register's value is the one it has the cycle after the request."""
-    read_region = Signal(Region)
-    read_index = Signal(REG_BITS)
-    with m.If(bus.r_en):
-        m.d.sync += [read_region.eq(region), read_index.eq(index[:REG_BITS])]
-    answer_region = Signal(Region)
-    answer_group = Signal(REG_BITS - 2)
-    m.d.sync += [answer_region.eq(read_region), answer_group.eq(read_index[2:])]
-    groups = {}
-    for reg, value in registers.items():
-        groups.setdefault(reg.value >> 2, {})[reg.value & 3] = value
-    chosen = {}
-    for group, members in groups.items():
-        chosen[group] = Signal(BUS_WIDTH, name=f"registers_{group}")
-        with m.Switch(read_index[:2]):
-            for low, value in members.items():
-                with m.Case(low):
-                    m.d.sync += chosen[group].eq(value)
-            with m.Default():
-                m.d.sync += chosen[group].eq(0)
-    register = Signal(BUS_WIDTH)
-    with m.Switch(answer_group):
-        for group, word in chosen.items():
-            with m.Case(group):
-                m.d.comb += register.eq(word)
-    m.d.sync += bus.r_data.eq(Mux(answer_region == Region.OUTPUTS, outputs, register))
+__all__ = [
+    "BUS_WIDTH", "BUS_READ_LATENCY", "BUS_WRITE_LATENCY", "ACCEL_ID", "Region", "Status",
+    "Access", "Register", "RegisterMap", "ACCELERATOR_REGISTERS", "DENSE_REGISTERS", "Reg",
+    "DenseReg",
+    "BusSignature", "MemoryWriteSignature", "MemoryReadSignature", "register_signature",
+    "RegisterBank",
+    "bus_addr_width", "region_addr_width", "pattern_word_bits", "pattern_address",
+    "bank_word_bits", "bank_address",
+]
+
+
+#: Cycles from a read request on the bus to its data.
+BUS_READ_LATENCY = 3
+
+#: Most cycles a write on the bus takes to land in a register or memory (through the
+#: registers on its way to the block RAMs).
+BUS_WRITE_LATENCY = 3
+
+#: Value of the ``ID`` register: "SpAx".
+ACCEL_ID = 0x53704178
+
+
+class Region(enum.Enum, shape=3):
+    """The top three bits of a bus address choose what it reaches."""
+    REGS        = 0
+    WEIGHTS     = 1
+    ACTIVATIONS = 2
+    OUTPUTS     = 3
+    PATTERN     = 4
+    BANKS       = 5
+
+
+class Status(enum.Flag, shape=4):
+    """Bits of the ``STATUS`` register."""
+    BUSY      = 1
+    DONE      = 2
+    ROW_ERROR = 4  # the run closed a different number of rows than ``N_ROWS``
+    OVERRUN   = 8  # a beat came before the output stage had written the rows of the one before
+
+
+class Access(enum.Enum):
+    """What the bus may do with a register.
+
+    ``R``: read its value, which the engine drives. ``RW``: write it, the bank holds it (a
+    write lands two cycles after the bus write, within :data:`BUS_WRITE_LATENCY`), and read it
+    back. ``W``: a write strobe and its data, in the cycle of the bus write; the engine keeps
+    what it needs, and the register reads 0.
+    """
+    R  = "r"
+    W  = "w"
+    RW = "rw"
+
+
+@dataclass(frozen=True)
+class Register:
+    """One bus word of an engine's register map: its ``name``, bus ``address`` within
+    :attr:`Region.REGS`, ``access``, ``width`` (bits, or a function of the configuration
+    giving them), ``doc`` and the ``group`` of related registers it belongs to, if any."""
+    name: str
+    address: int
+    access: Access
+    width: object
+    doc: str
+    group: str | None = None
+
+    def width_for(self, cfg):
+        """The register's width in bits for ``cfg``."""
+        return self.width(cfg) if callable(self.width) else self.width
+
+    @property
+    def port_name(self):
+        """The name of the register's port on the :class:`RegisterBank`."""
+        return self.name.lower()
+
+
+class RegisterMap:
+    """A builder of an engine's register map, in the spirit of amaranth-soc's
+    ``csr.Builder``: registers get consecutive addresses in the order they are added, so the
+    members of a :meth:`group` are contiguous by construction.
+
+    >>> regs = RegisterMap("example")
+    >>> regs.add("CONTROL", Access.W, 1, "Writing 1 starts a run.")
+    >>> with regs.group("counters"):
+    ...     regs.add("CYCLES", Access.R, 32, "Cycles of the last run.")
+    """
+    def __init__(self, name):
+        self.name = name
+        self._registers = {}
+        self._groups = {}
+        self._group = None
+
+    def add(self, name, access, width, doc):
+        """Declare the next register; returns it."""
+        if name in self._registers:
+            raise ValueError(f"Register {name!r} is already in the {self.name} map")
+        register = Register(name, len(self._registers), Access(access), width, doc,
+                            self._group)
+        self._registers[name] = register
+        if self._group is not None:
+            self._groups[self._group].append(register)
+        return register
+
+    @contextlib.contextmanager
+    def group(self, name):
+        """Registers added inside the ``with`` block form the group ``name``."""
+        if name in self._groups:
+            raise ValueError(f"Group {name!r} is already in the {self.name} map")
+        self._groups[name], self._group = [], name
+        try:
+            yield
+        finally:
+            self._group = None
+
+    def __getitem__(self, name):
+        return self._registers[name]
+
+    def __contains__(self, name):
+        return name in self._registers
+
+    def __iter__(self):
+        return iter(self._registers.values())
+
+    def __len__(self):
+        return len(self._registers)
+
+    def members(self, group):
+        """The registers of ``group``, at consecutive addresses."""
+        return tuple(self._groups[group])
+
+    @property
+    def address_width(self):
+        """Bits of a register's address within :attr:`Region.REGS`."""
+        return max(1, ceil_log2(len(self)))
+
+    def enum(self, name):
+        """An :class:`amaranth.lib.enum.Enum` of the registers' addresses, for ``m.Case`` and
+        for the host's ``Reg.NAME.value``."""
+        def body(namespace):
+            for register in self:
+                namespace[register.name] = register.address
+        return types.new_class(name, (enum.Enum,), {"shape": self.address_width}, body)
+
+    def describe(self, cfg):
+        """The map as plain data, for the manifest."""
+        return {register.name: {"address": register.address,
+                                "access": register.access.value,
+                                "width": register.width_for(cfg),
+                                "group": register.group,
+                                "doc": register.doc}
+                for register in self}
+
+
+def _accelerator_registers():
+    regs = RegisterMap("accelerator")
+    W, R, RW = Access.W, Access.R, Access.RW
+    with regs.group("identity"):
+        regs.add("ID", R, BUS_WIDTH, f"Reads {ACCEL_ID:#x}, 'SpAx'.")
+        regs.add("VERSION", R, BUS_WIDTH, "FORMAT_VERSION of the streams and the maps.")
+        regs.add("CONFIG_HASH", R, BUS_WIDTH, "AccelConfig.config_hash of the bitstream.")
+    regs.add("CONTROL", W, 1, "Writing 1 starts a run.")
+    regs.add("STATUS", R, Status.as_shape().width, "Status flags.")
+    with regs.group("layer"):
+        regs.add("N_BEATS", RW, lambda cfg: ceil_log2(cfg.weight_depth + 1),
+                 "Beats of the layer in the weight memory, from beat 0.")
+        regs.add("N_ROWS", RW, lambda cfg: cfg.row_width + 1,
+                 "Rows the layer closes (STATUS.ROW_ERROR when it closes another count).")
+        regs.add("N_LANES", RW, lambda cfg: ceil_log2(cfg.weight_depth * cfg.pes + 1),
+                 "Lanes of the layer; those past it in the final beat are padding.")
+        regs.add("FORMAT", RW, Format.as_shape().width, "The layer's hw.layouts.Format.")
+        regs.add("PATTERN_BEATS", RW, lambda cfg: ceil_log2(cfg.pattern_depth + 1),
+                 "Grouped: entries of the pattern table in the layer's cycle.")
+        regs.add("INDEX_BITS", RW, lambda cfg: ceil_log2(cfg.group_index_width + 1),
+                 "Grouped: bits of a lane's index within its group.")
+        regs.add("TILE_LIST_BEATS", RW,
+                 lambda cfg: max(1, ceil_log2(cfg.compact_buffer_depth + 1)),
+                 "Tile-wise: list beats at the start of a tile.")
+        regs.add("TILE_BEATS", RW, lambda cfg: ceil_log2(cfg.weight_depth + 1),
+                 "Tile-wise: beats of a tile, its list included.")
+    with regs.group("weight_stream"):
+        regs.add("WEIGHT_POINTER", W, lambda cfg: ceil_log2(cfg.weight_depth),
+                 "Points the weight stream at the start of this beat.")
+        regs.add("WORDS_PER_BEAT", W, lambda cfg: ceil_log2(cfg.words_per_beat + 1),
+                 "Bus words of each beat the stream stores from now on.")
+    with regs.group("counters"):
+        regs.add("CYCLES", R, BUS_WIDTH, "Cycles from start to done.")
+        regs.add("BEATS", R, BUS_WIDTH, "Beats fed to the PE array.")
+        regs.add("BUSY_LANES", R, BUS_WIDTH, "Lane-cycles that carried a kept weight.")
+        regs.add("NONZERO_PRODUCTS", R, BUS_WIDTH,
+                 "Of those, the ones whose activation was non-zero too.")
+        regs.add("STALLS", R, BUS_WIDTH,
+                 "Cycles of a run in which no beat entered the PE array.")
+        regs.add("ACT_READS", R, BUS_WIDTH,
+                 "Activations read from the activation memory for the run's lanes.")
+    return regs
+
+
+def _dense_registers():
+    regs = RegisterMap("dense")
+    W, R, RW = Access.W, Access.R, Access.RW
+    with regs.group("identity"):
+        regs.add("ID", R, BUS_WIDTH, f"Reads {ACCEL_ID:#x}, 'SpAx'.")
+    regs.add("CONTROL", W, 1, "Writing 1 starts a run.")
+    regs.add("STATUS", R, 2, "Status flags BUSY and DONE.")
+    regs.add("N_BEATS", RW, lambda cfg: ceil_log2(cfg.weight_depth + 1),
+             "Beats of the layer: its rows times ROW_GROUPS.")
+    regs.add("ROW_GROUPS", RW, lambda cfg: ceil_log2(-(-cfg.max_k // cfg.pes) + 1),
+             "Beats of each row: ceil(K / P).")
+    regs.add("WEIGHT_POINTER", W, lambda cfg: ceil_log2(cfg.weight_depth),
+             "Points the weight stream at the start of this beat.")
+    return regs
+
+
+#: The sparse accelerator's registers (:class:`hw.accel.Accelerator`). A run: stream the
+#: weights (``WEIGHT_POINTER``, ``WORDS_PER_BEAT``, then words to :attr:`Region.WEIGHTS`),
+#: write the activations and the ``layer`` group, write 1 to ``CONTROL``, poll ``STATUS`` for
+#: ``DONE``, read the sums from :attr:`Region.OUTPUTS` and the ``counters`` group, which a
+#: start clears.
+ACCELERATOR_REGISTERS = _accelerator_registers()
+
+#: The dense baseline's registers (:class:`hw.dense.DenseArray`).
+DENSE_REGISTERS = _dense_registers()
+
+#: The accelerator's register addresses by name, as an enum.
+Reg = ACCELERATOR_REGISTERS.enum("Reg")
+
+#: The dense baseline's register addresses by name, as an enum.
+DenseReg = DENSE_REGISTERS.enum("DenseReg")
+
+
+def region_addr_width(cfg, region):
+    """Address bits used inside one bus region."""
+    if region == Region.REGS:
+        return ACCELERATOR_REGISTERS.address_width
+    if region == Region.WEIGHTS:
+        return 8
+    if region == Region.ACTIVATIONS:
+        return ceil_log2(cfg.act_words)
+    if region == Region.BANKS:
+        return cfg.lane_levels + bank_word_bits(cfg)
+    if region == Region.OUTPUTS:
+        return cfg.row_width
+    if region == Region.PATTERN:
+        return ceil_log2(cfg.pattern_depth) + pattern_word_bits(cfg)
+    raise ValueError(f"Unknown region {region!r}")
+
+
+def bus_addr_width(cfg):
+    """Width of a bus word address: the widest region plus the region bits."""
+    return max(region_addr_width(cfg, region) for region in Region) + Region.as_shape().width
+
+
+def pattern_word_bits(cfg):
+    """Low bits of a :attr:`Region.PATTERN` index that choose the word within an entry."""
+    return ceil_log2(cfg.words_per_pattern)
+
+
+def pattern_address(cfg, beat, word):
+    """Index within :attr:`Region.PATTERN` of bus word ``word`` of the entry for ``beat``."""
+    return (beat << pattern_word_bits(cfg)) | word
+
+
+def bank_word_bits(cfg):
+    """Low bits of a :attr:`Region.BANKS` index that choose the word within a lane's
+    memory."""
+    return ceil_log2(cfg.act_words)
+
+
+def bank_address(cfg, lane, word):
+    """Index within :attr:`Region.BANKS` of activation word ``word`` of lane ``lane``'s
+    memory."""
+    return (lane << bank_word_bits(cfg)) | word
+
+
+class BusSignature(wiring.Signature):
+    """A word bus from the host into the accelerator.
+
+    A write stores ``w_data`` at ``addr`` when ``w_en`` is high: in that cycle or, through
+    registers, within :data:`BUS_WRITE_LATENCY` cycles, in time for a run that a later write
+    starts. A read with ``r_en`` high presents its data on ``r_data``
+    :data:`BUS_READ_LATENCY` (3) cycles later, from a register (block RAM outputs are slow).
+    Weight and activation memories are write-only; writes during a run are ignored.
+
+    Addresses: ``Region`` in the top bits; below them, a register address, the weight stream
+    (any address: see ``WEIGHT_POINTER``), an activation word (``acts_per_word``
+    activations, lowest column in the least significant bits) written to every lane's
+    memory, an output row, a word of the pattern table (:func:`pattern_address`), or an
+    activation word written to one lane's memory only (:func:`bank_address`).
+    """
+    def __init__(self, cfg):
+        super().__init__({
+            "addr":   Out(bus_addr_width(cfg)),
+            "w_data": Out(BUS_WIDTH),
+            "w_en":   Out(1),
+            "r_en":   Out(1),
+            "r_data": In(BUS_WIDTH),
+        })
+
+
+class MemoryWriteSignature(wiring.Signature):
+    """A bus write to a memory region: ``region``, the ``index`` within it and the word, in
+    the cycle of the bus write, while ``en``."""
+    def __init__(self, index_width):
+        super().__init__({
+            "region": Out(Region),
+            "index":  Out(index_width),
+            "data":   Out(BUS_WIDTH),
+            "en":     Out(1),
+        })
+
+
+class MemoryReadSignature(wiring.Signature):
+    """A bus read of a memory region's word ``index`` while ``en``; the memory answers on
+    ``data`` two cycles later (its block RAM's read, then a register)."""
+    def __init__(self, index_width):
+        super().__init__({
+            "index": Out(index_width),
+            "en":    Out(1),
+            "data":  In(BUS_WIDTH),
+        })
+
+
+@functools.cache
+def register_signature(access, width):
+    """The signature of a register's port on the :class:`RegisterBank` (see there), as the
+    bank sees it; an engine's block takes ``In(register_signature(...))``."""
+    if access == Access.R:
+        return wiring.Signature({"r_data": In(width)})
+    if access == Access.W:
+        return wiring.Signature({"w_stb": Out(1), "w_data": Out(width)})
+    return wiring.Signature({"value": Out(width)})
+
+
+class RegisterBank(wiring.Component):
+    """An engine's side of the host bus: its registers, by its :class:`RegisterMap`, and
+    the bus's access to the engine's memories.
+
+    Writes are ignored while ``lock`` is high (a run), so that a run always sees the layer
+    it started with. A register's port, named for it in lower case:
+
+    - ``Access.R``: ``r_data``, ``In``: the value a read returns (the engine's).
+    - ``Access.W``: ``w_stb`` and ``w_data``, ``Out``: high for one cycle, in the cycle of
+      the bus write, with the word written.
+    - ``Access.RW``: ``value``, ``Out``: the register, written from a registered copy of the
+      bus write (two cycles after it: before a run that the next write starts).
+
+    Reads: the register's value the cycle after the request, or in :attr:`Region.OUTPUTS`
+    the word the ``outputs`` port returns, answered :data:`BUS_READ_LATENCY` cycles after the
+    request. The request is latched; in the next cycle each group of four registers (by
+    address) chooses its member, registered; then the group, or the memory's word, is chosen
+    and registered. A read of any other region answers as one of :attr:`Region.REGS` at the
+    same index would.
+
+    Members
+    -------
+    bus : ``In(BusSignature(cfg))``
+    lock : ``In(1)``
+        Writes are ignored while high.
+    memory : ``Out(MemoryWriteSignature(...))``
+        Writes to every region but :attr:`Region.REGS`, in the cycle of the bus write.
+    outputs : ``Out(MemoryReadSignature(...))``
+        Reads of :attr:`Region.OUTPUTS`.
+    <register> : one port per register of ``registers``, as above.
+    """
+    def __init__(self, cfg, registers):
+        self.cfg = cfg
+        self.registers = registers
+        index_width = bus_addr_width(cfg) - Region.as_shape().width
+        ports = {register.port_name: Out(register_signature(register.access,
+                                                           register.width_for(cfg)))
+                 for register in registers}
+        super().__init__({
+            "bus":     In(BusSignature(cfg)),
+            "lock":    In(1),
+            "memory":  Out(MemoryWriteSignature(index_width)),
+            "outputs": Out(MemoryReadSignature(index_width)),
+            **ports,
+        })
+
+    def port(self, name):
+        """The port of the register ``name``."""
+        return getattr(self, self.registers[name].port_name)
+
+    def elaborate(self, platform):
+        m = Module()
+        bus = self.bus
+        region_bits = Region.as_shape().width
+        address_bits = self.registers.address_width
+        region = Signal(Region)
+        index = Signal(len(bus.addr) - region_bits)
+        m.d.comb += [region.eq(bus.addr[-region_bits:]), index.eq(bus.addr[:-region_bits])]
+        address = index[:address_bits]
+
+        writable = bus.w_en & ~self.lock
+        register_write = writable & (region == Region.REGS)
+        m.d.comb += [
+            self.memory.region.eq(region),
+            self.memory.index.eq(index),
+            self.memory.data.eq(bus.w_data),
+            self.memory.en.eq(writable & (region != Region.REGS)),
+        ]
+        # Stored registers are written a cycle late, from a registered copy of the write.
+        stored_write = Signal()
+        stored_address = Signal(address_bits)
+        stored_data = Signal(BUS_WIDTH)
+        m.d.sync += [stored_write.eq(register_write), stored_address.eq(address),
+                     stored_data.eq(bus.w_data)]
+        values = {}
+        for register in self.registers:
+            port = self.port(register.name)
+            if register.access == Access.W:
+                m.d.comb += [port.w_stb.eq(register_write & (address == register.address)),
+                             port.w_data.eq(bus.w_data)]
+            elif register.access == Access.RW:
+                with m.If(stored_write & (stored_address == register.address)):
+                    m.d.sync += port.value.eq(stored_data)
+                values[register.address] = port.value
+            else:
+                values[register.address] = port.r_data
+
+        m.d.comb += [self.outputs.index.eq(index),
+                     self.outputs.en.eq(bus.r_en & (region == Region.OUTPUTS))]
+        self._answer_reads(m, region, address, values)
+        return m
+
+    def _answer_reads(self, m, region, address, values):
+        bus = self.bus
+        read_region = Signal(Region)
+        read_address = Signal(len(address))
+        with m.If(bus.r_en):
+            m.d.sync += [read_region.eq(region), read_address.eq(address)]
+        answer_region = Signal(Region)
+        answer_group = Signal(max(1, len(address) - 2))
+        m.d.sync += [answer_region.eq(read_region), answer_group.eq(read_address[2:])]
+        groups = {}
+        for register_address, value in values.items():
+            groups.setdefault(register_address >> 2, {})[register_address & 3] = value
+        chosen = {}
+        for group, members in groups.items():
+            chosen[group] = Signal(BUS_WIDTH, name=f"registers_{group}")
+            with m.Switch(read_address[:2]):
+                for low, value in members.items():
+                    with m.Case(low):
+                        m.d.sync += chosen[group].eq(value)
+                with m.Default():
+                    m.d.sync += chosen[group].eq(0)
+        register = Signal(BUS_WIDTH)
+        with m.Switch(answer_group):
+            for group, word in chosen.items():
+                with m.Case(group):
+                    m.d.comb += register.eq(word)
+        m.d.sync += bus.r_data.eq(Mux(answer_region == Region.OUTPUTS, self.outputs.data,
+                                      register))

@@ -5,9 +5,10 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .arith import registered_product
-from .config import BUS_WIDTH, ConfigError
-from .bus import REG_BITS, answer_reads, decode_address
-from .layouts import ACCEL_ID, BusSignature, Reg, Region, Status
+from .bus import (ACCEL_ID, BUS_WIDTH, DENSE_REGISTERS, BusSignature, Region, RegisterBank,
+                  Status)
+from .config import ConfigError
+from .control import WeightStream
 from .memory import BlockMemory, registered_read
 
 
@@ -15,7 +16,7 @@ __all__ = ["DenseArray"]
 
 
 class DenseArray(wiring.Component):
-    """A dense matrix-vector engine of P INT8 MAC lanes with the accelerator's bus.
+    """A dense matrix-vector engine of P MAC lanes (``data_width`` bits) with the accelerator's bus.
 
     It is what one would build with no sparsity support: P multipliers fed from a weight
     memory of P plain weights per beat and an activation memory P activations wide, an adder
@@ -23,10 +24,10 @@ class DenseArray(wiring.Component):
     ``ROW_GROUPS = ceil(K / P)`` consecutive beats, its zeros included; its sum is written to
     output ``r``. Memories have the sizes of the sparse accelerator of the same configuration.
 
-    Bus map: ``Reg.CONTROL`` (1 starts), ``Reg.STATUS`` (busy, done), ``Reg.N_BEATS``,
-    ``Reg.ROW_GROUPS``, ``Reg.WEIGHT_POINTER`` and the ``ID`` registers; weights are streamed
-    into :attr:`Region.WEIGHTS` (P/4 words a beat), activations written to
-    :attr:`Region.ACTIVATIONS` (4 a word), sums read from :attr:`Region.OUTPUTS`.
+    Registers: :data:`hw.bus.DENSE_REGISTERS`; weights are streamed into
+    :attr:`Region.WEIGHTS` (``P * data_width / 32`` words a beat), activations written to
+    :attr:`Region.ACTIVATIONS` (``32 / data_width`` a word), sums read from
+    :attr:`Region.OUTPUTS`.
 
     Members
     -------
@@ -58,38 +59,30 @@ class DenseArray(wiring.Component):
         act_read = registered_read(m, activations, name="act_read")
         out_read = registered_read(m, outputs, name="out_read")
 
-        bus = self.bus
-        region, index = decode_address(m, bus)
+        bank = m.submodules.registers = RegisterBank(cfg, DENSE_REGISTERS)
+        wiring.connect(m, wiring.flipped(self.bus), bank.bus)
+        reg = bank.port
+        busy, done = self.busy, Signal()
+        start = reg("CONTROL").w_stb & reg("CONTROL").w_data[0]
+        n_beats, row_groups = reg("N_BEATS").value, reg("ROW_GROUPS").value
+        m.d.comb += [reg("ID").r_data.eq(ACCEL_ID), bank.lock.eq(busy),
+                     reg("STATUS").r_data.eq(Mux(busy, Status.BUSY.value, 0) |
+                                             Mux(done, Status.DONE.value, 0))]
 
-        busy, done, start = self.busy, Signal(), Signal()
-        n_beats = Signal(range(cfg.weight_depth + 1))
-        row_groups = Signal(range(act_depth + 1))
-        weight_beat = Signal(range(cfg.weight_depth))
-        weight_word = Signal(range(max(2, words_per_beat)))
-        writable = bus.w_en & ~busy
-        with m.If(writable & (region == Region.WEIGHTS)):
-            m.d.sync += weight_word.eq(weight_word + 1)
-            with m.If(weight_word == words_per_beat - 1):
-                m.d.sync += [weight_word.eq(0), weight_beat.eq(weight_beat + 1)]
-        with m.If(writable & (region == Region.REGS)):
-            with m.Switch(index[:REG_BITS]):
-                with m.Case(Reg.CONTROL):
-                    m.d.comb += start.eq(bus.w_data[0])
-                with m.Case(Reg.N_BEATS):
-                    m.d.sync += n_beats.eq(bus.w_data)
-                with m.Case(Reg.ROW_GROUPS):
-                    m.d.sync += row_groups.eq(bus.w_data)
-                with m.Case(Reg.WEIGHT_POINTER):
-                    m.d.sync += [weight_beat.eq(bus.w_data), weight_word.eq(0)]
+        stream = m.submodules.weight_stream = WeightStream(cfg.weight_depth, words_per_beat,
+                                                           programmable=False)
+        wiring.connect(m, bank.weight_pointer, stream.pointer)
+        memory = bank.memory
+        weight_written = memory.en & (memory.region == Region.WEIGHTS)
         m.d.comb += [
-            weight_write.addr.eq(weight_beat),
-            weight_write.data.eq(bus.w_data.replicate(words_per_beat)),
-            weight_write.en.eq(Mux(writable & (region == Region.WEIGHTS),
-                                   1 << weight_word, 0)),
-            act_write.addr.eq(index // words_per_beat),
-            act_write.data.eq(bus.w_data.replicate(words_per_beat)),
-            act_write.en.eq(Mux(writable & (region == Region.ACTIVATIONS),
-                                1 << (index % words_per_beat), 0)),
+            stream.write.eq(weight_written),
+            weight_write.addr.eq(stream.beat),
+            weight_write.data.eq(memory.data.replicate(words_per_beat)),
+            weight_write.en.eq(Mux(weight_written, 1 << stream.word, 0)),
+            act_write.addr.eq(memory.index // words_per_beat),
+            act_write.data.eq(memory.data.replicate(words_per_beat)),
+            act_write.en.eq(Mux(memory.en & (memory.region == Region.ACTIVATIONS),
+                                1 << (memory.index % words_per_beat), 0)),
         ]
 
         # Sequencer: beat b of the run reads weight beat b and activation group b mod G.
@@ -146,14 +139,6 @@ class DenseArray(wiring.Component):
         with m.Elif(busy & ~issuing & ~valid.any()):
             m.d.sync += [busy.eq(0), done.eq(1)]
 
-        m.d.comb += [out_read.addr.eq(index), out_read.en.eq(bus.r_en)]
-        output_word = Signal.like(out_read.data)
-        m.d.sync += output_word.eq(out_read.data)
-        answer_reads(m, bus, region, index, {
-            Reg.ID: ACCEL_ID,
-            Reg.STATUS: (Mux(busy, Status.BUSY.value, 0) |
-                         Mux(done, Status.DONE.value, 0)),
-            Reg.N_BEATS: n_beats,
-            Reg.ROW_GROUPS: row_groups,
-        }, output_word)
+        m.d.comb += [out_read.addr.eq(bank.outputs.index), out_read.en.eq(bank.outputs.en)]
+        m.d.sync += bank.outputs.data.eq(out_read.data)
         return m

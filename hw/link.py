@@ -15,7 +15,7 @@ from amaranth.lib.crc.catalog import CRC32_MPEG_2
 from amaranth.lib.wiring import In, Out
 
 from .config import BUS_WIDTH
-from .layouts import BUS_READ_LATENCY, BusSignature
+from .bus import BUS_READ_LATENCY, BusSignature
 from .memory import BlockMemory, registered_read
 
 

@@ -1,15 +1,13 @@
 """Runs encoded layers on the generated accelerator in simulation, for tests and benches."""
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
 
 from hw.accel import Accelerator
-from hw.layouts import Reg, Status
-from host.bus import layer_writes, output_address, register_address
-from host.cycles import COUNTER_REGS, RunCounters
+from host.cycles import RunCounters
 from host.encode import encode
-from host.golden import wrap
 from sim_tb.runner import build, run_bench
 
 
@@ -43,27 +41,19 @@ def accel_build(cfg):
 
 
 def run_layers(cfg, layers):
-    """Load and run ``[(q, x, pattern), ...]`` back to back on one accelerator without reset;
-    each layer is encoded in its pattern's format."""
-    stimulus = {
-        "runs": len(layers),
-        "control": register_address(cfg, Reg.CONTROL),
-        "status": register_address(cfg, Reg.STATUS),
-        "done_bit": Status.DONE.value,
-        "counters": [register_address(cfg, reg) for reg in COUNTER_REGS],
-    }
-    encoded = []
+    """Load and run ``[(q, x, pattern), ...]`` back to back on one accelerator without reset,
+    each layer encoded in its pattern's format, through the host's run protocol
+    (:mod:`host.protocol`) inside the bench (:mod:`sim_tb.bench_accel`)."""
+    stimulus = {"config": json.dumps(cfg.to_dict()), "runs": len(layers)}
     for run, (q, x, pattern) in enumerate(layers):
-        layer = encode(q, cfg, pattern)
-        encoded.append(layer)
-        stimulus[f"addresses{run}"], stimulus[f"words{run}"] = layer_writes(cfg, layer, x)
-        stimulus[f"outputs{run}"] = output_address(cfg, np.arange(len(layer.rows)))
+        stimulus[f"q{run}"], stimulus[f"x{run}"] = np.asarray(q), np.asarray(x)
+        stimulus[f"pattern{run}"] = str(pattern)
     response = run_bench(accel_build(cfg), "sparse_accel", "bench_accel", stimulus)
     return [LayerRun(
-        layer=layer,
+        layer=encode(q, cfg, pattern),
         status=int(response[f"status{run}"]),
-        sums=wrap(response[f"sums{run}"], cfg.acc_width),
+        sums=response[f"sums{run}"],
         counters=RunCounters(*(int(value) for value in response[f"counters{run}"])),
         sim_cycles=int(response[f"sim_cycles{run}"]),
         wall_seconds=float(response[f"wall_seconds{run}"]),
-    ) for run, layer in enumerate(encoded)]
+    ) for run, (q, x, pattern) in enumerate(layers)]

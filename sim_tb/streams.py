@@ -8,13 +8,15 @@ settled when a handshake is judged.
 import random
 
 import cocotb
+import numpy as np
 from cocotb.clock import Clock
+from cocotb.task import resume
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-from hw.layouts import BUS_READ_LATENCY
+from hw.bus import BUS_READ_LATENCY
 
 
-__all__ = ["CLOCK_NS", "start_clock", "StreamSource", "StreamSink", "Bus"]
+__all__ = ["CLOCK_NS", "start_clock", "StreamSource", "StreamSink", "Bus", "BusPort"]
 
 
 #: Clock period of every bench, in nanoseconds.
@@ -120,3 +122,20 @@ class Bus:
             await FallingEdge(self.clk)
         await ReadOnly()
         return int(self.dut.bus__r_data.value)
+
+
+class BusPort:
+    """A bus port (:class:`host.protocol.BusPort`) on a :class:`Bus`, for blocking code run
+    in a bridge thread (``cocotb.task.bridge``): each call resumes the simulation until the
+    bus has done it."""
+    def __init__(self, bus):
+        self.bus = bus
+
+    def write(self, addresses, words):
+        resume(self.bus.write_all)(np.asarray(addresses).tolist(), np.asarray(words).tolist())
+
+    def read(self, address, count):
+        return np.array(resume(self._read)(int(address), int(count)), dtype=np.uint32)
+
+    async def _read(self, address, count):
+        return [await self.bus.read(addr) for addr in range(address, address + count)]

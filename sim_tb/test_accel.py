@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from hw.config import AccelConfig
-from hw.layouts import Status
+from hw.bus import Status
 from host.cycles import predict_run
 from host.golden import golden_matvec
 from host.patterns import prune

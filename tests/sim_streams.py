@@ -1,11 +1,15 @@
 """Amaranth-simulator helpers: feed and drain streams with random stalls on both sides, and
-drive a host bus."""
+a bus port on a simulated engine."""
 
+import queue
 import random
+import threading
+
+import numpy as np
 
 from amaranth.sim import Simulator
 
-from hw.layouts import BUS_READ_LATENCY
+from hw.bus import BUS_READ_LATENCY
 
 
 def run_stream(dut, payloads, *, pause=0.3, seed=0, setup=None):
@@ -42,31 +46,93 @@ def run_stream(dut, payloads, *, pause=0.3, seed=0, setup=None):
     return received
 
 
-def run_bus(dut, script):
-    """Run ``await script(write, read)`` against ``dut.bus``: ``write(addr, data)`` takes a
-    cycle, ``read(addr)`` returns the answer ``BUS_READ_LATENCY`` cycles after the request."""
-    async def testbench(ctx):
-        async def write(addr, data):
-            ctx.set(dut.bus.addr, int(addr))
-            ctx.set(dut.bus.w_data, int(data))
-            ctx.set(dut.bus.w_en, 1)
-            await ctx.tick()
-            ctx.set(dut.bus.w_en, 0)
+class SimulatorPort:
+    """A bus port (:class:`host.protocol.BusPort`) on an Amaranth simulation of an engine,
+    ``dut``, whose ``bus`` is a :class:`hw.bus.BusSignature`.
 
-        async def read(addr):
-            ctx.set(dut.bus.addr, int(addr))
-            ctx.set(dut.bus.r_en, 1)
+    The simulation runs in a thread of its own and advances only while a call is served: a
+    write of one word takes a cycle, a read's answer is taken :data:`BUS_READ_LATENCY`
+    cycles after its request. ``cycles`` counts the cycles simulated. Use it as a context
+    manager, or :meth:`close` it.
+    """
+    def __init__(self, dut):
+        self.dut = dut
+        self.cycles = 0
+        self._requests = queue.Queue()
+        self._answers = queue.Queue()
+        sim = Simulator(dut)
+        sim.add_clock(1e-8)
+        sim.add_testbench(self._serve)
+        self._failure = None
+        self._thread = threading.Thread(target=self._simulate, args=(sim,), daemon=True)
+        self._thread.start()
+
+    def _simulate(self, sim):
+        try:
+            sim.run()
+        except BaseException as error:
+            self._failure = error
+            self._answers.put((None, error))
+
+    async def _serve(self, ctx):
+        while (request := self._requests.get()) is not None:
+            method, args = request
+            try:
+                self._answers.put((await method(ctx, *args), None))
+            except BaseException as error:
+                self._answers.put((None, error))
+                return
+
+    def _call(self, method, *args):
+        if self._failure is not None or not self._thread.is_alive():
+            raise RuntimeError("The simulation has stopped") from self._failure
+        self._requests.put((method, args))
+        result, error = self._answers.get()
+        if error is not None:
+            raise error
+        return result
+
+    async def _write(self, ctx, addresses, words):
+        bus = self.dut.bus
+        for addr, data in zip(addresses, words):
+            ctx.set(bus.addr, int(addr))
+            ctx.set(bus.w_data, int(data))
+            ctx.set(bus.w_en, 1)
             await ctx.tick()
-            ctx.set(dut.bus.r_en, 0)
+            self.cycles += 1
+        ctx.set(bus.w_en, 0)
+
+    async def _read(self, ctx, address, count):
+        bus = self.dut.bus
+        words = []
+        for addr in range(address, address + count):
+            ctx.set(bus.addr, addr)
+            ctx.set(bus.r_en, 1)
+            await ctx.tick()
+            ctx.set(bus.r_en, 0)
             await ctx.tick().repeat(BUS_READ_LATENCY - 1)
-            return ctx.get(dut.bus.r_data)
+            self.cycles += BUS_READ_LATENCY
+            words.append(ctx.get(bus.r_data))
+        return np.array(words, dtype=np.uint32)
 
-        await script(write, read)
+    def write(self, addresses, words):
+        self._call(self._write, np.asarray(addresses).tolist(), np.asarray(words).tolist())
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(testbench)
-    sim.run()
+    def read(self, address, count):
+        return self._call(self._read, int(address), int(count))
+
+    def close(self):
+        """End the simulation."""
+        if self._thread.is_alive():
+            self._requests.put(None)
+            self._thread.join()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
 
 def simulate(dut, *testbenches, background=()):
     """Run the async ``testbenches`` (functions of the simulator context) on ``dut`` until

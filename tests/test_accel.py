@@ -5,34 +5,27 @@ import pytest
 
 from hw.accel import Accelerator
 from hw.config import AccelConfig
-from hw.layouts import ACCEL_ID, Reg, Status
-from host.bus import layer_writes, output_address, register_address
-from host.cycles import COUNTER_REGS, RunCounters, predict_run
+from hw.bus import Reg, Status
+from host.bus import input_writes, register_address
+from host.cycles import predict_run
 from host.encode import encode
 from host.patterns import prune
-from host.golden import golden_matvec, wrap
-from tests.sim_streams import run_bus
+from host.golden import golden_matvec
+from host.protocol import check_identity, load_layer, run_input
+from tests.sim_streams import SimulatorPort
 
 
 def run_layer(cfg, q, x, pattern="unstructured", extra_writes=(), layer=None):
+    """Load and run one layer on the simulated accelerator through the host's run protocol,
+    with ``extra_writes`` (``(address, word)``) after the load; returns the encoded layer and
+    the :class:`~host.protocol.Run`."""
     layer = encode(q, cfg, pattern) if layer is None else layer
-    dut = Accelerator(cfg)
-    result = {}
-
-    async def script(write, read):
-        for addr, data in [*zip(*layer_writes(cfg, layer, x)), *extra_writes]:
-            await write(addr, data)
-        await write(register_address(cfg, Reg.CONTROL), 1)
-        while not (await read(register_address(cfg, Reg.STATUS))) & Status.DONE.value:
-            pass
-        result["id"] = await read(register_address(cfg, Reg.ID))
-        result["status"] = await read(register_address(cfg, Reg.STATUS))
-        result["sums"] = [await read(output_address(cfg, row)) for row in range(len(layer.rows))]
-        result["counters"] = RunCounters(*[await read(register_address(cfg, reg))
-                                           for reg in COUNTER_REGS])
-
-    run_bus(dut, script)
-    return layer, result
+    with SimulatorPort(Accelerator(cfg)) as port:
+        check_identity(port, cfg, cfg.config_hash)
+        load_layer(port, cfg, layer)
+        for addr, data in extra_writes:
+            port.write([addr], [data])
+        return layer, run_input(port, cfg, layer, x, check=False)
 
 
 @pytest.mark.parametrize("pes", [1, 4])
@@ -45,10 +38,9 @@ def test_small_layer(pes):
     q[7, 36] = 5
     x = rng.integers(-127, 128, 37)
     layer, result = run_layer(cfg, q, x)
-    assert result["id"] == ACCEL_ID
-    sums = wrap(np.array(result["sums"], dtype=np.int64), cfg.acc_width)
+    sums = result.sums
     assert np.array_equal(layer.scatter(sums), golden_matvec(q, x))
-    assert result["counters"] == predict_run(cfg, layer, x)
+    assert result.counters == predict_run(cfg, layer, x)
 
 
 @pytest.mark.parametrize("pattern, shape", [
@@ -65,10 +57,10 @@ def test_grouped_formats(pattern, shape, pes):
     q = np.rint(prune(w, pattern, sparsity=sparsity) * 40).clip(-127, 127).astype(int)
     x = rng.integers(-127, 128, shape[1])
     layer, result = run_layer(cfg, q, x, pattern)
-    sums = wrap(np.array(result["sums"], dtype=np.int64), cfg.acc_width)
+    sums = result.sums
     assert np.array_equal(layer.scatter(sums), golden_matvec(q, x))
-    assert result["status"] == Status.DONE.value
-    assert result["counters"] == predict_run(cfg, layer, x)
+    assert result.status == Status.DONE.value
+    assert result.counters == predict_run(cfg, layer, x)
 
 
 @pytest.mark.parametrize("pattern, shape", [("dense", (6, 5)), ("3:8", (5, 13))])
@@ -81,9 +73,9 @@ def test_rows_are_padded_to_fit_the_pattern_table(pattern, shape):
     layer, result = run_layer(cfg, q, x, pattern)
     assert layer.n_lanes == shape[0] * 8       # rows of 5 and 6 lanes padded to 8
     assert layer.settings[Reg.PATTERN_BEATS] == 2
-    sums = wrap(np.array(result["sums"], dtype=np.int64), cfg.acc_width)
+    sums = result.sums
     assert np.array_equal(layer.scatter(sums), golden_matvec(q, x))
-    assert result["counters"] == predict_run(cfg, layer, x)
+    assert result.counters == predict_run(cfg, layer, x)
 
 
 @pytest.mark.parametrize("pes, ports", [(4, 1), (8, 1), (8, 2)])
@@ -96,12 +88,12 @@ def test_no_beat_closes_more_rows_than_the_output_stage_writes(pes, ports):
         q[row, :length] = rng.integers(1, 128, length)
     x = rng.integers(-127, 128, 9)
     layer, result = run_layer(cfg, q, x)
-    sums = wrap(np.array(result["sums"], dtype=np.int64), cfg.acc_width)
+    sums = result.sums
     assert np.array_equal(layer.scatter(sums), golden_matvec(q, x))
-    assert result["counters"] == predict_run(cfg, layer, x)
+    assert result.counters == predict_run(cfg, layer, x)
     assert layer.last.sum(axis=1).max() == ports
     assert layer.n_beats > -(-np.count_nonzero(q) // pes)
-    assert result["status"] == Status.DONE.value
+    assert result.status == Status.DONE.value
 
 
 def test_a_beat_closing_too_many_rows_is_flagged():
@@ -111,7 +103,7 @@ def test_a_beat_closing_too_many_rows_is_flagged():
     wide = encode(q, dataclasses.replace(cfg, output_ports=4), "unstructured")
     assert wide.n_beats == 2                                # beat 0 closes 4 rows
     _, result = run_layer(cfg, q, np.arange(7), layer=wide)
-    assert result["status"] & Status.OVERRUN.value
+    assert result.status & Status.OVERRUN.value
 
 
 def test_all_zero_layer_runs_in_one_cycle():
@@ -120,9 +112,9 @@ def test_all_zero_layer_runs_in_one_cycle():
     x = np.arange(7)
     layer, result = run_layer(cfg, q, x)
     assert layer.n_beats == 0
-    assert result["sums"] == []
-    assert result["counters"] == predict_run(cfg, layer, x)
-    assert result["counters"].cycles == 1
+    assert len(result.sums) == 0
+    assert result.counters == predict_run(cfg, layer, x)
+    assert result.counters.cycles == 1
 
 
 def test_a_layer_that_closes_other_rows_than_announced_is_flagged():
@@ -130,7 +122,7 @@ def test_a_layer_that_closes_other_rows_than_announced_is_flagged():
     q = np.eye(5, 7, dtype=int)
     _, result = run_layer(cfg, q, np.arange(7),
                           extra_writes=[(register_address(cfg, Reg.N_ROWS), 4)])
-    assert result["status"] == Status.DONE.value | Status.ROW_ERROR.value
+    assert result.status == Status.DONE.value | Status.ROW_ERROR.value
 
 
 def test_status_shows_a_new_run_at_once():
@@ -140,15 +132,13 @@ def test_status_shows_a_new_run_at_once():
     q = np.eye(5, 7, dtype=int) * 3
     layer = encode(q, cfg, "unstructured")
     statuses = []
-
-    async def script(write, read):
-        for addr, data in zip(*layer_writes(cfg, layer, np.arange(7))):
-            await write(addr, data)
+    control, status = register_address(cfg, Reg.CONTROL), register_address(cfg, Reg.STATUS)
+    with SimulatorPort(Accelerator(cfg)) as port:
+        load_layer(port, cfg, layer)
+        port.write(*input_writes(cfg, layer, np.arange(7)))
         for _ in range(2):
-            await write(register_address(cfg, Reg.CONTROL), 1)
-            statuses.append(await read(register_address(cfg, Reg.STATUS)))
-            while not (await read(register_address(cfg, Reg.STATUS))) & Status.DONE.value:
+            port.write([control], [1])
+            statuses.append(int(port.read(status, 1)[0]))
+            while not port.read(status, 1)[0] & Status.DONE.value:
                 pass
-
-    run_bus(Accelerator(cfg), script)
     assert statuses == [Status.BUSY.value] * 2

@@ -6,10 +6,10 @@ import pytest
 
 from hw.config import AccelConfig, ConfigError
 from hw.dense import DenseArray
-from hw.layouts import Reg, Region, Status
+from hw.bus import DenseReg, Region, Status
 from host.bus import activation_words, address, register_address
 from host.golden import golden_matvec, wrap
-from tests.sim_streams import run_bus
+from tests.sim_streams import SimulatorPort
 
 
 @pytest.mark.parametrize("pes", [4, 8])
@@ -24,24 +24,19 @@ def test_dense_array_matches_the_golden_model(pes):
     padded_q[:, :columns] = q
     padded_x = np.zeros(groups * pes, dtype=np.int64)
     padded_x[:columns] = x
-    dut = DenseArray(cfg)
-    sums = []
-
-    async def script(write, read):
-        await write(register_address(cfg, Reg.WEIGHT_POINTER), 0)
-        for word in activation_words(cfg, padded_q.reshape(-1)):
-            await write(address(cfg, Region.WEIGHTS, 0), word)
-        for index, word in enumerate(activation_words(cfg, padded_x)):
-            await write(address(cfg, Region.ACTIVATIONS, index), word)
-        await write(register_address(cfg, Reg.N_BEATS), rows * groups)
-        await write(register_address(cfg, Reg.ROW_GROUPS), groups)
-        await write(register_address(cfg, Reg.CONTROL), 1)
-        while not (await read(register_address(cfg, Reg.STATUS))) & Status.DONE.value:
+    weights = activation_words(cfg, padded_q.reshape(-1))
+    inputs = activation_words(cfg, padded_x)
+    status = register_address(cfg, DenseReg.STATUS)
+    with SimulatorPort(DenseArray(cfg)) as port:
+        port.write([register_address(cfg, DenseReg.WEIGHT_POINTER)], [0])
+        port.write(np.full(len(weights), address(cfg, Region.WEIGHTS, 0)), weights)
+        port.write(address(cfg, Region.ACTIVATIONS, np.arange(len(inputs))), inputs)
+        port.write([register_address(cfg, DenseReg.N_BEATS),
+                    register_address(cfg, DenseReg.ROW_GROUPS),
+                    register_address(cfg, DenseReg.CONTROL)], [rows * groups, groups, 1])
+        while not port.read(status, 1)[0] & Status.DONE.value:
             pass
-        for row in range(rows):
-            sums.append(await read(address(cfg, Region.OUTPUTS, row)))
-
-    run_bus(dut, script)
+        sums = port.read(int(address(cfg, Region.OUTPUTS, 0)), rows)
     assert np.array_equal(wrap(np.array(sums, dtype=np.int64), 32), golden_matvec(q, x))
 
 

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from hw.config import AccelConfig
-from hw.layouts import Reg, unstructured_beat_layout
+from hw.bus import Reg
+from hw.layouts import unstructured_beat_layout
 from host.driver import _tiles
 from host.encode import LayerTooBig, encode, encode_unstructured
 from host.golden import golden_matvec, padded_inputs, stream_matvec, wrap

@@ -6,7 +6,7 @@ import pytest
 
 from gen.__main__ import main
 from hw.config import AccelConfig
-from hw.layouts import Reg
+from hw.bus import Reg
 
 
 def test_writes_verilog_and_manifest(tmp_path):
@@ -22,7 +22,7 @@ def test_writes_verilog_and_manifest(tmp_path):
     assert manifest["config"] == cfg.to_dict()
     assert manifest["config_hash"] == cfg.config_hash
     assert manifest["latency"] == cfg.latency
-    assert manifest["registers"]["CYCLES"] == Reg.CYCLES.value
+    assert manifest["registers"]["CYCLES"]["address"] == Reg.CYCLES.value
     assert manifest["layouts"]["unstructured_beat"]["column"] == {
         "offset": 32, "width": 5, "signed": False, "per_lane": True}
     assert manifest["layouts"]["pattern"]["last"] == {
