@@ -1,3 +1,6 @@
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 from amaranth.hdl import Fragment, Module, Value
@@ -170,3 +173,16 @@ def test_a_setting_lands_within_the_write_latency():
         values = [3, 5, 6, 1, 2, 1, 2, 7]
         port.write([register_address(CFG, Reg[name]) for name in names], values)
         assert port.read(register_address(CFG, Reg[names[0]]), len(names)).tolist() == values
+
+
+def test_the_readme_register_table_is_the_map():
+    """The README's table names every register once, with its access, in map order."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    table = readme.split("## Host bus and registers")[1].split("\n\n| register |")[1]
+    rows = [line for line in table.split("\n\n")[0].splitlines()[2:]]
+    listed = []
+    for row in rows:
+        names, access = row.split("|")[1:3]
+        listed += [(name, access.strip().lower()) for name in re.findall(r"`(\w+)`", names)]
+    assert listed == [(register.name, register.access.value)
+                      for register in ACCELERATOR_REGISTERS]
