@@ -12,7 +12,7 @@ __all__ = ["FORMAT_VERSION", "BUS_WIDTH", "ConfigError", "AccelConfig", "ceil_lo
 
 #: Version of the weight-stream format, the register map and the bus map. Raised whenever any of
 #: them changes, so that a host refuses a bitstream it cannot drive.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 #: Width of a word on the host bus, in bits.
 BUS_WIDTH = 32
