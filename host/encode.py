@@ -64,8 +64,15 @@ class EncodedLayer:
         The rows the hardware computes, in order; its output ``j`` is row ``rows[j]`` of the
         layer, and every other row is zero.
     weight, column, last : ndarray (n_beats, P)
-        The lanes as the decoder hands them to the fetch unit, ``column`` being the input each
-        lane's activation comes from. Padding lanes and tile list lanes have weight 0.
+        The lanes as the decoder (:class:`hw.decode.BeatDecoder`) hands them to the fetch
+        unit, beat ``b`` lane ``i`` at ``[b, i]``. ``weight`` and ``last`` are the decoder's
+        own, bit for bit. ``column`` is the input the lane's activation comes from: the
+        decoder's own ``column`` in unstructured lanes and a tile's list lanes; in a grouped
+        lane, the input that lane ``i``'s activation bank holds at the decoder's ``column``
+        (``banks[i, address]``; a row's padding lanes find -1 there, a zero, and have column
+        0); in a tile's weight lanes, the input that the tile's list stored in lane ``i``'s
+        compact buffer at the decoder's ``slot``. Padding lanes and tile list lanes have
+        weight 0; lanes past ``n_lanes`` have weight 0, column 0 and no row end.
     packed : ndarray (n_beats, W), uint32
         The beats as bus words; beat ``b`` is carried by its first ``packed_words[b]`` words.
     packed_words : ndarray (n_beats,)

@@ -22,6 +22,8 @@ class OutputAccumulator(wiring.Component):
     to the first row of a later beat. Rows are written in order, so row ``r`` lives in bank
     ``r % C`` at ``r // C``, and a cycle's rows never share a bank.
 
+    Latency (:attr:`latency`) is one cycle: a beat's rows are counted in ``rows``, and
+    written, in the cycle after it arrives; a read may ask for them from the cycle after that.
     The input is always ready. A beat that closes more than C rows (which the host never
     sends, :func:`host.encode.encode`) writes nothing and sets ``overrun``; ``retired`` pulses
     as each beat arrives, a cycle before its rows land. ``clear`` (only while no beat is in
@@ -39,8 +41,9 @@ class OutputAccumulator(wiring.Component):
         A beat arrives in this cycle; its rows land in the next.
     overrun : ``Out(1)``
         A beat closed more than C rows, since ``clear``.
-    read_row, read_en : ``In``
-        Read a row's sum; it appears on ``read_data`` two cycles later.
+    read_row : ``In(row_width)``
+    read_en : ``In(1)``
+        Read row ``read_row``'s sum; it appears on ``read_data`` two cycles later.
     read_data : ``Out(signed(acc_width))``
     """
     def __init__(self, cfg):
@@ -55,6 +58,11 @@ class OutputAccumulator(wiring.Component):
             "read_en":   In(1),
             "read_data": Out(signed(cfg.acc_width)),
         })
+
+    @property
+    def latency(self):
+        """Cycles from a beat's sums on ``i`` to its rows counted in ``rows``."""
+        return 1
 
     def elaborate(self, platform):
         cfg = self.cfg

@@ -31,7 +31,8 @@ class BeatDecoder(wiring.Component):
 
     Lanes past the first ``n_lanes`` of a run are padding: they leave with no row end.
 
-    Latency is one cycle; under back-pressure the decoder holds its output.
+    Latency (:attr:`latency`) is one cycle; under back-pressure the decoder holds its output
+    and does not accept input.
 
     Members
     -------
@@ -40,17 +41,20 @@ class BeatDecoder(wiring.Component):
     o : ``Out(stream.Signature(fetch_layout(cfg)))``
         Decoded lanes and where their activations come from.
     format : ``In(Format)``
+        The layer's format.
     index_bits : ``In(range(group_index_width + 1))``
         Width of a grouped lane's index.
-    list_beats : ``In(...)``
+    list_beats : ``In(max(1, ceil_log2(compact_buffer_depth + 1)))``
         List beats at the start of each tile.
-    tile_beats : ``In(...)``
+    tile_beats : ``In(ceil_log2(weight_depth + 1))``
         Beats of a tile, list included.
     reads : ``Out(range(P + 1))``
         Lanes of the beat on ``o`` that read the activation memory.
     n_lanes : ``In(ceil_log2(weight_depth * P + 1))``
+        Lanes of the layer; the rest of its final beat is padding.
     restart : ``In(1)``
-        Start a run: ``n_lanes`` lanes to come, at the start of a tile.
+        Start a run: ``n_lanes`` lanes to come, at the start of a tile. ``format`` and its
+        constants are read as it is high and must hold until the run ends.
     """
     def __init__(self, cfg):
         self.cfg = cfg
@@ -65,6 +69,11 @@ class BeatDecoder(wiring.Component):
             "n_lanes":    In(ceil_log2(cfg.weight_depth * cfg.pes + 1)),
             "restart":    In(1),
         })
+
+    @property
+    def latency(self):
+        """Cycles from a raw beat on ``i`` to its lanes on ``o``."""
+        return 1
 
     def elaborate(self, platform):
         cfg = self.cfg

@@ -47,8 +47,9 @@ class FetchUnit(wiring.Component):
     The buffers are LUT RAM where the FPGA has it (``lut_ram``, by default all but the
     families of :data:`FAMILIES_WITHOUT_LUT_RAM`), block RAM elsewhere.
 
-    Latency is two cycles: the memories' read, and the registers of what they give; the
-    output is chosen from those registers, for the multipliers' operand registers to take.
+    Latency (:attr:`latency`) is two cycles: the memories' read, and the registers of what
+    they give; the output is chosen from those registers, for the multipliers' operand
+    registers to take.
     A write reaches the memories two cycles after ``act_write`` carries it.
     Under back-pressure the unit holds its output and does not accept input.
 
@@ -69,6 +70,11 @@ class FetchUnit(wiring.Component):
             "o":         Out(stream.Signature(operand_layout(cfg))),
             "act_write": In(ActivationWriteSignature(cfg)),
         })
+
+    @property
+    def latency(self):
+        """Cycles from a decoded beat on ``i`` to its operands on ``o``."""
+        return 2
 
     def elaborate(self, platform):
         cfg = self.cfg

@@ -14,8 +14,9 @@ __all__ = ["PEArray"]
 class PEArray(wiring.Component):
     """Multiplies the weight and activation of every lane.
 
-    A padding lane carries a zero weight and yields a zero product. Latency is two cycles;
-    under back-pressure the array holds its output and does not accept input.
+    A padding lane carries a zero weight and yields a zero product. Latency
+    (:attr:`latency`) is two cycles, the multipliers' operand and product registers; under
+    back-pressure the array holds its output and does not accept input.
 
     Members
     -------
@@ -30,6 +31,11 @@ class PEArray(wiring.Component):
             "i": In(stream.Signature(operand_layout(cfg))),
             "o": Out(stream.Signature(product_layout(cfg))),
         })
+
+    @property
+    def latency(self):
+        """Cycles from operands on ``i`` to their products on ``o``."""
+        return 2
 
     def elaborate(self, platform):
         m = Module()

@@ -28,8 +28,8 @@ class ReductionTree(wiring.Component):
     Stages: the groups' sums and a prefix count of the row ends (``cfg.run_count_stages``
     cycles, two levels of the count each); the masks (each tree's leaf registers clear the
     leaves of other runs, which needs no logic in front of a flip-flop with a synchronous
-    reset); log2(leaves) levels of adders, each as wide as its sums. Latency is
-    ``run_count_stages + 1 + log2(run_leaves)`` cycles; under back-pressure every stage
+    reset); log2(leaves) levels of adders, each as wide as its sums. Latency (:attr:`latency`)
+    is ``run_count_stages + 1 + log2(run_leaves)`` cycles; under back-pressure every stage
     holds.
 
     Members
@@ -45,6 +45,11 @@ class ReductionTree(wiring.Component):
             "i": In(stream.Signature(product_layout(cfg))),
             "o": Out(stream.Signature(sum_layout(cfg))),
         })
+
+    @property
+    def latency(self):
+        """Cycles from a beat's products on ``i`` to its sums on ``o``."""
+        return self.cfg.run_count_stages + 1 + ceil_log2(self.cfg.run_leaves)
 
     def elaborate(self, platform):
         cfg = self.cfg

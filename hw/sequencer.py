@@ -66,14 +66,16 @@ class BeatSource(wiring.Component):
     A beat leaves as the raw memory word, with entry ``b mod pattern_beats`` of the pattern
     table beside beat ``b``; :class:`~hw.decode.BeatDecoder` reads its format.
 
-    One beat leaves per cycle unless the consumer holds ``o.ready`` low. The weight memory's
-    read port is synchronous and its output registered twice, so the first beat is valid
-    four cycles after the run starts.
+    One beat leaves per cycle unless the consumer holds ``o.ready`` low; under back-pressure
+    the source holds its output and its reads. The run reads beat ``b`` of the weight memory
+    ``b + 1`` cycles after it starts, and the beat leaves :attr:`latency` (3) cycles after its
+    read: the read is synchronous and its output registered twice. With no stalls, the first
+    beat is valid on ``o`` four cycles after the run starts, five after ``request``.
 
     Members
     -------
-    o : ``Out(stream.Signature(cfg.beat_width))``
-        Encoded beats.
+    o : ``Out(stream.Signature(source_layout(cfg)))``
+        Encoded beats, each with its entry of the pattern table.
     write : ``In(WordWriteSignature(weight_depth, words_per_beat))``
         Loads the weight memory one bus word at a time; a write lands a cycle later.
     pattern_write : ``In(WordWriteSignature(pattern_depth, words_per_pattern))``
@@ -95,6 +97,12 @@ class BeatSource(wiring.Component):
             "n_beats":       In(ceil_log2(cfg.weight_depth + 1)),
             "pattern_beats": In(ceil_log2(cfg.pattern_depth + 1)),
         })
+
+    @property
+    def latency(self):
+        """Cycles from a beat's read of the weight memory to its leaving on ``o``: the read
+        and two registers."""
+        return 3
 
     def elaborate(self, platform):
         cfg = self.cfg

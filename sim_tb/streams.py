@@ -87,7 +87,8 @@ class StreamSink(_StreamEnd):
 
 
 class Bus:
-    """The accelerator's host bus: one write per cycle, reads with a latency of one cycle."""
+    """The accelerator's host bus: one write per cycle, a read's data
+    :data:`~hw.bus.BUS_READ_LATENCY` cycles after its request."""
     def __init__(self, dut):
         self.dut = dut
         self.clk = dut.clk
