@@ -180,3 +180,63 @@ async def drain(ctx, port, received, *, pause=0.3, seed=0, offers=None):
                 offers.append((payload, ready))
             if ready:
                 received.append(payload)
+
+
+async def feed(ctx, port, payloads, *, pause=0.3, seed=0, longest=8):
+    """Offer ``payloads`` on the stream ``port`` in order, each after a random pause
+    (:func:`pause_cycles`); returns in the cycle after the last transfer."""
+    rng = random.Random(seed)
+    for payload in payloads:
+        await put(ctx, port, payload, wait=pause_cycles(rng, pause, longest))
+
+
+async def take(ctx, port, count, *, pause=0.3, seed=1, also=()):
+    """Take ``count`` payloads from the stream ``port``, ``ready`` low in each cycle with
+    probability ``pause``, and return them; with signals in ``also``, each is a tuple of the
+    payload and the signals' values in the cycle of its transfer. Leaves ``ready`` low."""
+    rng = random.Random(seed)
+    received = []
+    while len(received) < count:
+        ctx.set(port.ready, int(rng.random() >= pause))
+        _, _, valid, ready, payload, *values = await ctx.tick().sample(
+            port.valid, port.ready, port.payload, *also)
+        if valid and ready:
+            received.append((payload, *values) if also else payload)
+    ctx.set(port.ready, 0)
+    return received
+
+
+def latency(dut, offer, withdraw, arrived, *, setup=None, limit=64):
+    """Cycles from the one whose inputs ``offer(ctx)`` drives to the first in which
+    ``arrived(ctx)`` is true, or ``None`` after ``limit``; ``withdraw(ctx)`` runs once that
+    first cycle is over, and ``setup``, an async function of the context, before it all."""
+    cycles = []
+
+    async def testbench(ctx):
+        if setup is not None:
+            await setup(ctx)
+        offer(ctx)
+        for cycle in range(limit):
+            if arrived(ctx):
+                cycles.append(cycle)
+                return
+            await ctx.tick()
+            if cycle == 0:
+                withdraw(ctx)
+
+    simulate(dut, testbench)
+    return cycles[0] if cycles else None
+
+
+def stream_latency(dut, payload, *, setup=None, limit=64):
+    """Cycles from ``payload`` offered on ``dut.i`` for one cycle, in which it is taken, to
+    the first in which ``dut.o`` is valid, ``o.ready`` high throughout (no stalls)."""
+    def offer(ctx):
+        ctx.set(dut.o.ready, 1)
+        ctx.set(dut.i.payload, payload)
+        ctx.set(dut.i.valid, 1)
+        if not ctx.get(dut.i.ready):
+            raise AssertionError("The block does not take its first payload at once")
+
+    return latency(dut, offer, lambda ctx: ctx.set(dut.i.valid, 0),
+                   lambda ctx: ctx.get(dut.o.valid), setup=setup, limit=limit)

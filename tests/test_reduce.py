@@ -4,7 +4,7 @@ import pytest
 from hw.config import AccelConfig
 from hw.reduce import ReductionTree
 from host.golden import reduction_model
-from tests.sim_streams import run_stream
+from tests.sim_streams import run_stream, stream_latency
 
 
 @pytest.mark.parametrize("pes, ports", [(1, 1), (2, 1), (8, 2), (8, 4)])
@@ -25,3 +25,11 @@ def test_runs_summed_with_stalls(pes, ports):
     sums, closes = reduction_model(products, last, ports + 1)
     assert [beat.closes for beat in received] == closes.tolist()
     assert [[int(s) for s in beat.sums] for beat in received] == sums.tolist()
+
+
+@pytest.mark.parametrize("pes, cycles", [(1, 2), (2, 2), (8, 4), (32, 7)])
+def test_latency(pes, cycles):
+    cfg = AccelConfig(pes=pes, max_k=8, max_m=8, weight_depth=8)
+    dut = ReductionTree(cfg)
+    beat = [{"product": 1, "last": 0}] * pes
+    assert stream_latency(dut, beat) == dut.latency == cycles
