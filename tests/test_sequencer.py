@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+
+from hw.config import AccelConfig
+from hw.layouts import pattern_layout
+from hw.sequencer import WORDS_PER_GROUP, BeatSource
+from host.encode import pack_beats
+from tests.sim_streams import latency, simulate, take
+
+
+def as_int(words):
+    """Bus words, the first the least significant, as one integer."""
+    return int.from_bytes(np.asarray(words, dtype="<u4").tobytes(), "little")
+
+
+async def write_words(ctx, port, words):
+    """Write every word of ``words`` (entries, words of each) through ``port``, one a cycle."""
+    for beat, entry in enumerate(words):
+        for word, data in enumerate(entry):
+            ctx.set(port.beat, beat)
+            ctx.set(port.word, word)
+            ctx.set(port.data, int(data))
+            ctx.set(port.en, 1)
+            await ctx.tick()
+    ctx.set(port.en, 0)
+
+
+def run_source(cfg, beats, patterns, runs, *, pause, seed):
+    """Load the weight memory with ``beats`` and the pattern table with ``patterns`` (bus
+    words, an entry a row), then make each of ``runs``, ``(n_beats, pattern_beats)``, taking
+    its beats with random stalls. Returns each run's ``(beat, pattern)`` payloads, and whether
+    a beat came after a run's last."""
+    dut = BeatSource(cfg)
+    results = []
+
+    async def testbench(ctx):
+        await write_words(ctx, dut.write, beats)
+        await write_words(ctx, dut.pattern_write, patterns)
+        for number, (n_beats, pattern_beats) in enumerate(runs):
+            ctx.set(dut.n_beats, n_beats)
+            ctx.set(dut.pattern_beats, pattern_beats)
+            ctx.set(dut.request, 1)
+            await ctx.tick()
+            ctx.set(dut.request, 0)
+            received = await take(ctx, dut.o, n_beats, pause=pause, seed=seed + number)
+            ctx.set(dut.o.ready, 1)
+            extra = False
+            for _ in range(8):
+                _, _, valid = await ctx.tick().sample(dut.o.valid)
+                extra |= bool(valid)
+            ctx.set(dut.o.ready, 0)
+            results.append(([(int(p.beat), p.pattern) for p in received], extra))
+
+    simulate(dut, testbench)
+    return results
+
+
+def source_config(pes, max_k, weight_depth, pattern_depth):
+    return AccelConfig(pes=pes, max_k=max_k, max_m=8, weight_depth=weight_depth,
+                       pattern_depth=pattern_depth)
+
+
+@pytest.mark.parametrize("pes, max_k, weight_depth, pattern_depth, runs, pause", [
+    # Memories whose depths are not powers of two; runs of no beat, one, the whole memory,
+    # and pattern cycles that do not divide them.
+    (4, 16, 13, 5, [(13, 5), (0, 1), (1, 1), (7, 3), (13, 1)], 0.3),
+    (8, 64, 9, 4, [(9, 4), (5, 2)], 0.6),
+    (8, 64, 9, 4, [(9, 4), (9, 4)], 0.0),
+    # Beats of more than one group of words.
+    (16, 1024, 6, 3, [(6, 3), (4, 2)], 0.3),
+])
+def test_beats_and_patterns_with_stalls(pes, max_k, weight_depth, pattern_depth, runs, pause):
+    cfg = source_config(pes, max_k, weight_depth, pattern_depth)
+    rng = np.random.default_rng(pes + weight_depth)
+    beats = rng.integers(0, 1 << 32, (weight_depth, cfg.words_per_beat), dtype=np.uint64)
+    layout = pattern_layout(cfg)
+    last = rng.random((pattern_depth, pes)) < 0.5
+    base = rng.integers(0, 1 << cfg.column_width, pattern_depth)
+    patterns = pack_beats(cfg, layout, {"last": last, "base": base})
+    if pes == 16:
+        assert cfg.words_per_beat > WORDS_PER_GROUP
+    for (n_beats, pattern_beats), (received, extra) in zip(
+            runs, run_source(cfg, beats, patterns, runs, pause=pause, seed=pes)):
+        assert not extra
+        assert [beat for beat, _ in received] == [as_int(words) for words in beats[:n_beats]]
+        phases = np.arange(n_beats) % pattern_beats
+        assert [[int(bit) for bit in pattern.last] for _, pattern in received] == \
+            last[phases].astype(int).tolist()
+        assert [int(pattern.base) for _, pattern in received] == base[phases].tolist()
+
+
+def test_latency():
+    cfg = source_config(4, 16, 4, 2)
+    dut = BeatSource(cfg)
+
+    def offer(ctx):
+        ctx.set(dut.o.ready, 1)
+        ctx.set(dut.n_beats, 1)
+        ctx.set(dut.pattern_beats, 1)
+        ctx.set(dut.request, 1)
+
+    cycles = latency(dut, offer, lambda ctx: ctx.set(dut.request, 0),
+                     lambda ctx: ctx.get(dut.o.valid))
+    # The run starts the cycle after the request, and reads its first beat a cycle later.
+    assert cycles == dut.latency + 2 == 5
