@@ -8,23 +8,24 @@ import time
 import numpy as np
 
 from hw.config import AccelConfig
-from hw.link import (CRC_BYTES, LINK_CRC, MAX_WORDS, REQUEST_SYNC, RESPONSE_HEADER,
-                     RESPONSE_SYNC, Command, LinkStatus)
+from hw.link import (ANSWER_HEADER_BYTES, ANSWER_SYNC, CRC_BYTES, LINK_CRC, MAX_WORDS,
+                     REQUEST_SYNC, AnswerHeader, Command, LinkStatus, RequestHeader, header_bytes,
+                     header_from_bytes)
 
 
-__all__ = ["LinkError", "Link", "request_frame", "SimulatedBoard"]
+__all__ = ["LinkError", "Link", "frame_bytes", "SimulatedBoard"]
 
 
 class LinkError(IOError):
     """The board did not answer a request correctly, even after retries."""
 
 
-def request_frame(sequence, command, address, count, words=()):
-    """The bytes of one request."""
-    body = bytes([sequence & 0xFF, command.value]) + int(count).to_bytes(2, "little") \
-        + int(address).to_bytes(4, "little") \
-        + np.asarray(words, dtype="<u4").tobytes()
-    return bytes([REQUEST_SYNC]) + body + LINK_CRC.compute(body).to_bytes(CRC_BYTES, "big")
+def frame_bytes(sync, header, words=()):
+    """The bytes of one frame: ``sync``, ``header`` (a :data:`~hw.link.RequestHeader` or
+    :data:`~hw.link.AnswerHeader` constant), the words, least significant byte first, and
+    the CRC, most significant byte first."""
+    body = header_bytes(header) + np.asarray(words, dtype="<u4").tobytes()
+    return bytes([sync]) + body + LINK_CRC.compute(body).to_bytes(CRC_BYTES, "big")
 
 
 class Link:
@@ -73,7 +74,9 @@ class Link:
         # One sequence number for all attempts: the board answers a repeated WRITE it has
         # just executed without executing it again.
         self.sequence = (self.sequence + 1) & 0xFF
-        frame = request_frame(self.sequence, command, address, count, words)
+        header = RequestHeader.const({"sequence": self.sequence, "command": command,
+                                      "count": count, "address": address})
+        frame = frame_bytes(REQUEST_SYNC, header, words)
         problems = []
         for attempt in range(self.retries + 1):
             if attempt:
@@ -103,37 +106,38 @@ class Link:
             self.bytes_received += len(chunk)
             buffer += chunk
             while True:
-                start = buffer.find(RESPONSE_SYNC)
+                start = buffer.find(ANSWER_SYNC)
                 if start < 0:
                     buffer.clear()
                     break
                 del buffer[:start]
-                if len(buffer) < RESPONSE_HEADER:
+                if len(buffer) < 1 + ANSWER_HEADER_BYTES:
                     break
+                header = header_from_bytes(AnswerHeader, buffer[1:])
                 try:
-                    status = LinkStatus(buffer[2])
+                    status = header.status
                 except ValueError:
                     del buffer[0]
                     continue
-                words = int.from_bytes(buffer[3:5], "little")
                 with_data = status == LinkStatus.OK and command == Command.READ
-                size = RESPONSE_HEADER + (4 * words if with_data else 0) + CRC_BYTES
-                if with_data and words != count:
+                data_bytes = 4 * header.count if with_data else 0
+                size = 1 + ANSWER_HEADER_BYTES + data_bytes + CRC_BYTES
+                if with_data and header.count != count:
                     del buffer[0]
                     continue
                 if len(buffer) < size:
                     break
                 frame = bytes(buffer[:size])
                 if LINK_CRC.compute(frame[1:]) != LINK_CRC.residue():
-                    if frame[1] == sequence:
+                    if header.sequence == sequence:
                         return None, None          # our answer, damaged: ask again now
                     del buffer[0]
                     continue
-                if frame[1] != sequence:
+                if header.sequence != sequence:
                     del buffer[:size]
                     continue
-                payload = np.frombuffer(frame[RESPONSE_HEADER:size - CRC_BYTES], dtype="<u4")
-                return status, payload.astype(np.uint32)
+                payload = frame[1 + ANSWER_HEADER_BYTES:][:data_bytes]
+                return status, np.frombuffer(payload, dtype="<u4").astype(np.uint32)
         return None, None
 
 

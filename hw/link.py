@@ -1,40 +1,39 @@
 """The host link: a framed, checksummed command protocol over a byte stream, and its decoder.
 
-Request: ``REQUEST_SYNC``, sequence number, :class:`Command`, word count (2 bytes), word
-address (4 bytes), for ``WRITE`` the words (4 bytes each), then the CRC (4 bytes). Response:
-``RESPONSE_SYNC``, the request's sequence number, :class:`LinkStatus`, word count (2 bytes),
-for a successful ``READ`` the words, then the CRC. Multi-byte fields are little-endian,
-except the CRC, which is sent most significant byte first so that a frame with its CRC
-leaves :data:`LINK_CRC`'s residue. The CRC covers everything between the sync byte and
-itself.
+Request: ``REQUEST_SYNC``, a :data:`RequestHeader` (sequence number, :class:`Command`, word
+count, first word's address), for ``WRITE`` the words (4 bytes each, least significant
+first), then the CRC (4 bytes). Answer: ``ANSWER_SYNC``, an :data:`AnswerHeader` (the
+request's sequence number, :class:`LinkStatus`, the request's word count), for a successful
+``READ`` the words, then the CRC. A header is sent as its layout's bits, least significant
+byte first (:func:`header_bytes`, :func:`header_from_bytes`), so its fields in the order the
+layout declares them. The CRC covers everything between the sync byte and itself and is sent
+most significant byte first, so that a frame with its CRC leaves :data:`LINK_CRC`'s residue.
 """
 
 from amaranth.hdl import Cat, Module, Signal
-from amaranth.lib import enum, stream, wiring
+from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.crc.catalog import CRC32_MPEG_2
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
 
 from .config import BUS_WIDTH
 from .bus import BUS_READ_LATENCY, BusSignature
 from .memory import BlockMemory, registered_read
 
 
-__all__ = ["REQUEST_SYNC", "RESPONSE_SYNC", "MAX_WORDS", "LINK_CRC", "CRC_BYTES", "Command",
-           "LinkStatus", "LinkDecoder"]
+__all__ = ["REQUEST_SYNC", "ANSWER_SYNC", "MAX_WORDS", "LINK_CRC", "CRC_BYTES", "Command",
+           "LinkStatus", "RequestHeader", "AnswerHeader", "REQUEST_HEADER_BYTES",
+           "ANSWER_HEADER_BYTES", "header_bytes", "header_from_bytes", "LinkDecoder"]
 
 
 REQUEST_SYNC = 0x5A
-RESPONSE_SYNC = 0xA5
+ANSWER_SYNC = 0xA5
 #: Most words one frame carries.
 MAX_WORDS = 256
 #: The frames' checksum: CRC-32/MPEG-2 over bytes (a corrupted frame passes it once in 2**32).
 LINK_CRC = CRC32_MPEG_2(data_width=8)
 #: Bytes of the CRC at the end of every frame.
 CRC_BYTES = 4
-#: Bytes of a request before its payload, sync byte included.
-REQUEST_HEADER = 9
-#: Bytes of a response before its payload, sync byte included.
-RESPONSE_HEADER = 5
 
 
 class Command(enum.Enum, shape=8):
@@ -52,6 +51,37 @@ class LinkStatus(enum.Enum, shape=8):
     TIMEOUT     = 4  # the frame stopped arriving: a byte was lost
 
 
+#: What follows a request's sync byte, fields in the order they are sent.
+RequestHeader = data.StructLayout({
+    "sequence": 8,
+    "command":  Command,
+    "count":    16,         # words
+    "address":  32,         # the first word's bus address
+})
+
+#: What follows an answer's sync byte, fields in the order they are sent.
+AnswerHeader = data.StructLayout({
+    "sequence": 8,          # the request's
+    "status":   LinkStatus,
+    "count":    16,         # the request's
+})
+
+REQUEST_HEADER_BYTES = RequestHeader.size // 8
+ANSWER_HEADER_BYTES = AnswerHeader.size // 8
+
+
+def header_bytes(header):
+    """The bytes of a header constant (``RequestHeader.const({...})``) as they are sent: its
+    layout's bits, least significant byte first."""
+    return header.as_bits().to_bytes(header.shape().size // 8, "little")
+
+
+def header_from_bytes(layout, frame):
+    """The header constant of ``layout`` sent as the first bytes of ``frame``. Reading a
+    field of an enum shape raises :exc:`ValueError` if the enum does not name its value."""
+    return layout.from_bits(int.from_bytes(frame[:layout.size // 8], "little"))
+
+
 class LinkDecoder(wiring.Component):
     """Executes requests from a byte stream on the accelerator's bus and answers them.
 
@@ -63,8 +93,12 @@ class LinkDecoder(wiring.Component):
     idempotent). A host therefore gives consecutive frames different numbers, repeats a
     frame with its own number, and starts a session with a ``READ``.
 
-    Bytes must arrive at least two cycles apart (a UART delivers one every ten bit times):
-    the decoder checks a header and a CRC in the cycle after their last byte.
+    ``rx`` is always ready. Bytes must arrive at least two cycles apart (a UART delivers one
+    every ten bit times): the decoder checks a header and a CRC in the cycle after their last
+    byte. Bytes that arrive while it executes or answers a request are dropped (the answer to
+    a bad length or command starts while the rest of its frame arrives), so a host sends a
+    frame once the one before has been answered. ``tx`` holds each answer byte until it is
+    taken; the decoder waits for it.
 
     Members
     -------
@@ -96,11 +130,12 @@ class LinkDecoder(wiring.Component):
         store = words.write_port()
         load = registered_read(m, words, name="load")
 
-        header = Signal(8 * (REQUEST_HEADER - 1))
-        sequence, command = header[0:8], header[8:16]
-        count, address = header[16:32], header[32:64]
+        header = Signal(RequestHeader)
         status = Signal(LinkStatus)
-        index = Signal(range(4 * MAX_WORDS + REQUEST_HEADER))
+        reply = Signal(AnswerHeader)
+        m.d.comb += [reply.sequence.eq(header.sequence), reply.status.eq(status),
+                     reply.count.eq(header.count)]
+        index = Signal(range(4 * MAX_WORDS + 1))
         word = Signal(BUS_WIDTH)
         idle = Signal(range(self.timeout + 1))
         last_executed = Signal(9, init=0x100)     # no frame executed yet
@@ -151,16 +186,18 @@ class LinkDecoder(wiring.Component):
                     m.next = "HEADER"
 
             with m.State("HEADER"):
-                receive(REQUEST_HEADER - 1, "CHECK_HEADER",
-                        header.eq(Cat(header[8:], rx.payload)))
+                # Each byte enters at the top: the first sent ends in the lowest byte, where
+                # header_bytes puts it.
+                receive(REQUEST_HEADER_BYTES, "CHECK_HEADER",
+                        header.eq(Cat(header.as_value()[8:], rx.payload)))
 
             with m.State("CHECK_HEADER"):
-                with m.If((count == 0) | (count > MAX_WORDS)):
+                with m.If((header.count == 0) | (header.count > MAX_WORDS)):
                     m.d.sync += status.eq(LinkStatus.BAD_LENGTH)
                     m.next = "ANSWER"
-                with m.Elif(command == Command.WRITE):
+                with m.Elif(header.command == Command.WRITE):
                     m.next = "PAYLOAD"
-                with m.Elif(command == Command.READ):
+                with m.Elif(header.command == Command.READ):
                     m.next = "CRC"
                 with m.Else():
                     m.d.sync += status.eq(LinkStatus.BAD_COMMAND)
@@ -169,7 +206,7 @@ class LinkDecoder(wiring.Component):
             with m.State("PAYLOAD"):
                 m.d.comb += [store.addr.eq(index[2:]), store.data.eq(Cat(word[8:], rx.payload)),
                              store.en.eq(byte & (index[:2] == 3))]
-                receive(count * 4, "CRC", word.eq(Cat(word[8:], rx.payload)))
+                receive(header.count * 4, "CRC", word.eq(Cat(word[8:], rx.payload)))
 
             with m.State("CRC"):
                 receive(CRC_BYTES, "CHECK_CRC")
@@ -179,10 +216,10 @@ class LinkDecoder(wiring.Component):
                     m.d.sync += status.eq(LinkStatus.BAD_CRC)
                     m.next = "ANSWER"
                 with m.Else():
-                    m.d.sync += [status.eq(LinkStatus.OK), last_executed.eq(sequence)]
-                    with m.If(command == Command.READ):
+                    m.d.sync += [status.eq(LinkStatus.OK), last_executed.eq(header.sequence)]
+                    with m.If(header.command == Command.READ):
                         m.next = "ANSWER"
-                    with m.Elif(last_executed == sequence):
+                    with m.Elif(last_executed == header.sequence):
                         m.next = "ANSWER"
                     with m.Else():
                         m.next = "WRITE"
@@ -191,34 +228,34 @@ class LinkDecoder(wiring.Component):
                 # The buffer's read port has a latency of one cycle: word i is read while
                 # word i - 1 is registered onto the bus.
                 m.d.comb += load.addr.eq(index)
-                m.d.sync += [bus.addr.eq(address + index - 1), bus.w_data.eq(load.data),
+                m.d.sync += [bus.addr.eq(header.address + index - 1), bus.w_data.eq(load.data),
                              bus.w_en.eq(index != 0)]
                 m.d.sync += index.eq(index + 1)
-                with m.If(index == count):
+                with m.If(index == header.count):
                     m.d.sync += index.eq(0)
                     m.next = "ANSWER"
 
             with m.State("ANSWER"):
-                m.d.comb += [tx.valid.eq(1), tx.payload.eq(RESPONSE_SYNC),
+                m.d.comb += [tx.valid.eq(1), tx.payload.eq(ANSWER_SYNC),
                              answer.start.eq(1)]
                 with m.If(tx.ready):
                     m.d.sync += index.eq(0)    # an abandoned frame leaves it anywhere
                     m.next = "ANSWER_HEADER"
 
             with m.State("ANSWER_HEADER"):
-                fields = Cat(sequence, status, count)
                 def next_header():
                     m.d.sync += index.eq(index + 1)
-                    with m.If(index == 3):
+                    with m.If(index == ANSWER_HEADER_BYTES - 1):
                         m.d.sync += index.eq(0)
-                        with m.If((status == LinkStatus.OK) & (command == Command.READ)):
+                        with m.If((status == LinkStatus.OK) & (header.command == Command.READ)):
                             m.next = "READ"
                         with m.Else():
                             m.next = "ANSWER_CRC"
-                send(fields.word_select(index[:2], 8), next_header)
+                send(reply.as_value().word_select(index[:ceil_log2(ANSWER_HEADER_BYTES)], 8),
+                     next_header)
 
             with m.State("READ"):
-                m.d.sync += [bus.addr.eq(address + index[2:]), bus.r_en.eq(1),
+                m.d.sync += [bus.addr.eq(header.address + index[2:]), bus.r_en.eq(1),
                              waited.eq(0)]
                 m.next = "READ_WAIT"
 
@@ -235,7 +272,7 @@ class LinkDecoder(wiring.Component):
             with m.State("ANSWER_DATA"):
                 def next_byte():
                     m.d.sync += index.eq(index + 1)
-                    with m.If(index == count * 4 - 1):
+                    with m.If(index == header.count * 4 - 1):
                         m.d.sync += index.eq(0)
                         m.next = "ANSWER_CRC"
                     with m.Elif(index[:2] == 3):
