@@ -1,4 +1,4 @@
-"""The board-level top: a UART, the link decoder and the accelerator."""
+"""The board-level top: a UART, the link decoder and the engine behind it."""
 
 from amaranth.hdl import Cat, DomainRenamer, Module, Signal
 from amaranth.lib import wiring
@@ -17,13 +17,16 @@ __all__ = ["Board"]
 class Board(wiring.Component):
     """What a board carries: the host talks to the accelerator over ``rx`` and ``tx``.
 
-    The UART runs at ``cfg.baud_divisor`` cycles per bit; a frame that stalls for
-    ``cfg.link_timeout`` cycles is abandoned. ``busy`` is high during a run (for an LED).
+    The UART runs at ``cfg.baud_divisor`` cycles per bit, so bytes reach the link decoder at
+    least ten bit times apart, and the decoder, always ready, takes every one; a frame that
+    stalls for ``cfg.link_timeout`` cycles is abandoned. ``busy`` is high during a run (for an
+    LED).
 
-    With ``core_domain``, the accelerator runs in that clock domain instead of ``sync``, and
-    ``core_active`` says in which cycles it must be clocked: during a run and when the link
-    reaches its bus. Between those it holds still, so a simulation may skip its clock and
-    spend its time on the link alone. On an FPGA both domains are the same clock.
+    With ``core_domain``, the engine runs in that clock domain instead of ``sync``, and
+    ``core_active`` says in which cycles it must be clocked: during a run, and from a bus
+    request of the link until a read's answer is registered or a write has landed. Between
+    those it holds still, so a simulation may skip its clock and spend its time on the link
+    alone. On an FPGA both domains are the same clock.
 
     ``engine`` is the component behind the link: :class:`~hw.accel.Accelerator`, or
     :class:`~hw.dense.DenseArray` for the dense baseline of the implementation report.
@@ -31,7 +34,9 @@ class Board(wiring.Component):
     Members
     -------
     rx : ``In(1)``
+        The UART line from the host.
     tx : ``Out(1)``
+        The UART line to the host.
     busy : ``Out(1)``
     core_active : ``Out(1)``
     """
