@@ -240,3 +240,8 @@ def stream_latency(dut, payload, *, setup=None, limit=64):
 
     return latency(dut, offer, lambda ctx: ctx.set(dut.i.valid, 0),
                    lambda ctx: ctx.get(dut.o.valid), setup=setup, limit=limit)
+
+
+def words_value(words):
+    """The value of a memory entry of bus words, the first the least significant."""
+    return int.from_bytes(np.asarray(words, dtype="<u4").tobytes(), "little")

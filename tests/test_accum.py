@@ -28,8 +28,8 @@ def accumulated_rows(sums, closes, cfg):
 def run_accumulator(cfg, layers, *, pause, seed):
     """Run ``layers``, each ``(sums, closes)`` of its beats, through the output stage, with a
     ``clear`` before each and random pauses between beats; read each layer's rows back, the
-    last beat's as soon as they may be. Returns, per layer, ``(rows, overrun, retired, sums)``: the row
-    count, the overrun flag, the beats retired and the sums read."""
+    last beat's as soon as they may be. Returns, per layer, ``(rows, overrun, retired,
+    sums)``: the row count, the overrun flag, the beats retired and the sums read."""
     dut = OutputAccumulator(cfg)
     layout = sum_layout(cfg)
     results = []

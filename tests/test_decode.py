@@ -7,12 +7,7 @@ from hw.decode import BeatDecoder
 from hw.layouts import Format, pattern_layout, source_layout
 from host.encode import encode
 from host.patterns import prune
-from tests.sim_streams import feed, simulate, stream_latency, take
-
-
-def as_int(words):
-    """Bus words, the first the least significant, as one integer."""
-    return int.from_bytes(np.asarray(words, dtype="<u4").tobytes(), "little")
+from tests.sim_streams import feed, simulate, stream_latency, take, words_value
 
 
 def decoder_config(pes):
@@ -45,8 +40,8 @@ def source_beats(cfg, layer, rng):
         if layer.pattern is None:
             entry = pattern.from_bits(int(rng.integers(0, 1 << pattern.size)))
         else:
-            entry = pattern.from_bits(as_int(layer.pattern[number % len(layer.pattern)]))
-        payloads.append(layout.const({"beat": as_int(memory), "pattern": entry}))
+            entry = pattern.from_bits(words_value(layer.pattern[number % len(layer.pattern)]))
+        payloads.append(layout.const({"beat": words_value(memory), "pattern": entry}))
     return payloads
 
 

@@ -5,12 +5,7 @@ from hw.config import AccelConfig
 from hw.layouts import pattern_layout
 from hw.sequencer import WORDS_PER_GROUP, BeatSource
 from host.encode import pack_beats
-from tests.sim_streams import latency, simulate, take
-
-
-def as_int(words):
-    """Bus words, the first the least significant, as one integer."""
-    return int.from_bytes(np.asarray(words, dtype="<u4").tobytes(), "little")
+from tests.sim_streams import latency, simulate, take, words_value
 
 
 async def write_words(ctx, port, words):
@@ -82,7 +77,7 @@ def test_beats_and_patterns_with_stalls(pes, max_k, weight_depth, pattern_depth,
     for (n_beats, pattern_beats), (received, extra) in zip(
             runs, run_source(cfg, beats, patterns, runs, pause=pause, seed=pes)):
         assert not extra
-        assert [beat for beat, _ in received] == [as_int(words) for words in beats[:n_beats]]
+        assert [beat for beat, _ in received] == [words_value(words) for words in beats[:n_beats]]
         phases = np.arange(n_beats) % pattern_beats
         assert [[int(bit) for bit in pattern.last] for _, pattern in received] == \
             last[phases].astype(int).tolist()
