@@ -85,7 +85,8 @@ class BeatSource(wiring.Component):
         registered here, a copy for each group of the weight memory (hw.replicas).
     n_beats : ``In(ceil_log2(weight_depth + 1))``
     pattern_beats : ``In(ceil_log2(pattern_depth + 1))``
-        Entries of the pattern table in the layer's cycle.
+        Entries of the pattern table in the layer's cycle; with 0 (a format that has no
+        pattern table) the entries beside the beats are unspecified.
     """
     def __init__(self, cfg):
         self.cfg = cfg
