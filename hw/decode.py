@@ -75,28 +75,10 @@ class BeatDecoder(wiring.Component):
         """Cycles from a raw beat on ``i`` to its lanes on ``o``."""
         return 1
 
-    def elaborate(self, platform):
+    def _layer_flags(self, m):
+        """The layer's index masks and grouped flags, a copy per group of lanes, loaded as
+        the run starts."""
         cfg = self.cfg
-        m = Module()
-
-        advance = Signal()
-        m.d.comb += [
-            advance.eq(~self.o.valid | self.o.ready),
-            self.i.ready.eq(advance),
-        ]
-        with m.If(advance):
-            m.d.sync += self.o.valid.eq(self.i.valid)
-        moving = advance & self.i.valid
-
-        # Views of the raw beat. Slicing signals of their own is cheap to elaborate; slicing a
-        # slice of the wide payload for every lane field is not.
-        unstructured = Signal(unstructured_beat_layout(cfg))
-        raw = unstructured.as_value()
-        pattern = Signal.like(self.i.payload.pattern)
-        word = Signal(cfg.beat_width)              # the whole beat, for the index planes
-        m.d.comb += [raw.eq(self.i.payload.beat), word.eq(self.i.payload.beat),
-                     pattern.eq(self.i.payload.pattern)]
-        planes = field_offsets(grouped_beat_layout(cfg, cfg.group_index_width))
         # Registers that reach every lane have a copy per group of lanes (hw.replicas); the
         # layer's own are loaded as the run starts.
         copies = lane_copies(cfg.pes)
@@ -108,8 +90,13 @@ class BeatDecoder(wiring.Component):
                   for mask in index_masks),
                 *(flag.eq(self.format == Format.GROUPED) for flag in grouped),
             ]
-        group_address = pattern.base       # where the phase's groups start, in every bank
+        return index_masks, grouped
 
+    def _lanes_left(self, m, moving):
+        """Whether the beat is the run's last (a copy per group of lanes), which of its lanes
+        are live then, and how many lanes the beat has."""
+        cfg = self.cfg
+        copies = lane_copies(cfg.pes)
         # The lanes left to come. Every beat but the run's last has P live lanes; the last
         # has the lanes of ``n_lanes`` past a multiple of P, as one flag per lane set when the
         # run starts. Whether the next beat is the last is registered with the count.
@@ -131,12 +118,17 @@ class BeatDecoder(wiring.Component):
             m.d.sync += [remaining.eq(remaining - cfg.pes),
                          *(flag.eq(remaining <= 2 * cfg.pes) for flag in (final, *finals))]
         live = Mux(final, tail, cfg.pes)
+        return finals, tail_lanes, live
 
+    def _tile_place(self, m, moving, tile):
+        """The tile format's place: whether the beat is of the tile's list, the beat within
+        the tile, a weight beat's number within its row, whether it is its row's last, and
+        whether lanes carry their own column and row end (a copy per group of lanes)."""
+        cfg = self.cfg
+        copies = lane_copies(cfg.pes)
         # The tile format's place: the beat within the tile, and a weight beat's number within
         # its row; with the flags they give the next beat, registered with them (the flags
         # reach every lane).
-        tile = Signal()
-        m.d.comb += tile.eq(self.format == Format.TILE)
         tile_beat = Signal.like(self.tile_beats)
         row_beat = Signal.like(self.list_beats)
         listing = Signal()          # the beat is one of the tile's list
@@ -185,6 +177,39 @@ class BeatDecoder(wiring.Component):
                 *(flag.eq((self.format == Format.UNSTRUCTURED) | next_listing)
                   for flag in direct),
             ]
+        return listing, tile_beat, row_beat, row_done, direct
+
+    def elaborate(self, platform):
+        cfg = self.cfg
+        m = Module()
+
+        advance = Signal()
+        m.d.comb += [
+            advance.eq(~self.o.valid | self.o.ready),
+            self.i.ready.eq(advance),
+        ]
+        with m.If(advance):
+            m.d.sync += self.o.valid.eq(self.i.valid)
+        moving = advance & self.i.valid
+
+        # Views of the raw beat. Slicing signals of their own is cheap to elaborate; slicing a
+        # slice of the wide payload for every lane field is not.
+        unstructured = Signal(unstructured_beat_layout(cfg))
+        raw = unstructured.as_value()
+        pattern = Signal.like(self.i.payload.pattern)
+        word = Signal(cfg.beat_width)              # the whole beat, for the index planes
+        m.d.comb += [raw.eq(self.i.payload.beat), word.eq(self.i.payload.beat),
+                     pattern.eq(self.i.payload.pattern)]
+        planes = field_offsets(grouped_beat_layout(cfg, cfg.group_index_width))
+        copies = lane_copies(cfg.pes)
+        index_masks, grouped = self._layer_flags(m)
+        group_address = pattern.base       # where the phase's groups start, in every bank
+
+        finals, tail_lanes, live = self._lanes_left(m, moving)
+
+        tile = Signal()
+        m.d.comb += tile.eq(self.format == Format.TILE)
+        listing, tile_beat, row_beat, row_done, direct = self._tile_place(m, moving, tile)
 
         # The decoded beat's registers have no reset (only the valid bit does). Where its
         # lanes' activations come from is registered once for each group of lanes.
