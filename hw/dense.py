@@ -72,10 +72,12 @@ class DenseArray(wiring.Component):
         stream = m.submodules.weight_stream = WeightStream(cfg.weight_depth, words_per_beat,
                                                            programmable=False)
         wiring.connect(m, bank.weight_pointer, stream.pointer)
+        # Memory writes are registered on their way, as in the accelerator: the bus's
+        # decoding is not in the same cycle as the nets to the memories.
         memory = bank.memory
         weight_written = memory.en & (memory.region == Region.WEIGHTS)
-        m.d.comb += [
-            stream.write.eq(weight_written),
+        m.d.comb += stream.write.eq(weight_written)
+        m.d.sync += [
             weight_write.addr.eq(stream.beat),
             weight_write.data.eq(memory.data.replicate(words_per_beat)),
             weight_write.en.eq(Mux(weight_written, 1 << stream.word, 0)),
