@@ -10,6 +10,8 @@ layout declares them. The CRC covers everything between the sync byte and itself
 most significant byte first, so that a frame with its CRC leaves :data:`LINK_CRC`'s residue.
 """
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.crc.catalog import CRC32_MPEG_2
@@ -121,171 +123,185 @@ class LinkDecoder(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        rx, tx, bus = self.rx, self.tx, self.bus
+        frame = self._frame(m)
+        # Bus requests are registered: a request lasts one cycle unless renewed.
+        m.d.sync += [self.bus.w_en.eq(0), self.bus.r_en.eq(0)]
+        with m.FSM():
+            self._request_states(m, frame)
+            self._answer_states(m, frame)
+        return m
 
-        check = m.submodules.check = LINK_CRC.create()
-        answer = m.submodules.answer = LINK_CRC.create()
+    def _frame(self, m):
+        """The state of the frame in hand, shared by the request's and the answer's states."""
+        rx, tx = self.rx, self.tx
+        f = SimpleNamespace()
+        f.check = m.submodules.check = LINK_CRC.create()
+        f.answer = m.submodules.answer = LINK_CRC.create()
         # Stored while a request comes in, loaded while it is carried out: never both.
         words = m.submodules.words = BlockMemory(shape=BUS_WIDTH, depth=MAX_WORDS)
-        store = words.write_port()
-        load = registered_read(m, words, name="load")
+        f.store = words.write_port()
+        f.load = registered_read(m, words, name="load")
 
-        header = Signal(RequestHeader)
-        status = Signal(LinkStatus)
-        reply = Signal(AnswerHeader)
-        m.d.comb += [reply.sequence.eq(header.sequence), reply.status.eq(status),
+        f.header = header = Signal(RequestHeader)
+        f.status = Signal(LinkStatus)
+        f.reply = reply = Signal(AnswerHeader)
+        m.d.comb += [reply.sequence.eq(header.sequence), reply.status.eq(f.status),
                      reply.count.eq(header.count)]
-        index = Signal(range(4 * MAX_WORDS + 1))
-        word = Signal(BUS_WIDTH)
+        f.index = Signal(range(4 * MAX_WORDS + 1))
+        f.word = Signal(BUS_WIDTH)
         idle = Signal(range(self.timeout + 1))
-        last_executed = Signal(9, init=0x100)     # no frame executed yet
+        f.last_executed = Signal(9, init=0x100)     # no frame executed yet
+        f.waited = Signal(range(BUS_READ_LATENCY + 1))
 
         # The answer's CRC takes each byte a cycle after it is sent, from a register; its own
         # bytes wait for the last update.
-        sent_byte = Signal(8)
-        sent = Signal()
-        m.d.sync += sent.eq(0)
-        m.d.comb += [rx.ready.eq(1), check.data.eq(rx.payload),
-                     answer.data.eq(sent_byte), answer.valid.eq(sent)]
-        byte = rx.valid
-        with m.If(byte):
+        f.sent_byte = Signal(8)
+        f.sent = Signal()
+        m.d.sync += f.sent.eq(0)
+        m.d.comb += [rx.ready.eq(1), f.check.data.eq(rx.payload),
+                     f.answer.data.eq(f.sent_byte), f.answer.valid.eq(f.sent)]
+        f.byte = rx.valid
+        with m.If(f.byte):
             m.d.sync += idle.eq(0)
         with m.Elif(idle != self.timeout):
             m.d.sync += idle.eq(idle + 1)
-        stalled = idle == self.timeout
+        f.stalled = idle == self.timeout
+        return f
 
-        def receive(length, then, *actions):
-            """Take the next ``length`` bytes of a request into its CRC, doing ``actions`` with
-            each, then go to ``then``; abandon the frame if it stalls."""
-            with m.If(byte):
-                m.d.comb += check.valid.eq(1)
-                m.d.sync += [index.eq(index + 1), *actions]
-                with m.If(index == length - 1):
-                    m.d.sync += index.eq(0)
-                    m.next = then
-            with m.Elif(stalled):
-                m.d.sync += status.eq(LinkStatus.TIMEOUT)
+    def _receive(self, m, f, length, then, *actions):
+        """Take the next ``length`` bytes of a request into its CRC, doing ``actions`` with
+        each, then go to ``then``; abandon the frame if it stalls."""
+        with m.If(f.byte):
+            m.d.comb += f.check.valid.eq(1)
+            m.d.sync += [f.index.eq(f.index + 1), *actions]
+            with m.If(f.index == length - 1):
+                m.d.sync += f.index.eq(0)
+                m.next = then
+        with m.Elif(f.stalled):
+            m.d.sync += f.status.eq(LinkStatus.TIMEOUT)
+            m.next = "ANSWER"
+
+    def _send(self, m, f, value, then, *, checked=True):
+        """Offer one answer byte; once taken, add it to the answer's CRC and go on."""
+        tx = self.tx
+        ready = tx.ready if checked else tx.ready & ~f.sent
+        m.d.comb += [tx.valid.eq(1 if checked else ~f.sent), tx.payload.eq(value)]
+        with m.If(ready):
+            m.d.sync += [f.sent.eq(checked), f.sent_byte.eq(value)]
+            then()
+
+    def _request_states(self, m, f):
+        """Hunting for a request, taking it in, checking it and carrying out a write."""
+        rx, bus, header, index = self.rx, self.bus, f.header, f.index
+        with m.State("HUNT"):
+            with m.If(f.byte & (rx.payload == REQUEST_SYNC)):
+                m.d.comb += f.check.start.eq(1)
+                m.d.sync += index.eq(0)
+                m.next = "HEADER"
+
+        with m.State("HEADER"):
+            # Each byte enters at the top: the first sent ends in the lowest byte, where
+            # header_bytes puts it.
+            self._receive(m, f, REQUEST_HEADER_BYTES, "CHECK_HEADER",
+                          header.eq(Cat(header.as_value()[8:], rx.payload)))
+
+        with m.State("CHECK_HEADER"):
+            with m.If((header.count == 0) | (header.count > MAX_WORDS)):
+                m.d.sync += f.status.eq(LinkStatus.BAD_LENGTH)
+                m.next = "ANSWER"
+            with m.Elif(header.command == Command.WRITE):
+                m.next = "PAYLOAD"
+            with m.Elif(header.command == Command.READ):
+                m.next = "CRC"
+            with m.Else():
+                m.d.sync += f.status.eq(LinkStatus.BAD_COMMAND)
                 m.next = "ANSWER"
 
-        def send(value, then, *, checked=True):
-            """Offer one answer byte; once taken, add it to the answer's CRC and go on."""
-            ready = tx.ready if checked else tx.ready & ~sent
-            m.d.comb += [tx.valid.eq(1 if checked else ~sent), tx.payload.eq(value)]
-            with m.If(ready):
-                m.d.sync += [sent.eq(checked), sent_byte.eq(value)]
-                then()
+        with m.State("PAYLOAD"):
+            m.d.comb += [f.store.addr.eq(index[2:]),
+                         f.store.data.eq(Cat(f.word[8:], rx.payload)),
+                         f.store.en.eq(f.byte & (index[:2] == 3))]
+            self._receive(m, f, header.count * 4, "CRC", f.word.eq(Cat(f.word[8:], rx.payload)))
 
-        waited = Signal(range(BUS_READ_LATENCY + 1))
-        # Bus requests are registered: a request lasts one cycle unless renewed.
-        m.d.sync += [bus.w_en.eq(0), bus.r_en.eq(0)]
-        with m.FSM():
-            with m.State("HUNT"):
-                with m.If(byte & (rx.payload == REQUEST_SYNC)):
-                    m.d.comb += check.start.eq(1)
-                    m.d.sync += index.eq(0)
-                    m.next = "HEADER"
+        with m.State("CRC"):
+            self._receive(m, f, CRC_BYTES, "CHECK_CRC")
 
-            with m.State("HEADER"):
-                # Each byte enters at the top: the first sent ends in the lowest byte, where
-                # header_bytes puts it.
-                receive(REQUEST_HEADER_BYTES, "CHECK_HEADER",
-                        header.eq(Cat(header.as_value()[8:], rx.payload)))
-
-            with m.State("CHECK_HEADER"):
-                with m.If((header.count == 0) | (header.count > MAX_WORDS)):
-                    m.d.sync += status.eq(LinkStatus.BAD_LENGTH)
+        with m.State("CHECK_CRC"):
+            with m.If(~f.check.match_detected):
+                m.d.sync += f.status.eq(LinkStatus.BAD_CRC)
+                m.next = "ANSWER"
+            with m.Else():
+                m.d.sync += [f.status.eq(LinkStatus.OK), f.last_executed.eq(header.sequence)]
+                with m.If(header.command == Command.READ):
                     m.next = "ANSWER"
-                with m.Elif(header.command == Command.WRITE):
-                    m.next = "PAYLOAD"
-                with m.Elif(header.command == Command.READ):
-                    m.next = "CRC"
-                with m.Else():
-                    m.d.sync += status.eq(LinkStatus.BAD_COMMAND)
-                    m.next = "ANSWER"
-
-            with m.State("PAYLOAD"):
-                m.d.comb += [store.addr.eq(index[2:]), store.data.eq(Cat(word[8:], rx.payload)),
-                             store.en.eq(byte & (index[:2] == 3))]
-                receive(header.count * 4, "CRC", word.eq(Cat(word[8:], rx.payload)))
-
-            with m.State("CRC"):
-                receive(CRC_BYTES, "CHECK_CRC")
-
-            with m.State("CHECK_CRC"):
-                with m.If(~check.match_detected):
-                    m.d.sync += status.eq(LinkStatus.BAD_CRC)
+                with m.Elif(f.last_executed == header.sequence):
                     m.next = "ANSWER"
                 with m.Else():
-                    m.d.sync += [status.eq(LinkStatus.OK), last_executed.eq(header.sequence)]
-                    with m.If(header.command == Command.READ):
-                        m.next = "ANSWER"
-                    with m.Elif(last_executed == header.sequence):
-                        m.next = "ANSWER"
-                    with m.Else():
-                        m.next = "WRITE"
+                    m.next = "WRITE"
 
-            with m.State("WRITE"):
-                # The buffer's read port has a latency of one cycle: word i is read while
-                # word i - 1 is registered onto the bus.
-                m.d.comb += load.addr.eq(index)
-                m.d.sync += [bus.addr.eq(header.address + index - 1), bus.w_data.eq(load.data),
-                             bus.w_en.eq(index != 0)]
+        with m.State("WRITE"):
+            # The buffer's read port has a latency of one cycle: word i is read while
+            # word i - 1 is registered onto the bus.
+            m.d.comb += f.load.addr.eq(index)
+            m.d.sync += [bus.addr.eq(header.address + index - 1), bus.w_data.eq(f.load.data),
+                         bus.w_en.eq(index != 0)]
+            m.d.sync += index.eq(index + 1)
+            with m.If(index == header.count):
+                m.d.sync += index.eq(0)
+                m.next = "ANSWER"
+
+    def _answer_states(self, m, f):
+        """Answering: the sync byte, the header, a read's words from the bus, the CRC."""
+        tx, bus, header, index, status = self.tx, self.bus, f.header, f.index, f.status
+        with m.State("ANSWER"):
+            m.d.comb += [tx.valid.eq(1), tx.payload.eq(ANSWER_SYNC), f.answer.start.eq(1)]
+            with m.If(tx.ready):
+                m.d.sync += index.eq(0)    # an abandoned frame leaves it anywhere
+                m.next = "ANSWER_HEADER"
+
+        with m.State("ANSWER_HEADER"):
+            def next_header():
                 m.d.sync += index.eq(index + 1)
-                with m.If(index == header.count):
+                with m.If(index == ANSWER_HEADER_BYTES - 1):
                     m.d.sync += index.eq(0)
-                    m.next = "ANSWER"
-
-            with m.State("ANSWER"):
-                m.d.comb += [tx.valid.eq(1), tx.payload.eq(ANSWER_SYNC),
-                             answer.start.eq(1)]
-                with m.If(tx.ready):
-                    m.d.sync += index.eq(0)    # an abandoned frame leaves it anywhere
-                    m.next = "ANSWER_HEADER"
-
-            with m.State("ANSWER_HEADER"):
-                def next_header():
-                    m.d.sync += index.eq(index + 1)
-                    with m.If(index == ANSWER_HEADER_BYTES - 1):
-                        m.d.sync += index.eq(0)
-                        with m.If((status == LinkStatus.OK) & (header.command == Command.READ)):
-                            m.next = "READ"
-                        with m.Else():
-                            m.next = "ANSWER_CRC"
-                send(reply.as_value().word_select(index[:ceil_log2(ANSWER_HEADER_BYTES)], 8),
-                     next_header)
-
-            with m.State("READ"):
-                m.d.sync += [bus.addr.eq(header.address + index[2:]), bus.r_en.eq(1),
-                             waited.eq(0)]
-                m.next = "READ_WAIT"
-
-            with m.State("READ_WAIT"):
-                # The request reaches the bus a cycle after it is made.
-                m.d.sync += waited.eq(waited + 1)
-                with m.If(waited == BUS_READ_LATENCY - 1):
-                    m.next = "READ_DATA"
-
-            with m.State("READ_DATA"):
-                m.d.sync += word.eq(bus.r_data)
-                m.next = "ANSWER_DATA"
-
-            with m.State("ANSWER_DATA"):
-                def next_byte():
-                    m.d.sync += index.eq(index + 1)
-                    with m.If(index == header.count * 4 - 1):
-                        m.d.sync += index.eq(0)
-                        m.next = "ANSWER_CRC"
-                    with m.Elif(index[:2] == 3):
+                    with m.If((status == LinkStatus.OK) & (header.command == Command.READ)):
                         m.next = "READ"
-                send(word.word_select(index[:2], 8), next_byte)
+                    with m.Else():
+                        m.next = "ANSWER_CRC"
+            self._send(m, f,
+                       f.reply.as_value().word_select(index[:ceil_log2(ANSWER_HEADER_BYTES)], 8),
+                       next_header)
 
-            with m.State("ANSWER_CRC"):
-                def next_crc():
-                    m.d.sync += index.eq(index + 1)
-                    with m.If(index == CRC_BYTES - 1):
-                        m.d.sync += index.eq(0)
-                        m.next = "HUNT"
-                # Most significant byte first.
-                send(answer.crc.word_select(~index[:2], 8), next_crc,
-                     checked=False)
-        return m
+        with m.State("READ"):
+            m.d.sync += [bus.addr.eq(header.address + index[2:]), bus.r_en.eq(1),
+                         f.waited.eq(0)]
+            m.next = "READ_WAIT"
+
+        with m.State("READ_WAIT"):
+            # The request reaches the bus a cycle after it is made.
+            m.d.sync += f.waited.eq(f.waited + 1)
+            with m.If(f.waited == BUS_READ_LATENCY - 1):
+                m.next = "READ_DATA"
+
+        with m.State("READ_DATA"):
+            m.d.sync += f.word.eq(bus.r_data)
+            m.next = "ANSWER_DATA"
+
+        with m.State("ANSWER_DATA"):
+            def next_byte():
+                m.d.sync += index.eq(index + 1)
+                with m.If(index == header.count * 4 - 1):
+                    m.d.sync += index.eq(0)
+                    m.next = "ANSWER_CRC"
+                with m.Elif(index[:2] == 3):
+                    m.next = "READ"
+            self._send(m, f, f.word.word_select(index[:2], 8), next_byte)
+
+        with m.State("ANSWER_CRC"):
+            def next_crc():
+                m.d.sync += index.eq(index + 1)
+                with m.If(index == CRC_BYTES - 1):
+                    m.d.sync += index.eq(0)
+                    m.next = "HUNT"
+            # Most significant byte first.
+            self._send(m, f, f.answer.crc.word_select(~index[:2], 8), next_crc, checked=False)
