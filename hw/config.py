@@ -3,11 +3,13 @@
 import dataclasses
 import json
 import operator
+import textwrap
 import zlib
 from dataclasses import dataclass
 
 
-__all__ = ["FORMAT_VERSION", "BUS_WIDTH", "ConfigError", "AccelConfig", "ceil_log2"]
+__all__ = ["FORMAT_VERSION", "BUS_WIDTH", "ConfigError", "FieldSpec", "FIELD_SPECS",
+           "AccelConfig", "ceil_log2"]
 
 
 #: Version of the weight-stream format, the register map and the bus map. Raised whenever any of
@@ -32,7 +34,96 @@ class ConfigError(ValueError):
 
 
 def ceil_log2(value):
-    return max(0, (value - 1).bit_length())
+    """Bits to count ``value`` things: the least ``n`` with ``2**n >= value``; 0 for 0 and 1."""
+    value = operator.index(value)
+    if value < 0:
+        raise ValueError(f"ceil_log2 needs a value of at least 0, not {value}")
+    return (value - 1).bit_length() if value > 1 else 0
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """What one :class:`AccelConfig` field means and the values it accepts: the single source
+    of the field's validation, its ``python -m gen`` help and its documentation.
+
+    Attributes
+    ----------
+    noun : str
+        What the field is called in an error message (``"PE count"``).
+    summary : str
+        One line on what the field sets, for ``--help`` and the docs.
+    low, high : int
+        Smallest and largest accepted values (by default, those of ``choices``).
+    power_of_two : bool
+        Only powers of two in ``low .. high`` are accepted.
+    choices : tuple of int or None
+        The only accepted values, if not every value (or power of two) in ``low .. high``.
+    unit : str
+        Unit of the value (``"bits"``), or ``""``.
+    none_means : str or None
+        If set, ``None`` is accepted too, and means this.
+    notes : str
+        More on the field, for the docs only.
+    """
+    noun: str
+    summary: str
+    low: int | None = None
+    high: int | None = None
+    power_of_two: bool = False
+    choices: tuple | None = None
+    unit: str = ""
+    none_means: str | None = None
+    notes: str = ""
+
+    def __post_init__(self):
+        if self.choices is not None:
+            object.__setattr__(self, "low", min(self.choices) if self.low is None else self.low)
+            object.__setattr__(self, "high", max(self.choices) if self.high is None else self.high)
+        if self.low is None or self.high is None:
+            raise TypeError(f"FieldSpec {self.noun!r} needs low and high, or choices")
+
+    def accepts(self, value):
+        """Whether ``value`` (an integer, or ``None``) is in range."""
+        if value is None:
+            return self.none_means is not None
+        if self.choices is not None:
+            return value in self.choices
+        return self.low <= value <= self.high and not (
+            self.power_of_two and value & (value - 1))
+
+    @property
+    def range_text(self):
+        """The accepted values in words: ``"a power of two from 1 to 1024"``."""
+        if self.choices is not None:
+            *rest, last = (str(choice) for choice in self.choices)
+            text = f"{', '.join(rest)} or {last}" if rest else last
+        else:
+            text = f"from {self.low} to {self.high}"
+            if self.power_of_two:
+                text = f"a power of two {text}"
+        return f"{text} {self.unit}" if self.unit else text
+
+    def check(self, name, value):
+        """Raises :class:`ConfigError` for field ``name`` unless ``value`` is in range."""
+        if not self.accepts(value):
+            raise ConfigError(name, f"{self.noun} must be {self.range_text}, not {value}")
+
+    @property
+    def doc(self):
+        """The field's entry in the docs: the summary, the range and the notes."""
+        text = f"{self.summary[:1].upper()}{self.summary[1:]}; {self.range_text}"
+        if self.none_means is not None:
+            text += f", or ``None``: {self.none_means}"
+        return f"{text}. {self.notes}" if self.notes else f"{text}."
+
+    @property
+    def help(self):
+        """The field's ``--help`` text: the summary and the range."""
+        return f"{self.summary}; {self.range_text}"
+
+
+def _field(default, **spec):
+    return dataclasses.field(default=default, metadata={"spec": FieldSpec(**spec)})
 
 
 @dataclass(frozen=True)
@@ -41,101 +132,86 @@ class AccelConfig:
 
     Frozen and validated on construction; variants are made with
     ``dataclasses.replace(cfg, pes=16)``. The same object yields the hardware (``hw.accel``),
-    the manifest (``gen``), and the golden and cycle models (``host``).
-
-    Parameters
-    ----------
-    pes : int
-        Number of processing elements (lanes) P: a power of two from 1 to 1024.
-    data_width : int
-        Width of weights and activations in bits: 4, 8 or 16. Both are signed and symmetric
-        (the most negative code is never produced by the host).
-    acc_width : int
-        Width of the output accumulators in bits, 16 to 32 (one bus word). Sums wrap
-        modulo ``2**acc_width``.
-    max_k : int
-        Activation memory depth: the largest input dimension K of a layer, 1 to 65536.
-    max_m : int
-        Output memory depth: the largest number of non-empty output rows of a layer, 1 to 65536.
-    weight_depth : int
-        Weight memory depth in beats (one beat feeds all P lanes for one cycle), 1 to 1048576.
-    max_group_width : int
-        Widest group of the grouped formats (M of N:M, the bank width of bank-balanced), a
-        power of two from 2 to 256; a kept weight's index in its group takes up to
-        ``log2(max_group_width)`` bits.
-    pattern_depth : int
-        Depth of the pattern table, 1 to 65536: the longest cycle of beat phases a grouped
-        layer may have. A grouped layer of R lanes per row repeats its lanes' places every
-        R / gcd(R, P) beats; the host pads rows with zero lanes where that cycle would be
-        longer.
-    compact_depth : int or None
-        Depth of each lane's compact buffer, 1 to 65536: a tile of a tile-wise layer uses at
-        most ``compact_depth * pes`` inputs (the driver splits a layer's columns to fit).
-        ``None`` (the default) is enough for every input: ``act_capacity / pes``, rounded up.
-    output_ports : int
-        Rows the output stage writes per cycle, a power of two from 1 to 16: no beat closes
-        more rows than that (the host starts a row at the next beat when one would).
-    baud_divisor : int
-        Clock cycles per bit of the board's UART, 1 to 65535 (868 is 115200 baud at 100 MHz;
-        the simulated board uses 1).
-    link_timeout : int
-        Cycles without a byte after which the link decoder abandons a frame, 16 to 2**30.
+    the manifest (``gen``), and the golden and cycle models (``host``). Each field's range,
+    help and notes are its :class:`FieldSpec` (:data:`FIELD_SPECS`), from which the
+    validation, the ``python -m gen`` options and the parameters below are made.
     """
-    pes: int = 64
-    data_width: int = 8
-    acc_width: int = 32
-    max_k: int = 1536
-    max_m: int = 1536
-    weight_depth: int = 2048
-    max_group_width: int = 64
-    pattern_depth: int = 512
-    compact_depth: int | None = None
-    output_ports: int = 2
-    baud_divisor: int = 868
-    link_timeout: int = 1 << 20
+    pes: int = _field(64,
+        noun="PE count", summary="number of processing elements (lanes) P",
+        low=1, high=1024, power_of_two=True)
+    data_width: int = _field(8,
+        noun="Data width", summary="width of weights and activations",
+        choices=(4, 8, 16), unit="bits",
+        notes="Both are signed and symmetric (the most negative code is never produced by "
+              "the host).")
+    acc_width: int = _field(32,
+        noun="Accumulator width", summary="width of the output accumulators",
+        low=16, high=BUS_WIDTH, unit="bits",
+        notes="At most one bus word, and at least :attr:`sum_width`. Sums wrap modulo "
+              "``2**acc_width``.")
+    max_k: int = _field(1536,
+        noun="max_k",
+        summary="largest input dimension K of a layer (the activation memory depth)",
+        low=1, high=65536)
+    max_m: int = _field(1536,
+        noun="max_m",
+        summary="largest number of non-empty output rows of a layer (the output memory depth)",
+        low=1, high=65536)
+    weight_depth: int = _field(2048,
+        noun="weight_depth", summary="weight memory depth, in beats of P lanes",
+        low=1, high=1 << 20,
+        notes="One beat feeds all P lanes for one cycle.")
+    max_group_width: int = _field(64,
+        noun="Largest group width",
+        summary="widest group of the grouped formats (M of N:M, the bank width of "
+                "bank-balanced)",
+        low=2, high=256, power_of_two=True,
+        notes="A kept weight's index in its group takes up to ``log2(max_group_width)`` "
+              "bits.")
+    pattern_depth: int = _field(512,
+        noun="pattern_depth",
+        summary="entries of the pattern table: the longest cycle of beat phases a grouped "
+                "layer may have",
+        low=1, high=65536,
+        notes="A grouped layer of R lanes per row repeats its lanes' places every "
+              "R / gcd(R, P) beats; the host pads rows with zero lanes where that cycle "
+              "would be longer.")
+    compact_depth: int | None = _field(None,
+        noun="compact_depth",
+        summary="depth of each lane's compact buffer: a tile uses at most this many times P "
+                "inputs",
+        low=1, high=65536, none_means="enough for every input",
+        notes="The driver splits a layer's columns to fit. ``None`` (the default) is "
+              "``act_capacity / pes``, rounded up.")
+    output_ports: int = _field(2,
+        noun="Output ports", summary="rows the output stage writes per cycle",
+        low=1, high=16, power_of_two=True,
+        notes="No beat closes more rows than that (the host starts a row at the next beat "
+              "when one would).")
+    baud_divisor: int = _field(868,
+        noun="Baud divisor", summary="clock cycles per bit of the board's UART",
+        low=1, high=65535,
+        notes="868 is 115200 baud at 100 MHz; the simulated board uses 1.")
+    link_timeout: int = _field(1 << 20,
+        noun="Link timeout",
+        summary="cycles without a byte after which the link decoder abandons a frame",
+        low=16, high=1 << 30, unit="cycles")
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if value is None and field.name == "compact_depth":
+            spec = field.metadata["spec"]
+            if value is None and spec.none_means is not None:
                 continue
             if isinstance(value, bool) or not hasattr(value, "__index__"):
                 raise TypeError(f"{field.name} must be an integer, not {value!r}")
             object.__setattr__(self, field.name, operator.index(value))
-        if not (1 <= self.pes <= 1024 and self.pes & (self.pes - 1) == 0):
-            raise ConfigError("pes",
-                f"PE count must be a power of two from 1 to 1024, not {self.pes}")
-        if self.data_width not in (4, 8, 16):
-            raise ConfigError("data_width",
-                f"Data width must be 4, 8 or 16 bits, not {self.data_width}")
-        if not 16 <= self.acc_width <= BUS_WIDTH:
-            raise ConfigError("acc_width",
-                f"Accumulator width must be from 16 to {BUS_WIDTH} bits, not {self.acc_width}")
+        for field in dataclasses.fields(self):
+            field.metadata["spec"].check(field.name, getattr(self, field.name))
         if self.acc_width < self.sum_width:
             raise ConfigError("acc_width",
                 f"Accumulator width must be at least {self.sum_width} bits for "
                 f"{self.pes} PEs of {self.data_width} bits, not {self.acc_width}")
-        if not (2 <= self.max_group_width <= 256
-                and self.max_group_width & (self.max_group_width - 1) == 0):
-            raise ConfigError("max_group_width",
-                f"Largest group width must be a power of two from 2 to 256, "
-                f"not {self.max_group_width}")
-        if not (1 <= self.output_ports <= 16
-                and self.output_ports & (self.output_ports - 1) == 0):
-            raise ConfigError("output_ports",
-                f"Output ports must be a power of two from 1 to 16, not {self.output_ports}")
-        if not 1 <= self.baud_divisor <= 65535:
-            raise ConfigError("baud_divisor",
-                f"Baud divisor must be from 1 to 65535, not {self.baud_divisor}")
-        if not 16 <= self.link_timeout <= 1 << 30:
-            raise ConfigError("link_timeout",
-                f"Link timeout must be from 16 to {1 << 30} cycles, not {self.link_timeout}")
-        for name, limit in (("max_k", 65536), ("max_m", 65536), ("weight_depth", 1 << 20),
-                            ("pattern_depth", 65536), ("compact_depth", 65536)):
-            value = getattr(self, name)
-            if value is not None and not 1 <= value <= limit:
-                raise ConfigError(name,
-                    f"{name} must be from 1 to {limit}, not {value}")
 
     # Lanes and the arithmetic.
 
@@ -211,16 +287,28 @@ class AccelConfig:
         return self.words_per_beat * BUS_WIDTH
 
     @property
+    def beat_bits(self):
+        """Bits of the widest beat of any format: an unstructured lane is a weight, a column
+        and a row end; a grouped lane a weight and up to :attr:`group_index_width` index bits
+        (:func:`hw.layouts.beat_bits`, whose layouts place them)."""
+        return self.pes * (self.data_width + max(self.column_width + 1,
+                                                 self.group_index_width))
+
+    @property
     def words_per_beat(self):
         """Bus words in one beat of the weight memory, enough for the widest format."""
-        from .layouts import beat_bits
-        return -(-beat_bits(self) // BUS_WIDTH)
+        return -(-self.beat_bits // BUS_WIDTH)
+
+    @property
+    def pattern_bits(self):
+        """Bits of an entry of the pattern table: a row end for each of the P lanes and a
+        column base (:func:`hw.layouts.pattern_layout`)."""
+        return self.pes + self.column_width
 
     @property
     def words_per_pattern(self):
-        """Bus words in one entry of the pattern table (a row end for each of the P lanes)."""
-        from .layouts import pattern_layout
-        return -(-pattern_layout(self).size // BUS_WIDTH)
+        """Bus words in one entry of the pattern table."""
+        return -(-self.pattern_bits // BUS_WIDTH)
 
     # Timing.
 
@@ -268,3 +356,19 @@ class AccelConfig:
         """32-bit hash of the fields and the format version, burned into the hardware."""
         text = json.dumps({"format_version": FORMAT_VERSION, **self.to_dict()}, sort_keys=True)
         return zlib.crc32(text.encode())
+
+
+#: The :class:`FieldSpec` of each :class:`AccelConfig` field, by name, in declaration order.
+FIELD_SPECS = {field.name: field.metadata["spec"] for field in dataclasses.fields(AccelConfig)}
+
+
+def _parameters_doc():
+    lines = ["", "    Parameters", "    ----------"]
+    for name, spec in FIELD_SPECS.items():
+        lines.append(f"    {name} : {'int or None' if spec.none_means is not None else 'int'}")
+        lines.extend(textwrap.wrap(spec.doc, 100, initial_indent=" " * 8,
+                                   subsequent_indent=" " * 8))
+    return "\n".join(lines) + "\n"
+
+
+AccelConfig.__doc__ = AccelConfig.__doc__.rstrip() + "\n" + _parameters_doc()
