@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw.config import AccelConfig
+from hw.config import FIELD_SPECS, AccelConfig
 
 from .cycles import run_cycles
 from .encode import encode
@@ -42,8 +42,9 @@ def layer_cost(cfg, weights, pattern):
     (``weight_depth`` is not a limit here); ``cycles`` are the run's, latency included.
     """
     pattern = parse_pattern(pattern)
-    unlimited = dataclasses.replace(cfg, weight_depth=1 << 20, max_k=max(cfg.max_k,
-                                    weights.shape[1]), max_m=max(cfg.max_m, weights.shape[0]))
+    unlimited = dataclasses.replace(cfg, weight_depth=FIELD_SPECS["weight_depth"].high,
+                                    max_k=max(cfg.max_k, weights.shape[1]),
+                                    max_m=max(cfg.max_m, weights.shape[0]))
     q, _ = quantize_weights(weights, cfg.quant_max)
     best = None
     for name in dict.fromkeys([pattern.name, "unstructured"]):
