@@ -8,30 +8,9 @@ import time
 
 from pathlib import Path
 
-from boards import BOARDS
-from hw.config import AccelConfig, ConfigError
+from hw.config import FIELD_SPECS, AccelConfig, ConfigError
 
-from .build import ToolError, build_bitstream, extract_sources, write_report
 from .emit import generate
-
-
-_HELP = {
-    "pes": "processing elements P, a power of two from 1 to 1024",
-    "data_width": "width of weights and activations in bits: 4, 8 or 16",
-    "acc_width": "width of the output accumulators in bits, 16 to 32",
-    "max_k": "largest input dimension K of a layer (activation memory depth), 1 to 65536",
-    "max_m": "largest count of non-empty output rows of a layer, 1 to 65536",
-    "weight_depth": "weight memory depth in beats of P lanes, 1 to 1048576",
-    "max_group_width": "widest group of the grouped formats (M of N:M, bank width), "
-                       "a power of two from 2 to 256",
-    "pattern_depth": "entries of the pattern table: the longest cycle of beats a grouped "
-                     "layer's lane places may have, 1 to 65536",
-    "compact_depth": "depth of each lane's compact buffer: a tile uses at most this many "
-                     "times P inputs, 1 to 65536",
-    "output_ports": "rows written to the output memory per cycle, a power of two from 1 to 16",
-    "baud_divisor": "clock cycles per bit of the board's UART, 1 to 65535",
-    "link_timeout": "cycles without a byte before the link abandons a frame, 16 to 2**30",
-}
 
 
 def _option(field):
@@ -40,7 +19,20 @@ def _option(field):
 
 def _default(config, name):
     value = getattr(config, name)
-    return "enough for every input" if value is None else value
+    return FIELD_SPECS[name].none_means if value is None else value
+
+
+def _boards(parser):
+    """The board targets: amaranth-boards, the ``boards`` extra, is imported only for
+    ``--board``."""
+    try:
+        from boards import BOARDS
+    except ModuleNotFoundError as error:
+        if error.name != "amaranth_boards":
+            raise
+        parser.error("argument --board: needs amaranth-boards, which the boards extra "
+                     "installs: pip install -e \".[boards]\"")
+    return BOARDS
 
 
 def parser():
@@ -52,12 +44,13 @@ def parser():
         formatter_class=argparse.HelpFormatter)
     for field in dataclasses.fields(AccelConfig):
         result.add_argument(_option(field.name), type=int, metavar="N", default=None,
-                            help=f"{_HELP[field.name]} (default: "
+                            help=f"{FIELD_SPECS[field.name].help} (default: "
                                  f"{_default(defaults, field.name)}, or the board's)")
     result.add_argument("--out", required=True, metavar="DIR",
                         help="folder to write sparse_accel.v and manifest.json into")
-    result.add_argument("--board", choices=sorted(BOARDS),
-                        help="also write the sources of a bitstream for this board")
+    result.add_argument("--board", metavar="NAME",
+                        help="also write the sources of a bitstream for this board, one of "
+                             "boards.BOARDS (needs the boards extra)")
     result.add_argument("--build", action="store_true",
                         help="synthesize, place, route and pack the bitstream (needs --board), "
                              "and write report.json and report.md")
@@ -73,7 +66,13 @@ def main(argv=None):
     args = parser().parse_args(argv)
     if args.build and args.board is None:
         parser().error("argument --build: needs --board")
-    target = BOARDS.get(args.board)
+    target = None
+    if args.board is not None:
+        boards = _boards(parser())
+        if args.board not in boards:
+            parser().error(f"argument --board: invalid choice: {args.board!r} (choose from "
+                           f"{', '.join(map(repr, sorted(boards)))})")
+        target = boards[args.board]
     base = target.config if target else AccelConfig()
     fields = {field.name: getattr(base, field.name) if getattr(args, field.name) is None
               else getattr(args, field.name) for field in dataclasses.fields(AccelConfig)}
@@ -90,6 +89,7 @@ def main(argv=None):
         f"config hash {cfg.config_hash:#010x}")
     if target is None:
         return
+    from .build import ToolError, build_bitstream, extract_sources, write_report
     platform = target.platform()
     if not args.build:
         extract_sources(platform, cfg, args.out)

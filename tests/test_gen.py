@@ -5,8 +5,24 @@ import sys
 import pytest
 
 from gen.__main__ import main
-from hw.config import AccelConfig
+from hw.config import FIELD_SPECS, AccelConfig
 from hw.bus import Reg
+
+
+# Runs `python -m gen` with amaranth-boards (the boards extra) not importable, as in a base
+# install.
+WITHOUT_BOARDS = """
+import runpy, sys
+from importlib.abc import MetaPathFinder
+
+class NoBoards(MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] == "amaranth_boards":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, NoBoards())
+runpy.run_module("gen", run_name="__main__", alter_sys=True)
+"""
 
 
 def test_writes_verilog_and_manifest(tmp_path):
@@ -48,5 +64,38 @@ def test_help_documents_every_option():
     result = subprocess.run([sys.executable, "-m", "gen", "--help"], capture_output=True,
                             text=True, check=True)
     for option in ("--pes", "--data-width", "--acc-width", "--max-k", "--max-m",
-                   "--weight-depth", "--out"):
+                   "--weight-depth", "--out", "--board"):
         assert option in result.stdout
+    text = " ".join(result.stdout.split())
+    for name, spec in FIELD_SPECS.items():
+        assert f"{spec.help} (default: " in text, name
+
+
+def test_unknown_board_exits_2_naming_the_boards(tmp_path):
+    from boards import BOARDS
+
+    result = subprocess.run([sys.executable, "-m", "gen", "--board", "nosuch",
+                             "--out", str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith(
+        "argument --board: invalid choice: 'nosuch' (choose from "
+        + ", ".join(repr(name) for name in sorted(BOARDS)) + ")")
+
+
+def test_generates_without_the_boards_extra(tmp_path):
+    result = subprocess.run([sys.executable, "-c", WITHOUT_BOARDS, "--pes", "4",
+                             "--out", str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "sparse_accel.v").exists()
+    assert (tmp_path / "manifest.json").exists()
+
+
+def test_board_without_the_boards_extra_names_it(tmp_path):
+    result = subprocess.run([sys.executable, "-c", WITHOUT_BOARDS, "--pes", "4",
+                             "--board", "ulx3s", "--out", str(tmp_path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith(
+        'argument --board: needs amaranth-boards, which the boards extra installs: '
+        'pip install -e ".[boards]"')
+    assert not any(tmp_path.iterdir())
