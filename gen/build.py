@@ -21,7 +21,7 @@ from hw.board import Board
 from hw.dense import DenseArray
 from hw.replicas import KEEP_REPLICAS
 
-from .emit import no_zero_memory_init
+from .compat import nextpnr_device_options, no_zero_memory_init
 
 
 __all__ = ["ENGINES", "ToolError", "build_bitstream", "extract_sources", "resources",
@@ -83,8 +83,7 @@ def _flow(platform, name, report):
             ("synthesis", [_tool("yosys"), "-q", "-l", f"{name}.rpt", f"{name}.ys"],
              f"{name}.synth.log"),
             ("place and route", [
-                _tool("nextpnr-ecp5"), platform._nextpnr_device_options[platform.device],
-                "--package", platform._nextpnr_package_options[platform.package].upper(),
+                _tool("nextpnr-ecp5"), *nextpnr_device_options(platform),
                 "--speed", str(platform.speed), "--json", f"{name}.json",
                 "--lpf", f"{name}.lpf", "--textcfg", f"{name}.config",
                 "--report", report, "--detailed-timing-report", "--timing-allow-fail",
@@ -96,16 +95,14 @@ def _flow(platform, name, report):
                          "--bit", f"{name}.bit"], f"{name}.pack.log"),
         ], f"{name}.bit"
     if platform.family == "iCE40":
-        package = platform.package.lower() + platform._nextpnr_package_options.get(
-            platform.device, "")
         return [
             ("synthesis", [_tool("yosys"), "-q", "-l", f"{name}.rpt", f"{name}.ys"],
              f"{name}.synth.log"),
             ("place and route", [
-                _tool("nextpnr-ice40"), platform._nextpnr_device_options[platform.device],
-                "--package", package, "--json", f"{name}.json", "--pcf", f"{name}.pcf",
-                "--asc", f"{name}.asc", "--report", report, "--detailed-timing-report",
-                "--timing-allow-fail", "--seed", "1"],
+                _tool("nextpnr-ice40"), *nextpnr_device_options(platform),
+                "--json", f"{name}.json", "--pcf", f"{name}.pcf", "--asc", f"{name}.asc",
+                "--report", report, "--detailed-timing-report", "--timing-allow-fail",
+                "--seed", "1"],
              f"{name}.pnr.log"),
             ("packing", [_tool("icepack"), f"{name}.asc", f"{name}.bin"], f"{name}.pack.log"),
         ], f"{name}.bin"

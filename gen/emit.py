@@ -1,12 +1,12 @@
 """Verilog emission and the files ``python -m gen`` writes."""
 
-import contextlib
 import json
 from pathlib import Path
 
-from amaranth.back import rtlil, verilog
+from amaranth.back import verilog
 
 from hw.accel import Accelerator
+from .compat import no_zero_memory_init
 from .manifest import manifest
 
 
@@ -15,26 +15,6 @@ __all__ = ["emit_verilog", "generate", "TOP_NAME"]
 
 #: Module name of the accelerator in the emitted Verilog.
 TOP_NAME = "sparse_accel"
-
-
-@contextlib.contextmanager
-def no_zero_memory_init():
-    # Amaranth 0.5 emits every memory's initial contents bit by bit, even when they are all zero:
-    # for the weight and activation memories of 64 PEs that is millions of constant bits and
-    # over ten seconds. Memories of this design are written before they are read, so an
-    # all-zero init is left out of the netlist; any other init is emitted as before.
-    emitter = rtlil.ModuleEmitter
-    original = emitter.emit_memory
-
-    def emit_memory(self, cell_idx, cell):
-        if any(cell.init):
-            original(self, cell_idx, cell)
-
-    emitter.emit_memory = emit_memory
-    try:
-        yield
-    finally:
-        emitter.emit_memory = original
 
 
 def emit_verilog(component, name):
