@@ -1,4 +1,8 @@
+# amaranth: UnusedElaboratable=no
+# (an accelerator and its datapath are made without elaborating them to know its latency)
 """The accelerator: memories, datapath, control registers and counters behind a word bus."""
+
+import functools
 
 from amaranth.hdl import Module
 from amaranth.lib import wiring
@@ -20,7 +24,7 @@ from .replicas import replicas
 from .sequencer import BeatSource, WordWriteSignature
 
 
-__all__ = ["MemoryWrites", "Accelerator"]
+__all__ = ["MemoryWrites", "Accelerator", "pipeline_latency"]
 
 
 class MemoryWrites(wiring.Component):
@@ -94,11 +98,12 @@ class Accelerator(wiring.Component):
     ``N_LANES``), writes 1 to ``CONTROL`` and polls ``STATUS`` for ``DONE``; it then reads the
     sums of the rows the layer computes from the output region and the counters from the
     registers (``host.bus`` lists every write). A run of ``n > 0`` beats takes exactly
-    ``n + cfg.latency`` cycles, and one of no beats takes one cycle.
+    ``n +`` :attr:`latency` cycles, and one of no beats takes one cycle.
 
-    Datapath: :class:`BeatSource` -> :class:`BeatDecoder` -> :class:`FetchUnit` ->
-    :class:`PEArray` -> :class:`ReductionTree` -> :class:`OutputAccumulator`, joined by
-    streams. Only the decoder knows the format; everything after it is shared.
+    Datapath (:attr:`datapath`): :class:`BeatSource` -> :class:`BeatDecoder` ->
+    :class:`FetchUnit` -> :class:`PEArray` -> :class:`ReductionTree` ->
+    :class:`OutputAccumulator`, joined by streams. Only the decoder knows the format;
+    everything after it is shared.
 
     Members
     -------
@@ -109,18 +114,26 @@ class Accelerator(wiring.Component):
     """
     def __init__(self, cfg):
         self.cfg = cfg
+        self.datapath = (BeatSource(cfg), BeatDecoder(cfg), FetchUnit(cfg), PEArray(cfg),
+                         ReductionTree(cfg), OutputAccumulator(cfg))
         super().__init__({"bus": In(BusSignature(cfg)), "busy": Out(1)})
+
+    @property
+    def latency(self):
+        """Fixed pipeline latency L of a run, in cycles: the sum of the datapath blocks'
+        latencies (the weight memory's read and registers, the decoder, the activation
+        reads, the multipliers, the reduction tree, the output stage's arrival). Nothing
+        stalls: no beat closes more than ``output_ports`` rows (:func:`host.encode.encode`)."""
+        return sum(block.latency for block in self.datapath)
 
     def elaborate(self, platform):
         cfg = self.cfg
         m = Module()
 
-        source = m.submodules.source = BeatSource(cfg)
-        decode = m.submodules.decode = BeatDecoder(cfg)
-        fetch  = m.submodules.fetch  = FetchUnit(cfg)
-        pes    = m.submodules.pes    = PEArray(cfg)
-        tree   = m.submodules.tree   = ReductionTree(cfg)
-        accum  = m.submodules.accum  = OutputAccumulator(cfg)
+        source, decode, fetch, pes, tree, accum = self.datapath
+        for name, block in zip(("source", "decode", "fetch", "pes", "tree", "accum"),
+                               self.datapath):
+            m.submodules[name] = block
         wiring.connect(m, source.o, decode.i)
         wiring.connect(m, decode.o, fetch.i)
         wiring.connect(m, fetch.o, pes.i)
@@ -186,3 +199,10 @@ class Accelerator(wiring.Component):
         m.d.comb += [accum.read_row.eq(bank.outputs.index), accum.read_en.eq(bank.outputs.en),
                      bank.outputs.data.eq(accum.read_data)]
         return m
+
+
+@functools.cache
+def pipeline_latency(cfg):
+    """The :attr:`Accelerator.latency` of ``cfg``'s accelerator, from its blocks, without
+    elaborating it: what the host's cycle model adds to a run's beats."""
+    return Accelerator(cfg).latency
