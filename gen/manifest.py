@@ -1,5 +1,6 @@
 """The manifest: everything a host needs to drive one generated accelerator."""
 
+from hw.accel import pipeline_latency
 from hw.config import BUS_WIDTH, FORMAT_VERSION
 from hw.bus import (ACCEL_ID, ACCELERATOR_REGISTERS, BUS_READ_LATENCY, BUS_WRITE_LATENCY,
                     Region, Status, bus_addr_width, region_addr_width)
@@ -16,7 +17,7 @@ def manifest(cfg):
         "config": cfg.to_dict(),
         "config_hash": cfg.config_hash,
         "id": ACCEL_ID,
-        "latency": cfg.latency,
+        "latency": pipeline_latency(cfg),
         "bus": {
             "word_width": BUS_WIDTH,
             "addr_width": bus_addr_width(cfg),

@@ -3,6 +3,7 @@
 from dataclasses import dataclass, fields
 
 
+from hw.accel import pipeline_latency
 from hw.bus import Reg
 
 from .golden import padded_inputs
@@ -27,9 +28,9 @@ COUNTER_REGS = tuple(Reg[field.name.upper()] for field in fields(RunCounters))
 
 
 def run_cycles(cfg, layer):
-    """Cycles of a run of ``layer``: one per beat and ``cfg.latency`` more, or one for a
-    layer of no beats."""
-    return layer.n_beats + cfg.latency if layer.n_beats else 1
+    """Cycles of a run of ``layer``: one per beat and the accelerator's pipeline latency
+    (:func:`hw.accel.pipeline_latency`) more, or one for a layer of no beats."""
+    return layer.n_beats + pipeline_latency(cfg) if layer.n_beats else 1
 
 
 def predict_run(cfg, layer, x):
