@@ -89,12 +89,17 @@ def _erf(x):
     return erf(x)
 
 
+def _sigmoid(x):
+    small = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0, small) / (1.0 + small)
+
+
 #: The activations by name: NumPy functions applied elementwise.
 ACTIVATIONS = {
     "relu":       lambda v: np.maximum(v, 0.0),
     "relu6":      lambda v: np.clip(v, 0.0, 6.0),
     "gelu":       lambda v: 0.5 * v * (1.0 + _erf(v / math.sqrt(2.0))),
-    "sigmoid":    lambda v: 1.0 / (1.0 + np.exp(-v)),
+    "sigmoid":    lambda v: _sigmoid(v),
     "tanh":       np.tanh,
     "leaky_relu": lambda v: np.where(v < 0, 0.01 * v, v),
 }

@@ -1,0 +1,54 @@
+"""Small workloads trained on the spot, for tests and benches: the digits MLP."""
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+
+__all__ = ["DigitsMLP", "digits_mlp"]
+
+
+@dataclass(frozen=True, eq=False)
+class DigitsMLP:
+    """A 64-128-64-10 ReLU MLP trained on scikit-learn's digits (pixels scaled to 0..1).
+
+    ``weights`` and ``biases``: one (M, K) matrix and one (M,) vector per layer, float64;
+    ``x_train`` (1257, 64), ``y_train``, ``x_test`` (540, 64), ``y_test``: a 70/30 split.
+    The hidden layers are ReLU, the last is the identity (the logits).
+    """
+    weights: tuple
+    biases: tuple
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+    def logits(self, x):
+        """The float model on inputs (B, 64)."""
+        for index, (weights, bias) in enumerate(zip(self.weights, self.biases)):
+            x = x @ weights.T + bias
+            if index + 1 < len(self.weights):
+                x = np.maximum(x, 0)
+        return x
+
+
+@functools.cache
+def digits_mlp(seed=0):
+    """Train the :class:`DigitsMLP` (``MLPClassifier(hidden_layer_sizes=(128, 64))``, 400
+    iterations at most, split and initialised by ``seed``); cached per process. About two
+    seconds on one core (BLAS is limited to one thread: on a shared machine more are slower).
+    Needs scikit-learn."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    from sklearn.neural_network import MLPClassifier
+    from threadpoolctl import threadpool_limits
+    digits = load_digits()
+    x_train, x_test, y_train, y_test = train_test_split(
+        digits.data / 16.0, digits.target, test_size=0.3, random_state=seed)
+    with threadpool_limits(1):
+        mlp = MLPClassifier(hidden_layer_sizes=(128, 64), max_iter=400, random_state=seed)
+        mlp.fit(x_train, y_train)
+    return DigitsMLP(weights=tuple(w.T.copy() for w in mlp.coefs_),
+                     biases=tuple(b.copy() for b in mlp.intercepts_),
+                     x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
