@@ -29,13 +29,13 @@ What the accelerator computes, per layer and output row ``i``, with ``acc_width`
 4. Sum: ``acc[i] = wrap32(sum_k q[i, k] * xq[k] + bias_q[i])``, exact integers wrapped to
    signed 32 bits (:func:`host.golden.wrap`).
 5. Requantization: the real multiplier ``M_i = s_w[i] * s_in / s_pre`` becomes a multiplier
-   ``m`` (16 bits unsigned, ``2**15 <= m < 2**16``) and a shift ``n`` (0 to 63):
-   ``n`` is the largest shift with ``m = rint(M_i * 2**n) < 2**16`` (:func:`requantization`).
-   ``M_i`` must lie in ``[(2**15 - 1/2) / 2**63, 2**16 - 1/2)``, or :class:`ValueError` names
-   the layer and the row. Then ``y = (acc * m + 2**(n - 1)) >> n`` for ``n > 0`` and
-   ``y = acc * m`` for ``n = 0``, an arithmetic (flooring) shift of the exact product (which
-   fits in 48 bits signed), so ``y`` is ``acc * m / 2**n`` rounded half up; then
-   ``y = clip(y, -127, 127)``.
+   ``m`` (16 bits unsigned, ``2**15 <= m < 2**16``) and a shift ``n`` (0 to 63): ``n`` is the
+   largest shift with ``m = rint(M_i * 2**n) < 2**16`` (:func:`requantization`). If that
+   shift is not in 0..63, that is unless ``(2**15 - 1/4) / 2**63 <= M_i < 2**16 - 1/2``,
+   :class:`ValueError` names the layer and the row. Then ``y = (acc * m + 2**(n - 1)) >> n``
+   for ``n > 0`` and ``y = acc * m`` for ``n = 0``, an arithmetic (flooring) shift of the
+   exact product (which fits in 48 bits signed), so ``y`` is ``acc * m / 2**n`` rounded half
+   up; then ``y = clip(y, -127, 127)``.
 6. Activation: a table of 256 INT8 entries, entry ``v + 128`` for value ``v``:
    ``table[v + 128] = clip(rint(f(v * s_pre) / s_out), -127, 127)`` for ``v`` in -127..127,
    computed in float64, and ``table[0]`` (``v = -128``, never produced) equal to
@@ -49,14 +49,19 @@ deterministic: the hardware (:mod:`hw.output`) is bit-exact to it.
 
 The error of the requantization
 -------------------------------
-With ``2**15 <= m < 2**16`` and ``|M * 2**n - m| <= 1/2`` (and ``m = 2**15`` when ``M * 2**n``
-is in ``[2**15 - 1/4, 2**15)``), ``|M - m / 2**n| <= M * 2**-16``: the relative error of the
-multiplier is at most ``2**-16``. So ``|acc * m / 2**n - acc * M| <= |acc * M| * 2**-16``,
-and ``y`` before the clamp is within ``1/2 + |acc * M| * 2**-16`` of the real ``acc * M``.
-After the clamp ``y`` differs from ``clip(round_half_up(acc * M), -127, 127)`` by at most 1,
-and only when ``acc * M`` lies within ``127.5 * 2**-16 < 2**-9`` of a half-integer in
-``[-127.5, 127.5]`` (farther from every such half-integer, both round the same way or both
-clamp). The activation table adds its own rounding, half an INT8 step of ``s_out``.
+``n`` being the largest shift with ``rint(M * 2**n) < 2**16``, ``M * 2**(n + 1)`` rounds to at
+least ``2**16``, so ``M * 2**n >= 2**15 - 1/4``. Where ``M * 2**n >= 2**15``,
+``|M * 2**n - m| <= 1/2 <= M * 2**n * 2**-16``; below, ``m = 2**15`` and the difference is at
+most 1/4. So ``|M - m / 2**n| <= M * 2**-16``: the multiplier's relative error is at most
+``2**-16`` (its absolute error at most ``2**-(n + 1)``), and
+``|acc * m / 2**n - acc * M| <= |acc * M| * 2**-16``.
+
+Hence ``y`` before the clamp is within ``1/2 + |acc * M| * 2**-16`` of the real ``acc * M``.
+After the clamp, ``y`` differs from ``clip(round_half_up(acc * M), -127, 127)`` by at most 1,
+and only when ``acc * M`` lies within ``127 * 2**-16 < 2**-9`` of a
+half-integer from -126.5 to 126.5 (the only points where the clamped rounding changes; any
+farther from them, both round the same way or both clamp). The activation table then rounds
+once more, to half a step of ``s_out``.
 """
 
 import math
@@ -248,22 +253,22 @@ class Layer:
 def requantization(multiplier):
     """The multiplier ``m`` and shift ``n`` that stand for a real multiplier ``M > 0``.
 
-    ``n`` is the largest shift in 0..63 with ``m = rint(M * 2**n) < 2**16``; then
-    ``2**15 <= m < 2**16`` and ``|M - m / 2**n| <= M * 2**-16``. ``ValueError`` if ``M`` is
-    not in ``[(2**15 - 1/2) / 2**63, 2**16 - 1/2)``, where no such pair exists.
+    ``n`` is the largest shift with ``m = rint(M * 2**n) < 2**16``; then
+    ``2**15 <= m < 2**16`` and ``|M - m / 2**n| <= M * 2**-16``. ``ValueError`` if that
+    shift is not in 0..63: ``M`` must lie in ``[(2**15 - 1/4) / 2**63, 2**16 - 1/2)``.
     """
     multiplier = float(multiplier)
     top = 1 << MULTIPLIER_WIDTH
     if not (multiplier > 0 and math.isfinite(multiplier)
             and np.rint(multiplier) < top
-            and np.rint(math.ldexp(multiplier, MAX_SHIFT)) >= top >> 1):
+            and np.rint(math.ldexp(multiplier, MAX_SHIFT + 1)) >= top):
         raise ValueError(f"Requantization multiplier {multiplier!r} is out of range: m / 2**n "
                          f"with m of {MULTIPLIER_WIDTH} bits and n from 0 to {MAX_SHIFT} "
-                         f"covers [(2**15 - 1/2) / 2**63, 2**16 - 1/2)")
+                         f"covers [(2**15 - 1/4) / 2**63, 2**16 - 1/2)")
     # M = f * 2**e with 1/2 <= f < 1: M * 2**(16 - e) is in [2**15, 2**16), unless it rounds
     # up to 2**16, in which case one shift less.
     _, exponent = math.frexp(multiplier)
-    shift = min(MULTIPLIER_WIDTH - exponent, MAX_SHIFT)
+    shift = MULTIPLIER_WIDTH - exponent
     if np.rint(math.ldexp(multiplier, shift)) >= top:
         shift -= 1
     return int(np.rint(math.ldexp(multiplier, shift))), shift

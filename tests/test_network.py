@@ -27,11 +27,11 @@ def clip(value, limit=127):
 
 
 def reference_requantization(multiplier):
-    """The largest n in 0..63 with rint(M * 2**n) < 2**16, by trying every n."""
-    for shift in range(63, -1, -1):
+    """The largest n with rint(M * 2**n) < 2**16, by trying every n; None unless 0..63."""
+    for shift in range(64, -1, -1):
         m = round(multiplier * 2.0 ** shift)
         if m < 1 << 16:
-            return (m, shift) if m >= 1 << 15 else None
+            return (m, shift) if shift < 64 else None
     return None
 
 
@@ -160,7 +160,8 @@ def test_calibration_scales():
 
 def test_requantization_range_and_error():
     rng = np.random.default_rng(5)
-    for multiplier in 10.0 ** rng.uniform(-14.4, 4.81, size=4000):
+    edges = [32767.75 * 2.0**-63, 2.0**-48, 1.0, 65535.49]
+    for multiplier in [*10.0 ** rng.uniform(-14.4, 4.81, size=4000), *edges]:
         m, n = requantization(multiplier)
         assert 1 << 15 <= m < 1 << 16 and 0 <= n <= 63
         assert abs(m / 2**n - multiplier) <= multiplier * 2**-16
@@ -168,16 +169,17 @@ def test_requantization_range_and_error():
     assert requantization(1.0) == (1 << 15, 15)
     assert requantization(65535.49) == (65535, 0)
     assert requantization(math.nextafter(2.0**-48, 0)) == (1 << 15, 63)
-    assert requantization(32767.5 * 2.0**-63) == (1 << 15, 63)
+    assert requantization(32767.75 * 2.0**-63) == (1 << 15, 63)
     # Just below a power of two, m rounds up to 2**16: one shift less.
     assert requantization(math.nextafter(1.0, 0)) == (1 << 15, 15)
 
 
-@pytest.mark.parametrize("multiplier", [65535.5, 1e5, 32767.49 * 2.0**-63, 1e-20, 0.0, -1.0,
-                                        math.inf, math.nan])
+@pytest.mark.parametrize("multiplier", [65535.5, 1e5, math.nextafter(32767.75 * 2.0**-63, 0),
+                                        32767.5 * 2.0**-63, 1e-20, 0.0, -1.0, math.inf,
+                                        math.nan])
 def test_requantization_out_of_range(multiplier):
     message = (f"Requantization multiplier {multiplier!r} is out of range: m / 2**n with m of "
-               f"16 bits and n from 0 to 63 covers [(2**15 - 1/2) / 2**63, 2**16 - 1/2)")
+               f"16 bits and n from 0 to 63 covers [(2**15 - 1/4) / 2**63, 2**16 - 1/2)")
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         requantization(multiplier)
 
@@ -194,7 +196,7 @@ def test_multiplier_out_of_range_names_the_row():
     with pytest.raises(ValueError, match=r"^Layer 0 row 0: Requantization multiplier "
                                          r"7874015\.\d+ is out of range: m / 2\*\*n with m "
                                          r"of 16 bits and n from 0 to 63 covers "
-                                         r"\[\(2\*\*15 - 1/2\) / 2\*\*63, 2\*\*16 - 1/2\)$"):
+                                         r"\[\(2\*\*15 - 1/4\) / 2\*\*63, 2\*\*16 - 1/2\)$"):
         net.calibrate(np.ones((3, 2)))
 
 
