@@ -1,5 +1,6 @@
 import math
 import re
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -182,6 +183,28 @@ def test_requantization_out_of_range(multiplier):
                f"16 bits and n from 0 to 63 covers [(2**15 - 1/4) / 2**63, 2**16 - 1/2)")
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         requantization(multiplier)
+
+
+def test_requantization_error_bound():
+    """The module docstring's bound, against exact rationals."""
+    rng = np.random.default_rng(8)
+    differ = 0
+    for multiplier in 10.0 ** rng.uniform(-14.4, 4.81, size=3000):
+        m, n = requantization(multiplier)
+        target = rng.uniform(-130, 130)
+        if rng.random() < 0.3:
+            target = np.round(target) + 0.5
+        acc = int(np.clip(np.rint(target / multiplier), -2**31, 2**31 - 1))
+        exact = Fraction(acc) * Fraction(multiplier)
+        y = (acc * m + (1 << (n - 1))) >> n if n else acc * m
+        assert abs(y - exact) <= Fraction(1, 2) + abs(exact) * Fraction(1, 2**16)
+        rounded = clip(math.floor(exact + Fraction(1, 2)))
+        clamped = int(requantize([acc], [m], [n])[0])
+        assert clamped == clip(y) and abs(clamped - rounded) <= 1
+        if clamped != rounded:
+            differ += 1
+            assert abs(exact - (math.floor(exact) + Fraction(1, 2))) < Fraction(1, 2**9)
+    assert differ
 
 
 def test_requantize():
