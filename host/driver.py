@@ -10,12 +10,12 @@ import numpy as np
 
 from hw.config import AccelConfig
 
-from .encode import LayerTooBig, encode
 from .golden import wrap
 from .link import Link, SimulatedBoard
 from .protocol import AcceleratorError, check_identity, load_layer, run_input
 from .patterns import parse_pattern, prune
 from .quant import check_finite, quantize_activations, quantize_weights
+from .tiling import tile_layer
 
 
 __all__ = ["SIM_CONFIG", "RunStats", "SparseAccel", "AcceleratorError"]
@@ -172,7 +172,7 @@ class SparseAccel:
 
         stats = RunStats(inputs=len(batch), counters=[])
         acc = np.zeros((len(batch), q.shape[0]), dtype=np.int64)
-        tiles = list(_tiles(q, self.cfg, pattern))
+        tiles = list(tile_layer(q, self.cfg, pattern))
         stats.tiles = len(tiles)
         sent_before, received_before = self.link.bytes_sent, self.link.bytes_received
         retries_before = self.link.retries_made
@@ -209,14 +209,6 @@ class SparseAccel:
         return tile.layer.scatter(run.sums)
 
 
-@dataclass
-class _Tile:
-    row0: int
-    col0: int
-    rows: int
-    layer: object
-
-
 def _weights_of(layer):
     """The weight matrix and bias of a matrix or a ``torch.nn.Linear``."""
     if hasattr(layer, "weight") and hasattr(layer, "in_features"):
@@ -231,43 +223,6 @@ def _weights_of(layer):
         raise TypeError(f"The layer must be numeric, not {weights.dtype}")
     check_finite("weights", np.asarray(weights, dtype=np.float64))
     return weights, bias
-
-
-def _tiles(q, cfg, pattern):
-    """Split a quantized layer into pieces that fit the memories, and encode each."""
-    m, k = q.shape
-    align = pattern.m if pattern.kind in ("nm", "bank") else 1
-    col_step = max(cfg.max_k // align * align, align)
-    # A grouped row must span no more beats than the pattern table holds, each lane's bank
-    # must hold the groups the lane reads, and a tile's inputs must fit the compact buffers:
-    # fewer columns at a time make all of them smaller. (Tiles are probed whole, rows
-    # otherwise: the tiles' inputs depend on all their rows.)
-    probe_rows = m if pattern.kind == "tile" else 1
-    while col_step > align:
-        try:
-            encode(q[:probe_rows, :col_step], cfg, pattern)
-            break
-        except LayerTooBig as error:
-            if error.resource not in ("pattern", "banks", "compact"):
-                break
-            col_step = max(align, col_step // 2 // align * align)
-    row_align = pattern.m if pattern.kind == "tile" else 1
-    for col0 in range(0, k, col_step):
-        columns = q[:, col0:col0 + col_step]
-        row0 = 0
-        while row0 < m:
-            rows = min(m - row0, cfg.max_m // row_align * row_align)
-            while True:
-                try:
-                    layer = encode(columns[row0:row0 + rows], cfg, pattern)
-                    break
-                except LayerTooBig as error:
-                    if rows <= row_align:
-                        raise
-                    shrunk = int(rows * error.available / error.needed * 0.98)
-                    rows = max(row_align, min(rows - 1, shrunk) // row_align * row_align)
-            yield _Tile(row0, col0, min(rows, m - row0), layer)
-            row0 += rows
 
 
 class _Progress:

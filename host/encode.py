@@ -31,8 +31,6 @@ from hw.bus import Reg
 from hw.layouts import (Format, field_offsets, grouped_beat_layout, pattern_layout,
                         unstructured_beat_layout)
 
-from .patterns import parse_pattern
-
 
 __all__ = ["LayerTooBig", "EncodedLayer", "encode", "encode_unstructured", "encode_grouped",
            "encode_tile", "pack_beats", "pattern_cycle"]
@@ -409,18 +407,7 @@ def encode_tile(q, cfg, rows_per_tile):
 
 
 def encode(q, cfg, pattern):
-    """Encode a quantized layer already pruned to ``pattern`` in that pattern's format."""
-    pattern = parse_pattern(pattern)
-    if pattern.kind == "dense":
-        return encode_grouped(q, cfg, 1, 1)
-    if pattern.kind == "nm":
-        return encode_grouped(q, cfg, pattern.n, pattern.m)
-    if pattern.kind == "bank":
-        q = np.asarray(q)
-        groups = np.pad(q, ((0, 0), (0, -q.shape[1] % pattern.m)))
-        kept = int(np.count_nonzero(groups.reshape(len(q), -1, pattern.m), axis=2).max(
-            initial=1))
-        return encode_grouped(q, cfg, max(kept, 1), pattern.m)
-    if pattern.kind == "tile":
-        return encode_tile(q, cfg, pattern.m)
-    return encode_unstructured(q, cfg)
+    """Encode a quantized layer already pruned to ``pattern`` (a name or a
+    :class:`host.patterns.Pattern`) in that pattern's format (:meth:`Pattern.encode`)."""
+    from .patterns import parse_pattern     # host.patterns builds on this module's encoders
+    return parse_pattern(pattern).encode(q, cfg)

@@ -86,7 +86,7 @@ class Plan:
 
     def weights(self, name):
         choice = self.choice(name).choice
-        return self.dense[name] if choice.pattern == "dense" else self.prune(name, choice)
+        return self.prune(name, choice) if choice.prunes else self.dense[name]
 
     def choices(self):
         """``{name: LayerChoice}``, as :func:`host.runner.prune_sequential` takes it."""

@@ -28,7 +28,7 @@ _BLOCK = 128
 
 
 def _block_width(pattern, columns):
-    size = pattern.m if pattern.kind in ("nm", "bank") else 1
+    size = pattern.column_align
     return min(columns, size * -(-_BLOCK // size)) if columns else 1
 
 

@@ -40,10 +40,15 @@ class LayerChoice:
             raise ValueError(f"Pruning method must be one of {', '.join(METHODS)}, "
                              f"not {self.method!r}")
 
+    @property
+    def prunes(self):
+        """Whether the choice may remove weights (every pattern but dense,
+        :attr:`host.patterns.Pattern.prunes`)."""
+        return parse_pattern(self.pattern).prunes
+
     def __str__(self):
         sparsity = f" {self.sparsity:.0%}" if self.sparsity is not None else ""
-        return f"{self.pattern}{sparsity}" + (f" ({self.method})"
-                                               if self.pattern != "dense" else "")
+        return f"{self.pattern}{sparsity}" + (f" ({self.method})" if self.prunes else "")
 
 
 #: Every weight kept, INT8 only.
@@ -63,7 +68,7 @@ def prune_plan(plan, calibration_inputs, *, progress=None, cache=None):
     weights = {}
     for index, name in enumerate(LINEARS):
         choice = plan.get(name, DENSE)
-        if choice.pattern == "dense":
+        if not choice.prunes:
             weights[name] = tensors[f"{name}.weight"].astype(np.float64)
             continue
         if (name, choice) not in cache:
@@ -96,7 +101,7 @@ def prune_sequential(plan, calibration, *, progress=None):
     say = progress or (lambda message: None)
     weights = prune_plan({}, {})
     for stage in _stages():
-        pruned = [name for name in stage if plan.get(name, DENSE).pattern != "dense"]
+        pruned = [name for name in stage if plan.get(name, DENSE).prunes]
         if not pruned:
             continue
         inputs = linear_inputs(calibration, SparseModel(weights).linear, only=pruned)

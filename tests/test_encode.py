@@ -4,7 +4,7 @@ import pytest
 from hw.config import AccelConfig
 from hw.bus import Reg
 from hw.layouts import unstructured_beat_layout
-from host.driver import _tiles
+from host.tiling import tile_layer
 from host.encode import LayerTooBig, encode, encode_unstructured
 from host.golden import golden_matvec, padded_inputs, stream_matvec, wrap
 from host.patterns import parse_pattern, prune
@@ -117,7 +117,7 @@ def test_grouped_layers_are_split_by_columns_when_lane_banks_overflow():
     with pytest.raises(LayerTooBig) as error:
         encode(q, cfg, "3:8")                # the lane's bank: a group of 8 for each of 15 places
     assert error.value.resource == "banks"
-    tiles = list(_tiles(q, cfg, parse_pattern("3:8")))
+    tiles = list(tile_layer(q, cfg, "3:8"))
     assert len({tile.col0 for tile in tiles}) > 1
     x = rng.integers(-127, 128, 40)
     total = np.zeros(4, dtype=np.int64)
@@ -135,8 +135,9 @@ def test_tiles_too_wide_for_the_compact_buffers_are_split_by_columns():
     with pytest.raises(LayerTooBig, match=r"^Tiles use \d+ inputs; this accelerator keeps "
                                           r"at most 8 per tile$"):
         encode(q, cfg, "tile:4")
-    pieces = list(_tiles(q, cfg, parse_pattern("tile:4")))
-    assert max(piece.layer.shape[1] for piece in pieces) <= 8
+    pieces = list(tile_layer(q, cfg, "tile:4"))
+    assert len({piece.col0 for piece in pieces}) > 1
+    assert all(piece.layer.settings[Reg.TILE_LIST_BEATS] <= 2 for piece in pieces)
     x = rng.integers(-127, 128, 40)
     y = np.zeros(12, dtype=np.int64)
     for piece in pieces:

@@ -1,17 +1,35 @@
 import numpy as np
 import pytest
 
-from host.patterns import activation_scores, parse_pattern, prune
+from hw.layouts import Format
+from host.patterns import (BankBalanced, Dense, NM, TileWise, Unstructured, activation_scores,
+                           parse_pattern, prune)
 
 
-@pytest.mark.parametrize("name, kind, n, m", [
-    ("dense", "dense", 0, 0), ("unstructured", "unstructured", 0, 0), ("2:4", "nm", 2, 4),
-    ("15:16", "nm", 15, 16), ("bank:64", "bank", 0, 64), ("tile:8", "tile", 0, 8),
+@pytest.mark.parametrize("name, pattern, fmt, column_align, row_align, needs_sparsity", [
+    ("dense", Dense(), Format.GROUPED, 1, 1, False),
+    ("unstructured", Unstructured(), Format.UNSTRUCTURED, 1, 1, True),
+    ("2:4", NM(2, 4), Format.GROUPED, 4, 1, False),
+    ("15:16", NM(15, 16), Format.GROUPED, 16, 1, False),
+    ("bank:64", BankBalanced(64), Format.GROUPED, 64, 1, True),
+    ("tile:8", TileWise(8), Format.TILE, 1, 8, True),
 ])
-def test_names(name, kind, n, m):
-    pattern = parse_pattern(name)
-    assert (pattern.kind, pattern.n, pattern.m) == (kind, n, m)
-    assert pattern.name == name
+def test_names(name, pattern, fmt, column_align, row_align, needs_sparsity):
+    parsed = parse_pattern(name)
+    assert parsed == pattern and type(parsed) is type(pattern)
+    assert parsed.name == str(parsed) == name
+    assert parse_pattern(parsed.name) == parsed
+    assert parse_pattern(parsed) is parsed
+    assert parsed.format is fmt
+    assert (parsed.column_align, parsed.row_align) == (column_align, row_align)
+    assert parsed.needs_sparsity is needs_sparsity
+    assert parsed.prunes is (name != "dense")
+
+
+def test_patterns_are_values():
+    assert NM(2, 4) == parse_pattern("2:4") != NM(2, 8)
+    assert len({parse_pattern("tile:4"), TileWise(4), BankBalanced(4)}) == 2
+    assert (NM(2, 4).n, NM(2, 4).m, BankBalanced(16).width, TileWise(8).rows) == (2, 4, 16, 8)
 
 
 @pytest.mark.parametrize("name, message", [
@@ -23,6 +41,30 @@ def test_names(name, kind, n, m):
 def test_bad_names(name, message):
     with pytest.raises(ValueError, match=message):
         parse_pattern(name)
+
+
+def test_bad_parameters():
+    with pytest.raises(ValueError, match=r"^Pattern 'bank:0' needs a size of at least 1$"):
+        parse_pattern("bank:0")
+    with pytest.raises(ValueError, match=r"^Pattern 'tile:0' needs a size of at least 1$"):
+        TileWise(0)
+    with pytest.raises(TypeError, match=r"^Pattern size must be an integer, not 2\.0$"):
+        BankBalanced(2.0)
+    with pytest.raises(TypeError, match=r"^N and M of an N:M pattern must be integers, "
+                                        r"not '4'$"):
+        NM(2, "4")
+    with pytest.raises(TypeError, match=r"^Pattern must be a name such as '2:4', not 24$"):
+        parse_pattern(24)
+
+
+@pytest.mark.parametrize("name, rows, lanes", [
+    ("dense", [[1, 2, 3, 4]], [1]), ("2:4", [[1, 0, 0, 0], [0, 0, 0, 0]], [2, 2]),
+    ("bank:2", [[1, 1, 0, 1], [0, 0, 0, 0], [0, 3, 0, 0]], [2, 1, 1]),
+])
+def test_grouped_lanes_per_group(name, rows, lanes):
+    pattern = parse_pattern(name)
+    assert pattern.lanes_per_group(np.array(rows)).tolist() == lanes
+    assert pattern.layer_lanes(np.array(rows)) == max(lanes)
 
 
 @pytest.mark.parametrize("n, m", [(2, 4), (1, 4), (4, 8), (3, 7)])
