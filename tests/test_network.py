@@ -8,6 +8,7 @@ import pytest
 from host import Layer, Network
 from host.datasets import digits_mlp
 from host.network import QuantizedLayer, activation_table, requantization, requantize
+from host.reconstruct import reconstruct_prune
 
 
 SCALAR_ACTIVATIONS = {
@@ -249,18 +250,27 @@ def test_float_close_to_golden():
     np.testing.assert_array_equal(net.golden(x[3]), net.golden(x)[3])
 
 
-@pytest.mark.parametrize("pattern, sparsity", [("dense", None), ("2:4", None),
-                                               ("unstructured", 0.5)])
-def test_digits_accuracy(pattern, sparsity):
+@pytest.mark.parametrize("pattern, sparsity, method", [
+    ("dense", None, "magnitude"), ("2:4", None, "magnitude"), ("unstructured", 0.5, "magnitude"),
+    ("2:4", None, "reconstruct"), ("unstructured", 0.5, "reconstruct")])
+def test_digits_accuracy(pattern, sparsity, method):
+    """Golden within 1 point of float; reconstruction is calibrated layer after layer on the
+    training inputs through the layers pruned so far."""
     mlp = digits_mlp(0)
-    last = len(mlp.weights) - 1
-    net = Network([Layer(weights, bias, pattern=pattern, sparsity=sparsity,
-                         activation=None if index == last else "relu")
-                   for index, (weights, bias) in enumerate(zip(mlp.weights, mlp.biases))])
-    net.calibrate(mlp.x_train)
+    layers, x = [], mlp.x_train
+    for index, (weights, bias) in enumerate(zip(mlp.weights, mlp.biases)):
+        if method == "reconstruct":
+            weights = reconstruct_prune(weights, pattern, x, sparsity=sparsity)
+        layers.append(Layer(weights, bias, pattern=pattern, sparsity=sparsity,
+                            activation=None if index + 1 == len(mlp.weights) else "relu"))
+        if method == "reconstruct":
+            # The pattern, applied again, keeps what the reconstruction kept.
+            np.testing.assert_array_equal(layers[-1].weights, weights)
+        x = layers[-1].float(x)
+    net = Network(layers).calibrate(mlp.x_train)
     float_accuracy = np.mean(net.float(mlp.x_test).argmax(axis=1) == mlp.y_test)
     golden_accuracy = np.mean(net.golden(mlp.x_test).argmax(axis=1) == mlp.y_test)
-    assert float_accuracy > 0.8
+    assert float_accuracy > (0.95 if method == "reconstruct" else 0.85)
     assert abs(golden_accuracy - float_accuracy) <= 0.01
     if pattern == "dense":
         assert float_accuracy == np.mean(mlp.logits(mlp.x_test).argmax(axis=1) == mlp.y_test)
