@@ -26,6 +26,7 @@ import time
 
 import numpy as np
 
+from hw.accel import pipeline_latency
 from hw.config import AccelConfig
 from host.bus import input_writes
 from host.cycles import predict_run
@@ -77,7 +78,7 @@ def main(argv=None):
                       weight_depth=max(-(-q.size // args.pes) for *_, q, _ in cases))
 
     say = lambda message: print(message, file=sys.stderr, flush=True)
-    say(f"building the {cfg.pes}-PE accelerator for Verilator (L = {cfg.latency}) ...")
+    say(f"building the {cfg.pes}-PE accelerator for Verilator (L = {pipeline_latency(cfg)}) ...")
     started = time.monotonic()
     accel_build(cfg)
     say(f"built in {time.monotonic() - started:.0f} s; running {len(cases)} layers ...")
@@ -86,7 +87,8 @@ def main(argv=None):
     header = (f"{'layer':22} {'pattern':14} {'nnz':>7} {'nnz/P':>7} {'cycles':>6} {'eta':>6} "
               f"{'x dense':>7} {'x MK/P':>6} {'bits/w':>6} {'meta':>5} {'reads/prod':>10} "
               f"{'x bytes':>7} {'table B':>7} {'sim cyc/s':>9}")
-    print(f"P = {cfg.pes}, L = {cfg.latency}, all-MiniLM-L6-v2 layer 0, magnitude pruning, INT8")
+    print(f"P = {cfg.pes}, L = {pipeline_latency(cfg)}, all-MiniLM-L6-v2 layer 0, "
+          "magnitude pruning, INT8")
     print(header)
     print("-" * len(header))
     dense_cycles = {}

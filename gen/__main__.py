@@ -8,6 +8,7 @@ import time
 
 from pathlib import Path
 
+from hw.accel import pipeline_latency
 from hw.config import FIELD_SPECS, AccelConfig, ConfigError
 
 from .emit import generate
@@ -85,7 +86,7 @@ def main(argv=None):
         (lambda message: print(f"[{time.monotonic() - started:5.1f}s] {message}",
                                file=sys.stderr, flush=True))
     generate(cfg, args.out, progress=say)
-    say(f"generated: {cfg.pes} PEs, latency {cfg.latency} cycles, "
+    say(f"generated: {cfg.pes} PEs, latency {pipeline_latency(cfg)} cycles, "
         f"config hash {cfg.config_hash:#010x}")
     if target is None:
         return

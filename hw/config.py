@@ -313,21 +313,6 @@ class AccelConfig:
     # Timing.
 
     @property
-    def latency(self):
-        """Fixed pipeline latency L of a run, in cycles.
-
-        A run of ``n`` beats (``n > 0``) takes exactly ``n + L`` cycles from start to done,
-        whatever the format: the weight memory read and two registers (3), the beat decoder
-        (1), the activation memories' read and the registers of what they give (2), the
-        multipliers' operand and product registers (2), the reduction tree's run count
-        (:attr:`run_count_stages`, in which each pair of lanes is added), masks (1) and
-        adders (log2 of :attr:`run_leaves`), and the output stage's arrival, as the done
-        flag is set (1). For P = 64, L = 18. Nothing stalls: no beat closes more than
-        ``output_ports`` rows (:func:`host.encode.encode`).
-        """
-        return 10 + self.run_count_stages + ceil_log2(self.run_leaves)
-
-    @property
     def row_granularity(self):
         """Every row takes a multiple of this many lanes: 2, or 1 for P = 1. The reduction
         tree adds each pair of lanes before it sorts them by row, so rows end at odd lanes

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from hw import config
+from hw.accel import pipeline_latency
 from hw.config import BUS_WIDTH, FIELD_SPECS, AccelConfig, ConfigError, ceil_log2
 
 
@@ -16,7 +17,7 @@ def test_defaults_and_derived_values():
     assert cfg.lane_levels == 6
     assert cfg.column_width == 11
     assert cfg.sum_width == 22
-    assert cfg.latency == 18
+    assert pipeline_latency(cfg) == 18
     assert cfg.acts_per_word == 4
     assert cfg.out_depth == 768
 

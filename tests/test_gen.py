@@ -5,6 +5,7 @@ import sys
 import pytest
 
 from gen.__main__ import main
+from hw.accel import pipeline_latency
 from hw.config import FIELD_SPECS, AccelConfig
 from hw.bus import Reg
 
@@ -37,7 +38,7 @@ def test_writes_verilog_and_manifest(tmp_path):
     cfg = AccelConfig(pes=4, max_k=20, max_m=10, weight_depth=8)
     assert manifest["config"] == cfg.to_dict()
     assert manifest["config_hash"] == cfg.config_hash
-    assert manifest["latency"] == cfg.latency
+    assert manifest["latency"] == pipeline_latency(cfg)
     assert manifest["registers"]["CYCLES"]["address"] == Reg.CYCLES.value
     assert manifest["layouts"]["unstructured_beat"]["column"] == {
         "offset": 32, "width": 5, "signed": False, "per_lane": True}

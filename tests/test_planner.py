@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from hw.accel import pipeline_latency
 from hw.config import AccelConfig
 from host.planner import layer_cost, plan_sparsity
 from host.patterns import prune
@@ -13,11 +14,11 @@ def test_layer_cost_takes_the_fastest_format():
     rng = np.random.default_rng(1)
     weights = rng.uniform(0.5, 1, (384, 384)) * rng.choice([-1, 1], (384, 384))
     cycles, link_bytes, fmt = layer_cost(cfg, weights, "dense")
-    assert (cycles, fmt) == (384 * 384 // 64 + cfg.latency, "dense")
+    assert (cycles, fmt) == (384 * 384 // 64 + pipeline_latency(cfg), "dense")
     pruned = prune(weights, "2:4")
     cycles_24, bytes_24, fmt_24 = layer_cost(cfg, pruned, "2:4")
     assert fmt_24 == "2:4"                      # 10 bits a weight beat 20 unstructured
-    assert cycles_24 == 384 * 192 // 64 + cfg.latency
+    assert cycles_24 == 384 * 192 // 64 + pipeline_latency(cfg)
     assert bytes_24 < link_bytes
     # A layer too sparse for its own pattern's stream is sent unstructured.
     sparse = np.where(rng.random(pruned.shape) < 0.1, pruned, 0)
