@@ -104,7 +104,7 @@ ACTIVATIONS = {
     "relu":       lambda v: np.maximum(v, 0.0),
     "relu6":      lambda v: np.clip(v, 0.0, 6.0),
     "gelu":       lambda v: 0.5 * v * (1.0 + _erf(v / math.sqrt(2.0))),
-    "sigmoid":    lambda v: _sigmoid(v),
+    "sigmoid":    _sigmoid,
     "tanh":       np.tanh,
     "leaky_relu": lambda v: np.where(v < 0, 0.01 * v, v),
 }
@@ -198,8 +198,9 @@ class Layer:
     :func:`host.patterns.prune`; with no pattern, exactly the non-zero weights given are kept
     (and the pattern is ``unstructured``). ``activation`` is None (the identity), a name of
     :data:`ACTIVATIONS` (``"leaky_relu"`` has the slope 0.01), ``("prelu", slope)`` (or
-    ``("leaky_relu", slope)``), or a NumPy callable applied elementwise, refused if on the
-    INT8 grid values as one vector it differs from on each value alone.
+    ``("leaky_relu", slope)``), or a NumPy callable applied elementwise: it is refused if on
+    the INT8 grid values (-127..127 as float64) it gives another shape, or as one vector (or a
+    15 x 17 matrix) other values than on each value alone, beyond a relative 1e-12.
 
     Attributes: ``weights`` (the pruned matrix, of the given dtype), ``bias`` (float64 or
     None), ``pattern`` (a :class:`host.patterns.Pattern`), ``activation`` (the function),
@@ -242,6 +243,7 @@ class Layer:
         return self.activation(self.pre_activation(x))
 
     def pre_activation(self, x):
+        """``x @ W.T + b`` in float64 on inputs (B, K)."""
         pre = x @ self.weights.astype(np.float64).T
         return pre if self.bias is None else pre + self.bias
 
