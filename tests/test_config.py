@@ -150,3 +150,16 @@ def test_word_arithmetic_matches_the_layouts():
 def test_config_imports_nothing_of_hw():
     source = (Path(config.__file__)).read_text()
     assert not re.search(r"^\s*(from\s+(\.|hw)|import\s+hw)", source, re.MULTILINE)
+
+
+def test_the_readme_configuration_table_is_the_field_specs():
+    """The README's table of options says what each field's FieldSpec says."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    table = readme.split("## Configuration\n")[1].split("\n\n")[1].splitlines()[2:]
+    fields = dataclasses.fields(AccelConfig)
+    assert len(table) == len(fields)
+    for row, field in zip(table, fields):
+        option, name, default, meaning = (cell.strip() for cell in row.split("|")[1:5])
+        assert (option, name) == (f"`--{field.name.replace('_', '-')}`", f"`{field.name}`")
+        assert meaning == FIELD_SPECS[field.name].help
+        assert default == ("K / P" if field.default is None else str(field.default))
