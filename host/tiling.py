@@ -106,7 +106,7 @@ def _widest(cfg, pattern, sizes, col0, remaining):
         "inputs", narrowest, cfg.max_k)
     unit = f"a tile of {pattern.row_align} rows" if pattern.row_align > 1 else "a row"
     raise LayerTooBig(f"Pattern {pattern.name!r} does not fit this accelerator: {unit} of "
-                      f"{narrowest} columns from column {col0} needs {needed} "
+                      f"columns {col0} to {col0 + narrowest - 1} needs {needed} "
                       f"{_UNITS[resource]}, and it has {available}",
                       resource, needed, available)
 
