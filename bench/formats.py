@@ -64,7 +64,7 @@ def main(argv=None):
         if parse_pattern(name).needs_sparsity != (sparsity is not None):
             parser.error(f"pattern {name!r} " + ("needs @sparsity" if sparsity is None
                                                   else "takes no @sparsity"))
-    if "dense" not in [name for name, _ in specs]:
+    if all(parse_pattern(name).prunes for name, _ in specs):
         specs.insert(0, ("dense", None))
 
     cases = []
@@ -100,7 +100,7 @@ def main(argv=None):
             raise SystemExit(f"{where}: counters differ from the cycle model")
         nnz = np.count_nonzero(q)
         cycles = run.counters.cycles
-        if name == "dense":
+        if not parse_pattern(name).prunes:
             dense_cycles[label] = cycles
         shown = name if sparsity is None else f"{name} {sparsity:.0%}"
         print(f"{label:22} {shown:14} {nnz:>7} {nnz / cfg.pes:>7.1f} {cycles:>6} "

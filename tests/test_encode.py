@@ -80,7 +80,7 @@ def test_grouped_stream_model_matches_golden(pattern, pes):
     rng = np.random.default_rng(pes)
     w = rng.normal(size=(21, 37))
     w[3] = 0
-    sparsity = 0.7 if pattern.startswith(("bank", "tile")) else None
+    sparsity = 0.7 if parse_pattern(pattern).needs_sparsity else None
     q = np.rint(prune(w, pattern, sparsity=sparsity) * 30).clip(-127, 127).astype(int)
     x = rng.integers(-127, 128, (2, 37))
     layer = encode(q, cfg, pattern)
