@@ -20,8 +20,8 @@ Every pruning takes plain magnitude ``|w|`` or any score of the weights' shape, 
 kept.
 """
 
-from dataclasses import dataclass
 import re
+from dataclasses import dataclass
 
 import numpy as np
 

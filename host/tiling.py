@@ -13,10 +13,10 @@ format the pattern is sent in, never from trial encodings:
   which moves a row to the next beat rather than close more than ``output_ports`` rows in
   one); empty rows are not sent and cost nothing.
 - ``GROUPED``: every row takes the lanes :func:`host.encode.pattern_cycle` makes of its
-  groups (each group as many lanes as the fullest group of the tile needs,
-  :meth:`~host.patterns.Pattern.lanes_per_group`); they must span no more beats than the
-  pattern table holds, the cycle of their phases must fit each lane's activation bank, and
-  the piece padded to whole groups must fit the activation memory.
+  groups (each group as many lanes as a group of the tile's rows needs at most, the
+  ``lanes_per_group`` of :class:`~host.patterns.NM` and its kin); they must span no more
+  beats than the pattern table holds, the cycle of their phases must fit each lane's
+  activation bank, and the piece padded to whole groups must fit the activation memory.
 - ``TILE``: tiles of G rows (the pattern's ``row_align``), each a list of the inputs it uses
   rounded up to whole beats, two at least, which must fit the compact buffers, then G rows
   of the tile's longest list.
@@ -26,8 +26,11 @@ which every row of the layer alone, or every tile of G rows, fits. Whatever runs
 then taken, the capacities that depend on the columns (the pattern table, the lanes' banks,
 the compact buffers, a row within the weight memory) hold, since a run needs what its
 largest row or G-row tile needs. Then each tile of a piece is the most rows, from its first
-row on, that fit: the next larger tile (one row more, or G) would not. Every tile is encoded
-at last; one that does not fit after all raises :class:`~host.encode.LayerTooBig`.
+row on, that fit: the next larger tile (one row more, or G) would not. Both are exact
+(``tests/test_tiling.py`` checks them against the encoders); a wider piece is not always
+fewer tiles (a grouped row's padding and phases depend on its width), so the pieces are the
+widest that fit, not a search over all cuts. Every tile is encoded at last; one that does
+not fit after all raises :class:`~host.encode.LayerTooBig`.
 """
 
 from dataclasses import dataclass
