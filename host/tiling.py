@@ -82,7 +82,7 @@ def tile_layer(q, cfg, pattern):
     if q.ndim != 2:
         raise ValueError(f"Weights must be a matrix, not shape {q.shape}")
     m, k = q.shape
-    sizes = _CAPACITIES[pattern.format](cfg, pattern, q)
+    sizes = _SIZES[pattern.format](cfg, pattern, q)
     col0 = 0
     while col0 < k:
         width = _widest(cfg, pattern, sizes, col0, k - col0)
@@ -248,5 +248,5 @@ class _TileSizes:
 
 
 #: How tiles are sized in each format.
-_CAPACITIES = {Format.UNSTRUCTURED: _UnstructuredSizes, Format.GROUPED: _GroupedSizes,
+_SIZES = {Format.UNSTRUCTURED: _UnstructuredSizes, Format.GROUPED: _GroupedSizes,
                Format.TILE: _TileSizes}
