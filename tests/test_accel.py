@@ -9,7 +9,7 @@ from hw.bus import Reg, Status
 from host.bus import input_writes, register_address
 from host.cycles import predict_run
 from host.encode import encode
-from host.patterns import prune
+from host.patterns import parse_pattern, prune
 from host.golden import golden_matvec
 from host.protocol import check_identity, load_layer, run_input
 from tests.sim_streams import SimulatorPort
@@ -53,7 +53,7 @@ def test_grouped_formats(pattern, shape, pes):
     rng = np.random.default_rng(pes)
     w = rng.normal(size=shape)
     w[1] = 0
-    sparsity = 0.5 if pattern.startswith(("bank", "tile")) else None
+    sparsity = 0.5 if parse_pattern(pattern).needs_sparsity else None
     q = np.rint(prune(w, pattern, sparsity=sparsity) * 40).clip(-127, 127).astype(int)
     x = rng.integers(-127, 128, shape[1])
     layer, result = run_layer(cfg, q, x, pattern)
