@@ -14,7 +14,8 @@ __all__ = ["RunCounters", "COUNTER_REGS", "run_cycles", "predict_run"]
 
 @dataclass(frozen=True)
 class RunCounters:
-    """The performance counters of one run (see :class:`hw.layouts.Reg`)."""
+    """The performance counters of one run: the ``counters`` group of
+    :data:`hw.bus.ACCELERATOR_REGISTERS`, in its order."""
     cycles: int
     beats: int
     busy_lanes: int

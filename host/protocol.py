@@ -13,16 +13,17 @@ from typing import Protocol
 
 import numpy as np
 
-from hw.bus import ACCEL_ID, ACCELERATOR_REGISTERS, Reg, Status
+from hw.bus import ACCEL_ID, ACCELERATOR_REGISTERS, DENSE_REGISTERS, Reg, Region, Status
 from hw.config import FORMAT_VERSION
 
-from .bus import input_writes, output_address, register_address, setting_writes, weight_writes
+from .bus import (activation_words, address, input_writes, output_address, register_address,
+                  setting_writes, weight_writes)
 from .cycles import COUNTER_REGS, RunCounters
-from .golden import wrap
+from .golden import padded_inputs, wrap
 
 
 __all__ = ["BusPort", "AcceleratorError", "Run", "check_identity", "load_layer", "run_input",
-           "run_layer", "status_error"]
+           "run_layer", "status_error", "wait_done", "run_dense", "dense_address"]
 
 
 class BusPort(Protocol):
@@ -87,6 +88,19 @@ def status_error(status):
     return None
 
 
+def wait_done(port, status_address, timeout=None):
+    """Poll the status register at ``status_address`` until it shows ``DONE``, at most
+    ``timeout`` seconds if given (then :class:`AcceleratorError`); returns the status."""
+    started = time.monotonic()
+    status = 0
+    while not status & Status.DONE.value:
+        if timeout is not None and time.monotonic() - started > timeout:
+            raise AcceleratorError(f"The run did not finish in {timeout} s "
+                                   f"(status {status:#x})")
+        status = int(port.read(status_address, 1)[0])
+    return status
+
+
 def run_input(port, cfg, layer, x, *, timeout=None, check=True):
     """Write one quantized input ``x`` for the loaded ``layer``, run it, and read its
     sums and counters back as a :class:`Run`.
@@ -98,12 +112,7 @@ def run_input(port, cfg, layer, x, *, timeout=None, check=True):
     port.write(*input_writes(cfg, layer, x))
     port.write([register_address(cfg, Reg.CONTROL)], [1])
     started = time.monotonic()
-    status = 0
-    while not status & Status.DONE.value:
-        if timeout is not None and time.monotonic() - started > timeout:
-            raise AcceleratorError(f"The run did not finish in {timeout} s "
-                                   f"(status {status:#x})")
-        status = int(port.read(register_address(cfg, Reg.STATUS), 1)[0])
+    status = wait_done(port, register_address(cfg, Reg.STATUS), timeout)
     waited = time.monotonic() - started
     if check and (message := status_error(status)) is not None:
         raise AcceleratorError(message)
@@ -119,3 +128,30 @@ def run_layer(port, cfg, layer, inputs, **kwargs):
     arguments are :func:`run_input`'s."""
     load_layer(port, cfg, layer)
     return [run_input(port, cfg, layer, x, **kwargs) for x in inputs]
+
+
+def run_dense(port, cfg, q, x, *, timeout=None):
+    """Load a layer (M, K) of quantized weights ``q`` and one input ``x`` into the dense
+    baseline (:class:`hw.dense.DenseArray`, :data:`hw.bus.DENSE_REGISTERS`), run it, and
+    return its M sums (wrapped to ``acc_width``). Each row is ``ceil(K / P)`` beats of P
+    weights, the input zero-padded to match."""
+    q, x = np.asarray(q, dtype=np.int64), np.asarray(x, dtype=np.int64)
+    rows, columns = q.shape
+    groups = -(-columns // cfg.pes)
+    weights = np.zeros((rows, groups * cfg.pes), dtype=np.int64)
+    weights[:, :columns] = q
+    inputs = activation_words(cfg, padded_inputs(x, groups * cfg.pes))
+    stream = activation_words(cfg, weights.reshape(-1))
+    port.write([dense_address(cfg, "WEIGHT_POINTER")], [0])
+    port.write(np.full(len(stream), address(cfg, Region.WEIGHTS, 0)), stream)
+    port.write(address(cfg, Region.ACTIVATIONS, np.arange(len(inputs))), inputs)
+    port.write([dense_address(cfg, name) for name in ("N_BEATS", "ROW_GROUPS", "CONTROL")],
+               [rows * groups, groups, 1])
+    wait_done(port, dense_address(cfg, "STATUS"), timeout)
+    sums = port.read(int(address(cfg, Region.OUTPUTS, 0)), rows)
+    return wrap(np.asarray(sums, dtype=np.int64), cfg.acc_width)
+
+
+def dense_address(cfg, name):
+    """Bus address of the dense baseline's register ``name``."""
+    return int(address(cfg, Region.REGS, DENSE_REGISTERS[name].address))

@@ -249,4 +249,4 @@ class _TileSizes:
 
 #: How tiles are sized in each format.
 _SIZES = {Format.UNSTRUCTURED: _UnstructuredSizes, Format.GROUPED: _GroupedSizes,
-               Format.TILE: _TileSizes}
+          Format.TILE: _TileSizes}

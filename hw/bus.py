@@ -22,8 +22,7 @@ from .layouts import Format
 
 __all__ = [
     "BUS_WIDTH", "BUS_READ_LATENCY", "BUS_WRITE_LATENCY", "ACCEL_ID", "Region", "Status",
-    "Access", "Register", "RegisterMap", "ACCELERATOR_REGISTERS", "DENSE_REGISTERS", "Reg",
-    "DenseReg",
+    "Access", "Register", "RegisterMap", "dense_row_beats", "ACCELERATOR_REGISTERS", "DENSE_REGISTERS", "Reg",
     "BusSignature", "MemoryWriteSignature", "MemoryReadSignature", "register_signature",
     "RegisterBank",
     "bus_addr_width", "region_addr_width", "pattern_word_bits", "pattern_address",
@@ -172,17 +171,29 @@ class RegisterMap:
                 for register in self}
 
 
+def _beats_width(cfg):
+    return ceil_log2(cfg.weight_depth + 1)
+
+
+def _beat_width(cfg):
+    return ceil_log2(cfg.weight_depth)
+
+
+def _identity(regs):
+    regs.add("ID", Access.R, BUS_WIDTH, f"Reads {ACCEL_ID:#x}, 'SpAx'.")
+
+
 def _accelerator_registers():
     regs = RegisterMap("accelerator")
     W, R, RW = Access.W, Access.R, Access.RW
     with regs.group("identity"):
-        regs.add("ID", R, BUS_WIDTH, f"Reads {ACCEL_ID:#x}, 'SpAx'.")
+        _identity(regs)
         regs.add("VERSION", R, BUS_WIDTH, "FORMAT_VERSION of the streams and the maps.")
         regs.add("CONFIG_HASH", R, BUS_WIDTH, "AccelConfig.config_hash of the bitstream.")
     regs.add("CONTROL", W, 1, "Writing 1 starts a run.")
     regs.add("STATUS", R, Status.as_shape().width, "Status flags.")
     with regs.group("layer"):
-        regs.add("N_BEATS", RW, lambda cfg: ceil_log2(cfg.weight_depth + 1),
+        regs.add("N_BEATS", RW, _beats_width,
                  "Beats of the layer in the weight memory, from beat 0.")
         regs.add("N_ROWS", RW, lambda cfg: cfg.row_width + 1,
                  "Rows the layer closes (STATUS.ROW_ERROR when it closes another count).")
@@ -196,10 +207,10 @@ def _accelerator_registers():
         regs.add("TILE_LIST_BEATS", RW,
                  lambda cfg: max(1, ceil_log2(cfg.compact_buffer_depth + 1)),
                  "Tile-wise: list beats at the start of a tile.")
-        regs.add("TILE_BEATS", RW, lambda cfg: ceil_log2(cfg.weight_depth + 1),
+        regs.add("TILE_BEATS", RW, _beats_width,
                  "Tile-wise: beats of a tile, its list included.")
     with regs.group("weight_stream"):
-        regs.add("WEIGHT_POINTER", W, lambda cfg: ceil_log2(cfg.weight_depth),
+        regs.add("WEIGHT_POINTER", W, _beat_width,
                  "Points the weight stream at the start of this beat.")
         regs.add("WORDS_PER_BEAT", W, lambda cfg: ceil_log2(cfg.words_per_beat + 1),
                  "Bus words of each beat the stream stores from now on.")
@@ -216,18 +227,22 @@ def _accelerator_registers():
     return regs
 
 
+def dense_row_beats(cfg):
+    """Beats of the longest row of the dense baseline: ceil(max_k / P)."""
+    return -(-cfg.max_k // cfg.pes)
+
+
 def _dense_registers():
     regs = RegisterMap("dense")
     W, R, RW = Access.W, Access.R, Access.RW
     with regs.group("identity"):
-        regs.add("ID", R, BUS_WIDTH, f"Reads {ACCEL_ID:#x}, 'SpAx'.")
+        _identity(regs)
     regs.add("CONTROL", W, 1, "Writing 1 starts a run.")
-    regs.add("STATUS", R, 2, "Status flags BUSY and DONE.")
-    regs.add("N_BEATS", RW, lambda cfg: ceil_log2(cfg.weight_depth + 1),
-             "Beats of the layer: its rows times ROW_GROUPS.")
-    regs.add("ROW_GROUPS", RW, lambda cfg: ceil_log2(-(-cfg.max_k // cfg.pes) + 1),
+    regs.add("STATUS", R, Status.as_shape().width, "Status flags BUSY and DONE.")
+    regs.add("N_BEATS", RW, _beats_width, "Beats of the layer: its rows times ROW_GROUPS.")
+    regs.add("ROW_GROUPS", RW, lambda cfg: ceil_log2(dense_row_beats(cfg) + 1),
              "Beats of each row: ceil(K / P).")
-    regs.add("WEIGHT_POINTER", W, lambda cfg: ceil_log2(cfg.weight_depth),
+    regs.add("WEIGHT_POINTER", W, _beat_width,
              "Points the weight stream at the start of this beat.")
     return regs
 
@@ -244,9 +259,6 @@ DENSE_REGISTERS = _dense_registers()
 
 #: The accelerator's register addresses by name, as an enum.
 Reg = ACCELERATOR_REGISTERS.enum("Reg")
-
-#: The dense baseline's register addresses by name, as an enum.
-DenseReg = DENSE_REGISTERS.enum("DenseReg")
 
 
 def region_addr_width(cfg, region):

@@ -32,7 +32,7 @@ class WeightStream(wiring.Component):
     write : ``In(1)``
         A word is written to the weight region in this cycle.
     beat : ``Out(ceil_log2(depth))``
-    word : ``Out(range(words))``
+    word : ``Out(max(1, ceil_log2(words)))``
         Where that word goes.
     """
     def __init__(self, depth, words, *, programmable):

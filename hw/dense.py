@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from .arith import registered_product
 from .bus import (ACCEL_ID, BUS_WIDTH, DENSE_REGISTERS, BusSignature, Region, RegisterBank,
-                  Status)
+                  Status, dense_row_beats)
 from .config import ConfigError
 from .control import WeightStream
 from .memory import BlockMemory, registered_read
@@ -47,7 +47,7 @@ class DenseArray(wiring.Component):
         lanes, width = cfg.pes, cfg.data_width
         beat_width = lanes * width
         words_per_beat = beat_width // BUS_WIDTH
-        act_depth = -(-cfg.max_k // lanes)
+        act_depth = dense_row_beats(cfg)
 
         weights = m.submodules.weights = BlockMemory(shape=beat_width, depth=cfg.weight_depth)
         activations = m.submodules.activations = BlockMemory(shape=beat_width, depth=act_depth)
