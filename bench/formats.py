@@ -12,8 +12,8 @@ and prints per layer and pattern:
 - bits/w and meta: stream bits per non-zero weight, and the share of them that is not weight
   values (indices, row ends, filler and padding lanes);
 - reads/prod: activation reads per product;
-- x bytes and table B: bytes of activations written per input vector (K broadcast to every
-  lane, or each grouped lane's bank), and of the pattern table written once per layer;
+- x bytes and table B: bytes of activations written per input vector (broadcast to every
+  lane, laid out as the format reads it), and of the pattern table written once per layer;
 - sim cyc/s: simulated cycles per wall-clock second, loading included.
 
 Every result is checked bit for bit against the golden model and every counter against the

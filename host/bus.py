@@ -2,10 +2,8 @@
 
 import numpy as np
 
-from hw.bus import (Reg, Region, bank_address, bus_addr_width, pattern_address,
-                    region_addr_width)
+from hw.bus import Reg, Region, bus_addr_width, pattern_address, region_addr_width
 
-from .golden import padded_inputs
 
 
 __all__ = ["address", "register_address", "output_address", "activation_words",
@@ -60,18 +58,10 @@ def weight_writes(cfg, layer):
 
 
 def input_writes(cfg, layer, x):
-    """``(addresses, words)`` that load one quantized input vector, zero-padded to the
-    activations the layer's format reads: into every lane's memory at once, or for a
-    grouped layer into each lane's bank the groups it reads (``layer.banks``)."""
-    x = padded_inputs(x, layer.activation_length)
-    if layer.banks is None:
-        words = activation_words(cfg, x)
-        return address(cfg, Region.ACTIVATIONS, np.arange(len(words))), words
-    values = np.where(layer.banks >= 0, np.asarray(x)[np.maximum(layer.banks, 0)], 0)
-    words = np.stack([activation_words(cfg, lane) for lane in values])
-    lanes, count = np.indices(words.shape)
-    return address(cfg, Region.BANKS, bank_address(cfg, lanes, count).reshape(-1)), \
-        words.reshape(-1)
+    """``(addresses, words)`` that load one quantized input vector into every lane's memory,
+    laid out as the layer's format reads it (:meth:`~host.encode.EncodedLayer.activations`)."""
+    words = activation_words(cfg, layer.activations(x))
+    return address(cfg, Region.ACTIVATIONS, np.arange(len(words))), words
 
 
 def setting_writes(cfg, layer):

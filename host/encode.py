@@ -31,6 +31,8 @@ from hw.bus import Reg
 from hw.layouts import (Format, field_offsets, grouped_beat_layout, pattern_layout,
                         unstructured_beat_layout)
 
+from .golden import padded_inputs
+
 
 __all__ = ["LayerTooBig", "EncodedLayer", "encode", "encode_unstructured", "encode_grouped",
            "encode_tile", "pack_beats", "pattern_cycle"]
@@ -40,9 +42,8 @@ class LayerTooBig(ValueError):
     """A layer does not fit the accelerator's memories; the host can split it.
 
     ``resource`` is ``"beats"``, ``"rows"``, ``"inputs"``, ``"pattern"`` (a grouped row spans
-    more beats than the pattern table holds), ``"banks"`` (the groups a lane reads overflow
-    its activation bank) or ``"compact"`` (a tile uses more inputs than the compact buffers
-    hold); ``needed`` and ``available`` count it.
+    more beats than the pattern table holds) or ``"compact"`` (a tile uses more inputs than
+    the compact buffers hold); ``needed`` and ``available`` count it.
     """
     def __init__(self, message, resource, needed, available):
         super().__init__(message)
@@ -66,9 +67,9 @@ class EncodedLayer:
         unit, beat ``b`` lane ``i`` at ``[b, i]``. ``weight`` and ``last`` are the decoder's
         own, bit for bit. ``column`` is the input the lane's activation comes from: the
         decoder's own ``column`` in unstructured lanes and a tile's list lanes; in a grouped
-        lane, the input that lane ``i``'s activation bank holds at the decoder's ``column``
-        (``banks[i, address]``; a row's padding lanes find -1 there, a zero, and have column
-        0); in a tile's weight lanes, the input that the tile's list stored in lane ``i``'s
+        lane, the input at the decoder's ``column`` in the activation memories
+        (:meth:`address` of it is the decoder's; a row's padding lanes read address 0 and
+        have column 0); in a tile's weight lanes, the input that the tile's list stored in lane ``i``'s
         compact buffer at the decoder's ``slot``. Padding lanes and tile list lanes have
         weight 0; lanes past ``n_lanes`` have weight 0, column 0 and no row end.
     packed : ndarray (n_beats, W), uint32
@@ -84,9 +85,10 @@ class EncodedLayer:
         Registers that describe the format to the decoder (``FORMAT`` and its constants).
     pattern : ndarray (PATTERN_BEATS, W), uint32, or None
         The pattern table of a grouped layer as bus words, one entry per row.
-    banks : ndarray (P, D) or None
-        For a grouped layer, the input each lane's activation bank holds at each address
-        (-1: none, zero); :func:`host.bus.input_writes` fills the banks from it.
+    group_width, group_stride : int
+        How the activation memories hold the input (:meth:`activations`): input ``g * width
+        + j`` at address ``g * stride + j``; a grouped layer's groups of M inputs at a
+        multiple of ``2**INDEX_BITS``, 1 and 1 (the inputs in order) for the other formats.
     """
     shape: tuple
     format: Format
@@ -101,7 +103,23 @@ class EncodedLayer:
     activation_length: int
     settings: dict = field(default_factory=dict)
     pattern: np.ndarray = None
-    banks: np.ndarray = None
+    group_width: int = 1
+    group_stride: int = 1
+
+    def activations(self, x):
+        """The input vector ``x`` as the activation memories hold it: zero-padded to
+        :attr:`activation_length`, and for a grouped layer each group of ``group_width``
+        inputs at a multiple of ``group_stride``."""
+        x = padded_inputs(x, self.activation_length)
+        if self.group_stride == self.group_width:
+            return x
+        groups = x.reshape(-1, self.group_width)
+        return np.pad(groups, ((0, 0), (0, self.group_stride - self.group_width))).reshape(-1)
+
+    def address(self, column):
+        """Where input ``column`` (an int or an array) is in the activation memories."""
+        column = np.asarray(column)
+        return column // self.group_width * self.group_stride + column % self.group_width
 
     @property
     def n_beats(self):
@@ -249,10 +267,12 @@ def encode_grouped(q, cfg, kept, width):
                          f"{cfg.max_group_width} wide; not {kept} of {width}")
     groups = -(-k // width)
     padded_k = groups * width
-    if padded_k > cfg.act_capacity:
-        raise LayerTooBig(f"Layer padded to groups of {width} has {padded_k} inputs; "
-                          f"this accelerator holds at most {cfg.act_capacity}",
-                          "inputs", padded_k, cfg.act_capacity)
+    index_bits = ceil_log2(width)
+    stride = 1 << index_bits
+    if groups * stride > cfg.act_capacity:
+        raise LayerTooBig(f"Layer laid out in groups of {width} at every {stride} takes "
+                          f"{groups * stride} activations; this accelerator holds at most "
+                          f"{cfg.act_capacity}", "inputs", groups * stride, cfg.act_capacity)
     padded = np.zeros((m, padded_k), dtype=np.int64)
     padded[:, :k] = q
     grouped = padded.reshape(m, groups, width)
@@ -280,22 +300,13 @@ def encode_grouped(q, cfg, kept, width):
     n_beats = _beats(cfg, n_lanes, m)
     lanes = {name: _lanes(cfg, n_beats, values.reshape(-1), np.int32)
              for name, values in lanes.items()}
-    index_bits = ceil_log2(width)
 
-    # Phase f of the cycle: lane i holds place (f P + i) mod row_lanes of a row. Its bank
-    # holds, from f << index_bits, the group of that place (index_bits is wide enough for M).
+    # Phase f of the cycle: lane i holds place (f P + i) mod row_lanes of a row, and reads
+    # the group of that place at its address, g << index_bits (a padding lane, group 0).
     place = (np.arange(period)[:, None] * cfg.pes + np.arange(cfg.pes)) % row_lanes
-    stride = 1 << index_bits
+    group = np.where(place < groups * kept, place // kept, 0)
     pattern = pack_beats(cfg, pattern_layout(cfg), {"last": place == row_lanes - 1,
-                                                    "base": np.arange(period) * stride})
-    if period * stride > cfg.act_capacity:
-        raise LayerTooBig(f"Grouped rows of {row_lanes} lanes need {period * stride} "
-                          f"activations in each lane's bank; this accelerator holds "
-                          f"{cfg.act_capacity}", "banks", period * stride, cfg.act_capacity)
-    offset = np.arange(stride)
-    banks = np.where((place < groups * kept)[:, :, None] & (offset < width),
-                     (place // kept * width)[:, :, None] + offset, -1)
-    banks = banks.transpose(1, 0, 2).reshape(cfg.pes, period * stride)
+                                                    "base": group * stride})
     settings = {Reg.FORMAT: Format.GROUPED.value, Reg.INDEX_BITS: index_bits,
                 Reg.PATTERN_BEATS: period}
     return EncodedLayer(
@@ -307,7 +318,8 @@ def encode_grouped(q, cfg, kept, width):
                    **{f"index_{bit}": lanes["index"] >> bit & 1
                       for bit in range(index_bits)}}),
         act_reads=n_lanes, n_lanes=n_lanes,
-        activation_length=padded_k, settings=settings, pattern=pattern, banks=banks)
+        activation_length=padded_k, settings=settings, pattern=pattern, group_width=width,
+        group_stride=stride)
 
 
 def pattern_cycle(cfg, row_lanes):

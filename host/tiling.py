@@ -23,8 +23,8 @@ format the pattern is sent in, never from trial encodings:
 
 Columns first: each piece is the widest (from its first column on, ``max_k`` at most) in
 which every row of the layer alone, or every tile of G rows, fits. Whatever runs of rows are
-then taken, the capacities that depend on the columns (the pattern table, the lanes' banks,
-the compact buffers, a row within the weight memory) hold, since a run needs what its
+then taken, the capacities that depend on the columns (the pattern table, the activation
+memories, the compact buffers, a row within the weight memory) hold, since a run needs what its
 largest row or G-row tile needs. Then each tile of a piece is the most rows, from its first
 row on, that fit: the next larger tile (one row more, or G) would not. Both are exact
 (``tests/test_tiling.py`` checks them against the encoders); a wider piece is not always
@@ -64,7 +64,7 @@ class Tile:
 #: What each resource of :class:`~host.encode.LayerTooBig` counts.
 _UNITS = {"beats": "beats of the weight memory", "rows": "rows of the output memory",
           "inputs": "activations", "pattern": "entries of the pattern table",
-          "banks": "activations in each lane's bank", "compact": "inputs in the compact buffers"}
+          "compact": "inputs in the compact buffers"}
 
 
 def tile_layer(q, cfg, pattern):
@@ -183,16 +183,14 @@ class _GroupedSizes:
     def overflow(self, col0, width):
         cfg = self.cfg
         groups, lanes_per_group = self.piece(col0, width)
-        padded = groups * self.pattern.group_width
-        if padded > cfg.act_capacity:
-            return "inputs", padded, cfg.act_capacity
+        laid_out = groups * self.stride
+        if laid_out > cfg.act_capacity:
+            return "inputs", laid_out, cfg.act_capacity
         for kept in np.unique(lanes_per_group):
             row_lanes = groups * int(kept)
             if row_lanes > cfg.pattern_depth * cfg.pes:
                 return "pattern", _beats(cfg, row_lanes), cfg.pattern_depth
-            lanes, period = self._cycle(row_lanes)
-            if period * self.stride > cfg.act_capacity:
-                return "banks", period * self.stride, cfg.act_capacity
+            lanes, _ = self._cycle(row_lanes)
             if _beats(cfg, lanes) > cfg.weight_depth:
                 return "beats", _beats(cfg, lanes), cfg.weight_depth
         return None

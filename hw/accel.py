@@ -10,8 +10,7 @@ from amaranth.lib.wiring import In, Out
 
 from .accum import OutputAccumulator
 from .bus import (ACCEL_ID, ACCELERATOR_REGISTERS, BUS_WIDTH, BusSignature,
-                  MemoryWriteSignature, Region, RegisterBank, bank_word_bits, bus_addr_width,
-                  pattern_word_bits)
+                  MemoryWriteSignature, Region, RegisterBank, bus_addr_width, pattern_word_bits)
 from .config import FORMAT_VERSION
 from .control import RunControl, WeightStream
 from .counters import COUNTERS, PerformanceCounters
@@ -68,7 +67,7 @@ class MemoryWrites(wiring.Component):
                                         self.pattern_write)
         region, index = memory.region, memory.index
         m.d.sync += [
-            act.en.eq(memory.en & ((region == Region.ACTIVATIONS) | (region == Region.BANKS))),
+            act.en.eq(memory.en & (region == Region.ACTIVATIONS)),
             weight.en.eq(memory.en & (region == Region.WEIGHTS)),
             pattern.en.eq(memory.en & (region == Region.PATTERN)),
         ]
@@ -78,8 +77,6 @@ class MemoryWrites(wiring.Component):
             act_data.eq(memory.data), weight_data.eq(memory.data),
             pattern_data.eq(memory.data),
             act.addr.eq(index),
-            act.lane.eq(index[bank_word_bits(cfg):]),
-            act.broadcast.eq(region == Region.ACTIVATIONS),
             weight.beat.eq(self.weight_beat),
             weight.word.eq(self.weight_word),
             pattern.beat.eq(index[pattern_word_bits(cfg):]),

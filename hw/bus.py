@@ -26,7 +26,6 @@ __all__ = [
     "BusSignature", "MemoryWriteSignature", "MemoryReadSignature", "register_signature",
     "RegisterBank",
     "bus_addr_width", "region_addr_width", "pattern_word_bits", "pattern_address",
-    "bank_word_bits", "bank_address",
 ]
 
 
@@ -48,7 +47,6 @@ class Region(enum.Enum, shape=3):
     ACTIVATIONS = 2
     OUTPUTS     = 3
     PATTERN     = 4
-    BANKS       = 5
 
 
 class Status(enum.Flag, shape=4):
@@ -269,8 +267,6 @@ def region_addr_width(cfg, region):
         return 8
     if region == Region.ACTIVATIONS:
         return ceil_log2(cfg.act_words)
-    if region == Region.BANKS:
-        return cfg.lane_levels + bank_word_bits(cfg)
     if region == Region.OUTPUTS:
         return cfg.row_width
     if region == Region.PATTERN:
@@ -293,18 +289,6 @@ def pattern_address(cfg, beat, word):
     return (beat << pattern_word_bits(cfg)) | word
 
 
-def bank_word_bits(cfg):
-    """Low bits of a :attr:`Region.BANKS` index that choose the word within a lane's
-    memory."""
-    return ceil_log2(cfg.act_words)
-
-
-def bank_address(cfg, lane, word):
-    """Index within :attr:`Region.BANKS` of activation word ``word`` of lane ``lane``'s
-    memory."""
-    return (lane << bank_word_bits(cfg)) | word
-
-
 class BusSignature(wiring.Signature):
     """A word bus from the host into the accelerator.
 
@@ -317,8 +301,7 @@ class BusSignature(wiring.Signature):
     Addresses: ``Region`` in the top bits; below them, a register address, the weight stream
     (any address: see ``WEIGHT_POINTER``), an activation word (``acts_per_word``
     activations, lowest column in the least significant bits) written to every lane's
-    memory, an output row, a word of the pattern table (:func:`pattern_address`), or an
-    activation word written to one lane's memory only (:func:`bank_address`).
+    memory, an output row, or a word of the pattern table (:func:`pattern_address`).
     """
     def __init__(self, cfg):
         super().__init__({

@@ -14,7 +14,7 @@ __all__ = ["FORMAT_VERSION", "BUS_WIDTH", "ConfigError", "FieldSpec", "FIELD_SPE
 
 #: Version of the weight-stream format, the register map and the bus map. Raised whenever any of
 #: them changes, so that a host refuses a bitstream it cannot drive.
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 
 #: Width of a word on the host bus, in bits.
 BUS_WIDTH = 32
@@ -301,9 +301,9 @@ class AccelConfig:
 
     @property
     def pattern_bits(self):
-        """Bits of an entry of the pattern table: a row end for each of the P lanes and a
-        column base (:func:`hw.layouts.pattern_layout`)."""
-        return self.pes + self.column_width
+        """Bits of an entry of the pattern table: a row end and a group address for each of
+        the P lanes (:func:`hw.layouts.pattern_layout`)."""
+        return self.pes * (1 + self.column_width)
 
     @property
     def words_per_pattern(self):

@@ -203,7 +203,6 @@ class BeatDecoder(wiring.Component):
         planes = field_offsets(grouped_beat_layout(cfg, cfg.group_index_width))
         copies = lane_copies(cfg.pes)
         index_masks, grouped = self._layer_flags(m)
-        group_address = pattern.base       # where the phase's groups start, in every bank
 
         finals, tail_lanes, live = self._lanes_left(m, moving)
 
@@ -244,7 +243,7 @@ class BeatDecoder(wiring.Component):
                 m.d.sync += [
                     out.weight.eq(unstructured.weight[lane]),
                     out.column.eq(Mux(direct[copy], unstructured.column[lane],
-                                      group_address | index)),
+                                      pattern.base[lane] | index)),
                     out.last.eq(Mux(direct[copy], unstructured.last[lane], other_last)),
                 ]
         return m

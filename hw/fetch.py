@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from .config import BUS_WIDTH, ceil_log2
 from .layouts import beat_layout, fetch_layout, operand_layout
 from .memory import BlockMemory, registered_read, write_copy
-from .replicas import LANES_PER_COPY, lane_copies, replicas
+from .replicas import LANES_PER_COPY, lane_copies, replicas, replicate
 
 
 __all__ = ["ActivationWriteSignature", "FetchUnit"]
@@ -19,25 +19,22 @@ FAMILIES_WITHOUT_LUT_RAM = ("ice40",)
 
 class ActivationWriteSignature(wiring.Signature):
     """Writes one bus word of ``acts_per_word`` activations at word address ``addr`` of
-    every lane's memory (``broadcast``), or of lane ``lane``'s only."""
+    every lane's memory."""
     def __init__(self, cfg):
         super().__init__({
-            "addr":      Out(ceil_log2(cfg.act_words)),
-            "lane":      Out(max(1, cfg.lane_levels)),
-            "broadcast": Out(1),
-            "data":      Out(BUS_WIDTH),
-            "en":        Out(1),
+            "addr": Out(ceil_log2(cfg.act_words)),
+            "data": Out(BUS_WIDTH),
+            "en":   Out(1),
         })
 
 
 class FetchUnit(wiring.Component):
     """Gathers the activation of every lane of a decoded beat.
 
-    Each lane reads its own activation memory, so the P reads of a beat never conflict.
-    Written by broadcast (unstructured and tile-wise layers), the memories are replicas of
-    ``x`` and a lane reads ``x[column]``; written one lane at a time (grouped layers), they
-    are banks, each holding just the groups its lane reads, and ``column`` is the address
-    within the bank.
+    Each lane reads its own activation memory, so the P reads of a beat never conflict. The
+    memories are replicas of the layer's input as the host lays it out (``x`` itself, or for
+    a grouped layer each group of M inputs at a multiple of ``2**INDEX_BITS``), written to
+    every lane at once, and a lane reads the activation at its ``column``.
 
     Each lane also has a compact buffer for tile-wise layers. A ``gather`` beat (a tile's
     list) reads ``x[column]`` in every lane and stores it in the lane's compact buffer at
@@ -118,35 +115,29 @@ class FetchUnit(wiring.Component):
         # group's load enable comes from a register of its own.
         word_shift = ceil_log2(cfg.acts_per_word)
         group_lanes = min(cfg.pes, LANES_PER_COPY)
-        group_bits = ceil_log2(group_lanes)
         write = self.act_write
         held_addr = Signal.like(write.addr)
         held_data = Signal.like(write.data)
-        held_lane = Signal(max(1, group_bits))
-        held_broadcast = Signal()
-        m.d.sync += [held_addr.eq(write.addr), held_data.eq(write.data),
-                     held_lane.eq(write.lane[:group_bits]), held_broadcast.eq(write.broadcast)]
+        m.d.sync += [held_addr.eq(write.addr), held_data.eq(write.data)]
+        # One copy of the write enable for each group of lanes: replicas, kept apart.
+        chosen = replicate(m, write.en, -(-cfg.pes // group_lanes), name="write_chosen")
         for index in range(cfg.pes):
             if index % group_lanes == 0:
                 group = index // group_lanes
-                chosen = Signal(name=f"write_chosen_{group}")
-                m.d.sync += chosen.eq(write.en & (write.broadcast |
-                                                  (write.lane[group_bits:] == group)))
-                group_en, copy = write_copy(m, chosen, {
-                    "addr": held_addr, "data": held_data, "lane": held_lane,
-                    "broadcast": held_broadcast}, name=f"write_{group}")
+                group_en, copy = write_copy(m, chosen[group], {"addr": held_addr,
+                                                               "data": held_data},
+                                            name=f"write_{group}")
             # One activation per entry, so a lane's read is the activation itself; a bus word
             # is written through one port per activation, which synthesis merges into one
             # wide write port of the block RAM.
             replica = m.submodules[f"activations_{index}"] = \
                 BlockMemory(shape=cfg.data_width, depth=cfg.act_capacity)
-            selected = group_en & (copy["broadcast"] | (copy["lane"] == index % group_lanes))
             for offset in range(cfg.acts_per_word):
                 port = replica.write_port()
                 m.d.comb += [
                     port.addr.eq((copy["addr"] << word_shift) | offset),
                     port.data.eq(copy["data"].word_select(offset, cfg.data_width)),
-                    port.en.eq(selected),
+                    port.en.eq(group_en),
                 ]
             read = registered_read(m, replica, name=f"activation_{index}")
             m.d.comb += [read.addr.eq(incoming[index].column), read.en.eq(advance)]

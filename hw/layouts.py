@@ -32,11 +32,10 @@ class Format(enum.Enum, shape=2):
     N:M (M <= 16), bank-balanced (M the bank width) and dense (1:1 with no index bits) are
     all grouped. Which group a lane reads and whether it ends a row depend only on the lane's
     place in the stream, which repeats every ``PATTERN_BEATS`` beats (the beat's phase): the
-    host writes one :func:`pattern_layout` entry of row ends per phase into the pattern
-    table, with the phase's base ``phase << INDEX_BITS``, and the activation memories are
-    banked: lane ``i``'s memory holds, at that base, the group lane ``i`` reads in that phase
-    (:attr:`hw.bus.Region.BANKS`), so a lane reads its own memory at ``base | index`` and no two
-    lanes ever read the same memory.
+    host writes one :func:`pattern_layout` entry per phase into the pattern table, with each
+    lane's row end and the address of the group it reads. The activation memories hold the
+    layer's input with group ``g`` at ``g << INDEX_BITS`` (the inputs themselves when M is
+    a power of two), so a lane reads its own memory at ``base | index``.
 
     ``TILE``: tile-wise. Each tile of G rows starts with ``TILE_LIST_BEATS`` (at least two)
     list beats of unstructured lanes of weight 0 whose ``column`` names the tile's kept
@@ -122,11 +121,11 @@ def grouped_beat_layout(cfg, index_bits):
 
 def pattern_layout(cfg):
     """An entry of the pattern table, for one phase of a grouped layer's cycle: whether each
-    lane ends its row, and where in every lane's bank the groups of the phase start (the
-    lanes read ``base | index``)."""
+    lane ends its row, and the address of the group each lane reads (the lane reads
+    ``base | index``)."""
     return data.StructLayout({
         "last": _lanes(unsigned(1), cfg),
-        "base": unsigned(cfg.column_width),
+        "base": _lanes(unsigned(cfg.column_width), cfg),
     })
 
 

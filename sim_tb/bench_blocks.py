@@ -64,13 +64,9 @@ async def stream_block(dut):
         dut.act_write__en.value = 0
     await start_clock(dut)
     if "act_words" in stimulus:
-        # Broadcast words, then words for one lane's memory only: (lane, address, word).
-        writes = [(None, addr, word) for addr, word in enumerate(stimulus["act_words"])]
-        writes += [tuple(write) for write in stimulus.get("bank_words", [])]
-        for lane, addr, word in writes:
+        # Words written to every lane's memory.
+        for addr, word in enumerate(stimulus["act_words"]):
             await FallingEdge(dut.clk)
-            dut.act_write__broadcast.value = int(lane is None)
-            dut.act_write__lane.value = 0 if lane is None else int(lane)
             dut.act_write__addr.value = int(addr)
             dut.act_write__data.value = int(word)
             dut.act_write__en.value = 1

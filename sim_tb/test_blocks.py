@@ -55,14 +55,13 @@ def test_reduction_tree(pes, ports):
 
 @pytest.mark.parametrize("pes, lut_ram", [(4, True), (16, True), (64, True), (16, False)])
 def test_fetch_unit(pes, lut_ram):
-    """Gathers from the replicas, from lanes' own banks, and tile lists stored in and read
-    from the compact buffers (LUT RAM, or block RAM as on an iCE40), a two-beat list followed
-    at once by the weights that read it."""
+    """Gathers from the replicas, and tile lists stored in and read from the compact buffers
+    (LUT RAM, or block RAM as on an iCE40), a two-beat list followed at once by the weights
+    that read it."""
     cfg = block_config(pes)
     rng = np.random.default_rng(pes)
     beats = 30
-    bank_word = cfg.act_words - 1          # the last word is each lane's own (below)
-    x = rng.integers(-cfg.quant_max, cfg.quant_max + 1, bank_word * cfg.acts_per_word)
+    x = rng.integers(-cfg.quant_max, cfg.quant_max + 1, cfg.act_words * cfg.acts_per_word)
     weight = rng.integers(-cfg.quant_max, cfg.quant_max + 1, (beats, pes))
     column = rng.integers(0, len(x), (beats, pes))
     column[0] = 0
@@ -74,21 +73,14 @@ def test_fetch_unit(pes, lut_ram):
     # and 13 the slots stored two beats before, the nearest a tile's weights come).
     gather[10:12], slot[10:12] = 1, [0, 1]
     compact[12:16], slot[12:16] = 1, [0, 1, 1, 0]
-    # Then each lane's memory alone gets its own last word (banks): beats 20-22 read it.
-    banks = rng.integers(-cfg.quant_max, cfg.quant_max + 1, (pes, cfg.acts_per_word))
-    bank_words = [(lane, bank_word, activation_words(cfg, banks[lane])[0])
-                  for lane in range(pes)]
-    column[20:23] = bank_word * cfg.acts_per_word + rng.integers(0, cfg.acts_per_word,
-                                                                 (3, pes))
     out = run_block("fetch", cfg, FetchUnit(cfg, lut_ram=lut_ram),
                     {"weight": weight, "column": column, "last": last,
                      "gather": gather, "compact": compact, "slot": slot},
-                    act_words=activation_words(cfg, x), bank_words=np.array(bank_words))
+                    act_words=activation_words(cfg, x))
     expected = x[column % len(x)]
     stored = {0: x[column[10]], 1: x[column[11]]}
     for beat in range(12, 16):
         expected[beat] = stored[slot[beat]]
-    expected[20:23] = banks[np.arange(pes), column[20:23] % cfg.acts_per_word]
     np.testing.assert_array_equal(out["weight"], weight)
     np.testing.assert_array_equal(out["activation"], expected)
     np.testing.assert_array_equal(out["last"], last)

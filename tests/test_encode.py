@@ -110,16 +110,17 @@ def test_grouped_refuses_a_layer_outside_its_pattern():
         encode(np.array([[1, 1, 0, 0, 0, 0, 0, 0], [1, 0, 0, 1, 1, 1, 1, 0]]), cfg, "2:4")
 
 
-def test_grouped_layers_are_split_by_columns_when_lane_banks_overflow():
-    cfg = AccelConfig(pes=1, max_k=40, max_m=8, weight_depth=4096, max_group_width=8)
+def test_grouped_layers_are_split_by_columns_when_their_layout_overflows():
+    cfg = AccelConfig(pes=1, max_k=36, max_m=8, weight_depth=4096, max_group_width=8)
     rng = np.random.default_rng(3)
-    q = np.rint(prune(rng.normal(size=(4, 40)), "3:8") * 40).clip(-127, 127).astype(int)
+    q = np.rint(prune(rng.normal(size=(4, 35)), "3:7") * 40).clip(-127, 127).astype(int)
     with pytest.raises(LayerTooBig) as error:
-        encode(q, cfg, "3:8")                # the lane's bank: a group of 8 for each of 15 places
-    assert error.value.resource == "banks"
-    tiles = list(tile_layer(q, cfg, "3:8"))
+        encode(q, cfg, "3:7")                # 5 groups of 7, each at a multiple of 8: 40
+    assert (error.value.resource, error.value.needed, error.value.available) == \
+        ("inputs", 40, 36)
+    tiles = list(tile_layer(q, cfg, "3:7"))
     assert len({tile.col0 for tile in tiles}) > 1
-    x = rng.integers(-127, 128, 40)
+    x = rng.integers(-127, 128, 35)
     total = np.zeros(4, dtype=np.int64)
     for tile in tiles:
         part = tile.layer.scatter(stream_matvec(tile.layer, padded_inputs(

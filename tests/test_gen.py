@@ -45,7 +45,7 @@ def test_writes_verilog_and_manifest(tmp_path):
     assert manifest["layouts"]["pattern"]["last"] == {
         "offset": 0, "width": 1, "signed": False, "per_lane": True}
     assert manifest["layouts"]["pattern"]["base"] == {
-        "offset": 4, "width": 5, "signed": False, "per_lane": False}
+        "offset": 4, "width": 5, "signed": False, "per_lane": True}
 
 
 @pytest.mark.parametrize("args, message", [

@@ -70,7 +70,7 @@ def test_beats_and_patterns_with_stalls(pes, max_k, weight_depth, pattern_depth,
     beats = rng.integers(0, 1 << 32, (weight_depth, cfg.words_per_beat), dtype=np.uint64)
     layout = pattern_layout(cfg)
     last = rng.random((pattern_depth, pes)) < 0.5
-    base = rng.integers(0, 1 << cfg.column_width, pattern_depth)
+    base = rng.integers(0, 1 << cfg.column_width, (pattern_depth, pes))
     patterns = pack_beats(cfg, layout, {"last": last, "base": base})
     if pes == 16:
         assert cfg.words_per_beat > WORDS_PER_GROUP
@@ -81,7 +81,8 @@ def test_beats_and_patterns_with_stalls(pes, max_k, weight_depth, pattern_depth,
         phases = np.arange(n_beats) % pattern_beats
         assert [[int(bit) for bit in pattern.last] for _, pattern in received] == \
             last[phases].astype(int).tolist()
-        assert [int(pattern.base) for _, pattern in received] == base[phases].tolist()
+        assert [[int(lane) for lane in pattern.base] for _, pattern in received] == \
+            base[phases].tolist()
 
 
 def test_latency():

@@ -108,11 +108,11 @@ def test_tiles_are_computed_not_shrunk():
     assert [(tile.row0, tile.rows) for tile in tiles] == [(0, 768), (768, 768)]
 
 
-def test_grouped_layers_whose_banks_overflow_are_split_by_columns():
-    cfg = AccelConfig(pes=1, max_k=40, max_m=8, weight_depth=4096, max_group_width=8)
-    q = layer(np.random.default_rng(3), (4, 40), "3:8", None)
-    tiles = check_tiling(q, cfg, "3:8")
-    assert [tile.columns for tile in tiles] == [8] * 5       # 16 columns: 6 phases of 8
+def test_grouped_layers_whose_layout_overflows_are_split_by_columns():
+    cfg = AccelConfig(pes=1, max_k=36, max_m=8, weight_depth=4096, max_group_width=8)
+    q = layer(np.random.default_rng(3), (4, 35), "3:7", None)
+    tiles = check_tiling(q, cfg, "3:7")
+    assert [tile.columns for tile in tiles] == [28, 7]      # groups of 7 at every 8: 4 fit
 
 
 def test_empty_and_all_zero_layers():
