@@ -14,35 +14,19 @@ from hw.bus import BUS_READ_LATENCY
 
 def run_stream(dut, payloads, *, pause=0.3, seed=0, setup=None):
     """Send ``payloads`` into ``dut.i`` and collect as many from ``dut.o``; both sides pause
-    at random. ``setup`` is an async function run first with the simulator context."""
+    at random (:func:`feed`, :func:`take`). ``setup`` is an async function run first with
+    the simulator context."""
     received = []
-    rng = random.Random(seed)
 
     async def source(ctx):
         if setup is not None:
             await setup(ctx)
-        for payload in payloads:
-            while rng.random() < pause:
-                await ctx.tick()
-            ctx.set(dut.i.payload, payload)
-            ctx.set(dut.i.valid, 1)
-            await ctx.tick().until(dut.i.ready)
-            ctx.set(dut.i.valid, 0)
+        await feed(ctx, dut.i, payloads, pause=pause, seed=seed)
 
     async def sink(ctx):
-        sink_rng = random.Random(seed + 1)
-        while len(received) < len(payloads):
-            ctx.set(dut.o.ready, int(sink_rng.random() >= pause))
-            _, _, valid, ready, payload = await ctx.tick().sample(
-                dut.o.valid, dut.o.ready, dut.o.payload)
-            if valid and ready:
-                received.append(payload)
+        received.extend(await take(ctx, dut.o, len(payloads), pause=pause, seed=seed + 1))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(source)
-    sim.add_testbench(sink)
-    sim.run()
+    simulate(dut, source, sink)
     return received
 
 
