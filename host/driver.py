@@ -12,6 +12,7 @@ from hw.config import AccelConfig
 
 from .golden import wrap
 from .link import Link, SimulatedBoard
+from .network import weights_and_bias
 from .protocol import AcceleratorError, check_identity, load_layer, run_input
 from .patterns import parse_pattern, prune
 from .quant import check_finite, quantize_activations, quantize_weights
@@ -137,7 +138,7 @@ class SparseAccel:
         input with its own scale. Layers larger than the accelerator's memories are split into tiles. Returns
         (M,) or (B, M) float64; :attr:`last_run` holds the :class:`RunStats`.
         """
-        weights, bias = _weights_of(layer)
+        weights, bias = weights_and_bias(layer)
         x = np.asarray(x)
         if x.ndim not in (1, 2):
             raise ValueError(f"x must be one input (K,) or a batch (B, K), not shape {x.shape}")
@@ -207,22 +208,6 @@ class SparseAccel:
         stats.counters.append(run.counters)
         stats.cycles += run.counters.cycles
         return tile.layer.scatter(run.sums)
-
-
-def _weights_of(layer):
-    """The weight matrix and bias of a matrix or a ``torch.nn.Linear``."""
-    if hasattr(layer, "weight") and hasattr(layer, "in_features"):
-        weights = layer.weight.detach().cpu().numpy()
-        bias = None if layer.bias is None else layer.bias.detach().cpu().numpy()
-    else:
-        weights, bias = layer, None
-    weights = np.asarray(weights)
-    if weights.ndim != 2:
-        raise ValueError(f"The layer must be a matrix (M, K), not shape {weights.shape}")
-    if weights.dtype.kind not in "fiu":
-        raise TypeError(f"The layer must be numeric, not {weights.dtype}")
-    check_finite("weights", np.asarray(weights, dtype=np.float64))
-    return weights, bias
 
 
 class _Progress:

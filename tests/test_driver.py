@@ -86,7 +86,7 @@ def test_a_torch_style_linear_with_bias(accel):
     (np.ones((2, 3)), np.ones(4), None, ValueError,
      r"^x has 4 inputs, but the layer takes 3$"),
     (np.ones(3), np.ones(3), None, ValueError,
-     r"^The layer must be a matrix \(M, K\), not shape \(3,\)$"),
+     r"^weights must be a matrix \(M, K\), not shape \(3,\)$"),
     (np.ones((2, 3)), np.ones(3), "3:3", ValueError,
      r"^N:M pattern needs 1 <= N < M <= 16, not '3:3'$"),
     (np.ones((2, 3)), np.ones(3), "blocky", ValueError, r"^Unknown sparsity pattern 'blocky'"),
