@@ -135,8 +135,9 @@ class SparseAccel:
         its non-zero weights are kept. ``pattern="auto"`` takes the choice of a
         :class:`host.planner.Plan` for the layer ``name``: its pruned weights (the plan must
         have been made for these weights) in its format. Weights are quantized per row, each
-        input with its own scale. Layers larger than the accelerator's memories are split into tiles. Returns
-        (M,) or (B, M) float64; :attr:`last_run` holds the :class:`RunStats`.
+        input with its own scale. Layers larger than the accelerator's memories are split
+        into tiles (:func:`host.tiling.tile_layer`). Returns (M,) or (B, M) float64;
+        :attr:`last_run` holds the :class:`RunStats`.
         """
         weights, bias = weights_and_bias(layer)
         x = np.asarray(x)

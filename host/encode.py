@@ -69,8 +69,8 @@ class EncodedLayer:
         decoder's own ``column`` in unstructured lanes and a tile's list lanes; in a grouped
         lane, the input at the decoder's ``column`` in the activation memories
         (:meth:`address` of it is the decoder's; a row's padding lanes read address 0 and
-        have column 0); in a tile's weight lanes, the input that the tile's list stored in lane ``i``'s
-        compact buffer at the decoder's ``slot``. Padding lanes and tile list lanes have
+        have column 0); in a tile's weight lanes, the input that the tile's list stored in
+        lane ``i``'s compact buffer at the decoder's ``slot``. Padding lanes and tile list lanes have
         weight 0; lanes past ``n_lanes`` have weight 0, column 0 and no row end.
     packed : ndarray (n_beats, W), uint32
         The beats as bus words; beat ``b`` is carried by its first ``packed_words[b]`` words.

@@ -22,10 +22,9 @@ from .layouts import Format
 
 __all__ = [
     "BUS_WIDTH", "BUS_READ_LATENCY", "BUS_WRITE_LATENCY", "ACCEL_ID", "Region", "Status",
-    "Access", "Register", "RegisterMap", "dense_row_beats", "ACCELERATOR_REGISTERS", "DENSE_REGISTERS", "Reg",
-    "BusSignature", "MemoryWriteSignature", "MemoryReadSignature", "register_signature",
-    "RegisterBank",
-    "bus_addr_width", "region_addr_width", "pattern_word_bits", "pattern_address",
+    "Access", "Register", "RegisterMap", "dense_row_beats", "ACCELERATOR_REGISTERS",
+    "DENSE_REGISTERS", "Reg", "BusSignature", "MemoryWriteSignature", "MemoryReadSignature",
+    "register_signature", "RegisterBank", "bus_addr_width", "region_addr_width", "pattern_word_bits", "pattern_address",
 ]
 
 
