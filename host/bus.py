@@ -7,7 +7,7 @@ from hw.bus import Reg, Region, bus_addr_width, pattern_address, region_addr_wid
 
 
 __all__ = ["address", "register_address", "output_address", "activation_words",
-           "weight_writes", "input_writes", "setting_writes", "layer_writes"]
+           "weight_writes", "input_writes", "setting_writes"]
 
 
 def address(cfg, region, index):
@@ -77,11 +77,3 @@ def setting_writes(cfg, layer):
         addresses.extend(address(cfg, Region.PATTERN, index.reshape(-1)))
         words.extend(layer.pattern.reshape(-1))
     return np.array(addresses, dtype=np.int64), np.array(words, dtype=np.uint32)
-
-
-def layer_writes(cfg, layer, x):
-    """``(addresses, words)`` that load an encoded layer and one input vector, and describe
-    them; a write of 1 to ``CONTROL`` then runs the layer."""
-    parts = [weight_writes(cfg, layer), input_writes(cfg, layer, x), setting_writes(cfg, layer)]
-    return (np.concatenate([a for a, _ in parts]).astype(np.int64),
-            np.concatenate([w for _, w in parts]).astype(np.uint32))
