@@ -69,6 +69,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hw.layouts import MULTIPLIER_WIDTH, SHIFT_WIDTH
+
 from .golden import golden_matvec, wrap
 from .patterns import Pattern, parse_pattern, prune
 from .quant import check_finite, quantize_weights
@@ -84,9 +86,8 @@ QUANT_MAX = 127
 #: Bits of the accumulators and of a row's bias.
 ACC_WIDTH = 32
 
-#: Bits of a row's requantization multiplier (unsigned), and the largest shift.
-MULTIPLIER_WIDTH = 16
-MAX_SHIFT = 63
+#: The largest requantization shift the output stage takes.
+MAX_SHIFT = (1 << SHIFT_WIDTH) - 1
 
 
 def _erf(x):

@@ -15,6 +15,7 @@ __all__ = [
     "Format", "lane_layout", "beat_layout", "fetch_control_layout", "fetch_layout",
     "unstructured_beat_layout", "grouped_beat_layout", "pattern_layout", "source_layout",
     "beat_bits", "operand_layout", "product_layout", "sum_layout", "field_offsets",
+    "MULTIPLIER_WIDTH", "SHIFT_WIDTH",
 ]
 
 
@@ -189,3 +190,11 @@ def field_offsets(layout):
         shape = Shape.cast(shape)
         offsets[name] = (field.offset, shape.width, shape.signed, lanes)
     return offsets
+
+
+#: Bits of a chained layer's per-row requantization multiplier (unsigned), shared by the
+#: output stage (:mod:`hw.output`) and the host's integer model (:mod:`host.network`).
+MULTIPLIER_WIDTH = 16
+
+#: Bits of a row's requantization shift: 0 to ``2**SHIFT_WIDTH - 1``.
+SHIFT_WIDTH = 6

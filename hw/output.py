@@ -14,19 +14,13 @@ from amaranth.lib.wiring import In, Out
 
 from .arith import registered_product
 from .config import BUS_WIDTH, ConfigError, ceil_log2
+from .layouts import MULTIPLIER_WIDTH, SHIFT_WIDTH
 from .memory import BlockMemory, registered_read
 from .sequencer import WordWriteSignature
 
 
 __all__ = ["MULTIPLIER_WIDTH", "SHIFT_WIDTH", "row_params_layout", "row_sum_layout",
            "row_output_layout", "OutputStage"]
-
-
-#: Bits of a row's requantization multiplier (unsigned).
-MULTIPLIER_WIDTH = 16
-
-#: Bits of a row's requantization shift: 0 to 63.
-SHIFT_WIDTH = 6
 
 
 def row_params_layout(cfg):
