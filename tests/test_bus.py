@@ -1,7 +1,6 @@
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 from amaranth.hdl import Fragment, Module, Value
 from amaranth.lib import wiring
@@ -11,8 +10,7 @@ from amaranth.sim import Simulator
 from gen.manifest import manifest
 from hw.accel import Accelerator
 from hw.bus import (ACCELERATOR_REGISTERS, BUS_READ_LATENCY, BUS_WIDTH, DENSE_REGISTERS,
-                    Access, BusSignature, MemoryReadSignature, Reg, Region, RegisterBank,
-                    RegisterMap)
+                    Access, BusSignature, Reg, Region, RegisterBank, RegisterMap)
 from hw.config import AccelConfig
 from hw.decode import BeatDecoder
 from hw.sequencer import BeatSource
