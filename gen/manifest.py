@@ -34,9 +34,9 @@ def manifest(cfg):
         "memories": {
             "weights": {"beats": cfg.weight_depth, "words_per_beat": cfg.words_per_beat,
                         "bits": cfg.weight_depth * cfg.beat_width},
-            "activations": {"lanes": cfg.pes, "words": cfg.act_words,
+            "activations": {"lanes": cfg.pes, "words": cfg.act_memory_words,
                             "acts_per_word": cfg.acts_per_word,
-                            "bits": cfg.pes * cfg.act_words * BUS_WIDTH},
+                            "bits": cfg.pes * cfg.act_memory_words * BUS_WIDTH},
             "patterns": {"entries": cfg.pattern_depth, "words_per_entry": cfg.words_per_pattern,
                          "bits": cfg.pattern_depth * cfg.words_per_pattern * BUS_WIDTH},
             "outputs": {"banks": cfg.output_ports, "depth": cfg.out_depth,

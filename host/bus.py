@@ -34,8 +34,9 @@ def activation_words(cfg, x):
     return (padded.reshape(-1, per_word) << shifts).sum(axis=1).astype(np.uint32)
 
 
-def weight_writes(cfg, layer):
-    """``(addresses, words)`` that stream an encoded layer's beats into the weight memory.
+def weight_writes(cfg, layer, *, first_beat=0):
+    """``(addresses, words)`` that stream an encoded layer's beats into the weight memory,
+    from beat ``first_beat``.
 
     Each run of beats of one size starts with ``WEIGHT_POINTER`` and ``WORDS_PER_BEAT``; its
     words follow at consecutive addresses of the weight region (the address itself is
@@ -49,7 +50,7 @@ def weight_writes(cfg, layer):
     for start, stop in zip(starts, np.r_[starts[1:], len(sizes)]):
         addresses += [register_address(cfg, Reg.WEIGHT_POINTER),
                       register_address(cfg, Reg.WORDS_PER_BEAT)]
-        words += [start, sizes[start]]
+        words += [first_beat + start, sizes[start]]
         run = layer.packed[start:stop, :sizes[start]].reshape(-1)
         addresses.append(stream + np.arange(len(run)) % span)
         words.append(run)

@@ -230,12 +230,18 @@ def _row_starts(cfg, lengths):
     return starts
 
 
-def encode_unstructured(q, cfg):
-    """Encode a quantized weight matrix in the unstructured format (module docstring)."""
+def encode_unstructured(q, cfg, *, every_row=False):
+    """Encode a quantized weight matrix in the unstructured format (module docstring). With
+    ``every_row`` an empty row is sent too, as a zero lane (a chained layer's every row is an
+    output)."""
     q = _check_layer(q, cfg)
     row_index, column = np.nonzero(q)
-    rows, lengths = np.unique(row_index, return_counts=True)
-    spans = -(-lengths // cfg.row_granularity) * cfg.row_granularity
+    if every_row:
+        rows = np.arange(q.shape[0])
+        lengths = np.bincount(row_index, minlength=q.shape[0])
+    else:
+        rows, lengths = np.unique(row_index, return_counts=True)
+    spans = np.maximum(-(-lengths // cfg.row_granularity), 1) * cfg.row_granularity
     starts = _row_starts(cfg, spans)
     place = np.arange(len(column)) - np.repeat(np.cumsum(lengths) - lengths - starts, lengths)
     n_lanes = int(starts[-1] + spans[-1]) if len(rows) else 0

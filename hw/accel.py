@@ -4,19 +4,22 @@
 
 import functools
 
-from amaranth.hdl import Module
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .accum import OutputAccumulator
-from .bus import (ACCEL_ID, ACCELERATOR_REGISTERS, BUS_WIDTH, BusSignature,
-                  MemoryWriteSignature, Region, RegisterBank, bus_addr_width, pattern_word_bits)
-from .config import FORMAT_VERSION
+from .bus import (ACCEL_ID, ACCELERATOR_REGISTERS, BUS_WIDTH, BusSignature, Control,
+                  MemoryWriteSignature, Region, RegisterBank, Status, bus_addr_width,
+                  pattern_word_bits)
+from .chain import TABLE_WORDS, NetworkSequencer, OutputDrain, layer_words
+from .config import FORMAT_VERSION, ceil_log2
 from .control import RunControl, WeightStream
 from .counters import COUNTERS, PerformanceCounters
 from .decode import BeatDecoder
 from .fetch import ActivationWriteSignature, FetchUnit
-from .layouts import Format
+from .layouts import Format, layer_layout
+from .memory import BlockMemory, registered_read
 from .pe import PEArray
 from .reduce import ReductionTree
 from .replicas import replicas
@@ -58,6 +61,9 @@ class MemoryWrites(wiring.Component):
             "act_write":     Out(ActivationWriteSignature(cfg)),
             "weight_write":  Out(weights),
             "pattern_write": Out(WordWriteSignature(cfg.pattern_depth, cfg.words_per_pattern)),
+            "layer_write":   Out(WordWriteSignature(cfg.max_layers, layer_words(cfg))),
+            "param_write":   Out(WordWriteSignature(cfg.param_rows, 2)),
+            "table_write":   Out(WordWriteSignature(cfg.max_layers * TABLE_WORDS, 1)),
         })
 
     def elaborate(self, platform):
@@ -77,6 +83,7 @@ class MemoryWrites(wiring.Component):
             act_data.eq(memory.data), weight_data.eq(memory.data),
             pattern_data.eq(memory.data),
             act.addr.eq(index),
+            act.mask.eq(-1),
             weight.beat.eq(self.weight_beat),
             weight.word.eq(self.weight_word),
             pattern.beat.eq(index[pattern_word_bits(cfg):]),
@@ -84,6 +91,14 @@ class MemoryWrites(wiring.Component):
         ]
         m.d.comb += [act.data.eq(act_data), weight.data.eq(weight_data),
                      pattern.data.eq(pattern_data)]
+        # The resident network's memories, written once per network: one shared copy.
+        word_bits = ceil_log2(layer_words(cfg))
+        for port, target, beat, word in (
+                (self.layer_write, Region.LAYERS, index[word_bits:], index[:word_bits]),
+                (self.param_write, Region.PARAMS, index[1:], index[:1]),
+                (self.table_write, Region.TABLES, index, 0)):
+            m.d.sync += [port.en.eq(memory.en & (region == target)), port.beat.eq(beat),
+                         port.word.eq(word), port.data.eq(memory.data)]
         return m
 
 
@@ -155,47 +170,156 @@ class Accelerator(wiring.Component):
         wiring.connect(m, writes.weight_write, source.write)
         wiring.connect(m, writes.pattern_write, source.pattern_write)
 
+        # The running layer's settings: the layer registers' for a run (CONTROL = RUN), a
+        # layer table entry for each layer of a network run (CONTROL = NETWORK), kept here
+        # while the layer runs.
+        settings = Signal(layer_layout(cfg))
+        inputs = Signal(cfg.input_count_width)
+        network = Signal()
+        control = reg("CONTROL")
+        single = control.w_stb & (control.w_data == Control.RUN.value)
+        with m.If(single):
+            m.d.sync += [
+                settings.eq(0),
+                settings.n_beats.eq(reg("N_BEATS").value),
+                settings.n_lanes.eq(reg("N_LANES").value),
+                settings.format.eq(reg("FORMAT").value),
+                settings.pattern_beats.eq(reg("PATTERN_BEATS").value),
+                settings.index_bits.eq(reg("INDEX_BITS").value),
+                settings.tile_list_beats.eq(reg("TILE_LIST_BEATS").value),
+                settings.tile_beats.eq(reg("TILE_BEATS").value),
+                inputs.eq(1), network.eq(0),
+            ]
         m.d.comb += [
-            source.n_beats.eq(reg("N_BEATS").value),
-            source.pattern_beats.eq(reg("PATTERN_BEATS").value),
-            decode.format.eq(reg("FORMAT").value),
-            decode.index_bits.eq(reg("INDEX_BITS").value),
-            decode.list_beats.eq(reg("TILE_LIST_BEATS").value),
-            decode.tile_beats.eq(reg("TILE_BEATS").value),
-            decode.n_lanes.eq(reg("N_LANES").value),
+            source.beat_start.eq(settings.beat_start),
+            source.n_beats.eq(settings.n_beats),
+            source.pattern_start.eq(settings.pattern_start),
+            source.pattern_beats.eq(settings.pattern_beats),
+            source.inputs.eq(inputs),
+            source.offset_base.eq(settings.in_base),
+            source.offset_stride.eq(settings.in_stride),
+            decode.format.eq(settings.format),
+            decode.index_bits.eq(settings.index_bits),
+            decode.list_beats.eq(settings.tile_list_beats),
+            decode.tile_beats.eq(settings.tile_beats),
+            decode.n_lanes.eq(settings.n_lanes),
         ]
 
-        # A write of 1 to CONTROL makes the accelerator busy at once; the run starts in the
-        # next cycle, on a copy of the start pulse for the decoder, the output stage and the
-        # counters (the beat source makes its own from the request).
+        # A run starts the cycle after its request, on a copy of the start pulse for the
+        # decoder, the output stage, the counters and the drain (the beat source makes its
+        # own from the request). A single run makes the accelerator busy at once.
         run = m.submodules.run = RunControl(beats_width=len(source.n_beats),
-                                            rows_width=len(accum.rows), copies=3)
-        request = reg("CONTROL").w_stb & reg("CONTROL").w_data[0]
+                                            rows_width=len(accum.rows), copies=4)
+        request = Signal()
+        sequencer_start = Signal()      # a network run's layer starts
         m.d.comb += [
+            request.eq(single | sequencer_start),
             run.request.eq(request), source.request.eq(request),
-            run.n_beats.eq(reg("N_BEATS").value), run.retired.eq(accum.retired),
+            run.n_beats.eq(settings.n_beats), run.retired.eq(accum.retired),
             run.n_rows.eq(reg("N_ROWS").value), run.rows.eq(accum.rows),
             run.overrun.eq(accum.overrun),
             decode.restart.eq(run.start[0]), accum.clear.eq(run.start[1]),
-            self.busy.eq(run.busy), reg("STATUS").r_data.eq(run.status),
         ]
 
         counters = m.submodules.counters = PerformanceCounters(cfg)
         m.d.comb += [
-            counters.start.eq(run.start[2]), counters.busy.eq(run.busy),
+            counters.start.eq(run.start[2]),
             counters.lanes.eq(decode.o.payload.lanes),
             counters.decoded.eq(decode.o.valid & decode.o.ready),
             counters.reads.eq(decode.reads),
-            counters.unstructured.eq(reg("FORMAT").value == Format.UNSTRUCTURED),
+            counters.unstructured.eq(settings.format == Format.UNSTRUCTURED),
             counters.operands.eq(fetch.o.payload),
             counters.fed.eq(fetch.o.valid & fetch.o.ready),
         ]
         m.d.comb += [reg(register.name).r_data.eq(getattr(counters, register.port_name))
                      for register in COUNTERS]
 
-        m.d.comb += [accum.read_row.eq(bank.outputs.index), accum.read_en.eq(bank.outputs.en),
-                     bank.outputs.data.eq(accum.read_data)]
+        # Reads of the readable memories, answered two cycles after the request.
+        reads = bank.outputs
+        read_region = Signal(Region)
+        answer_region = Signal(Region)
+        with m.If(reads.en):
+            m.d.sync += read_region.eq(reads.region)
+        m.d.sync += answer_region.eq(read_region)
+        answers = {Region.OUTPUTS: accum.read_data}
+        bus_row_read = reads.en & (reads.region == Region.OUTPUTS)
+
+        if cfg.chains:
+            self._network(m, settings, inputs, network, run, sequencer_start, counters,
+                          accum, fetch, writes, bank, answers)
+        else:
+            m.d.comb += [self.busy.eq(run.busy), reg("STATUS").r_data.eq(run.status),
+                         counters.busy.eq(run.busy),
+                         accum.read_row.eq(reads.index), accum.read_en.eq(bus_row_read)]
+            wiring.connect(m, writes.act_write, fetch.act_write)
+        with m.Switch(answer_region):
+            for region, value in answers.items():
+                with m.Case(region):
+                    m.d.comb += reads.data.eq(value)
         return m
+
+    def _network(self, m, settings, inputs, network, run, sequencer_start, counters, accum,
+                 fetch, writes, bank, answers):
+        """The resident network's blocks: the sequencer and its layer table, the drain with
+        its output stages, the result memory; and the run's busy, status and reads."""
+        cfg = self.cfg
+        reg = bank.port
+        reads = bank.outputs
+        sequencer = m.submodules.network = NetworkSequencer(cfg)
+        drain = m.submodules.drain = OutputDrain(cfg)
+        control = reg("CONTROL")
+        m.d.comb += [
+            sequencer.request.eq(control.w_stb & (control.w_data == Control.NETWORK.value)),
+            sequencer.n_layers.eq(reg("N_LAYERS").value),
+            sequencer.running.eq(drain.running),
+            sequencer.counters.eq(Cat(getattr(counters, register.port_name)
+                                      for register in COUNTERS)),
+            reg("NETWORK_CYCLES").r_data.eq(sequencer.cycles),
+        ]
+        wiring.connect(m, writes.layer_write, sequencer.table_write)
+        wiring.connect(m, writes.param_write, drain.param_write)
+        wiring.connect(m, writes.table_write, drain.table_write)
+        with m.If(sequencer.load):
+            m.d.sync += [settings.eq(sequencer.settings), inputs.eq(reg("BATCH").value),
+                         network.eq(1)]
+        m.d.comb += sequencer_start.eq(sequencer.start)
+
+        m.d.comb += [
+            drain.start.eq(run.start[3] & network),
+            drain.rows_landed.eq(accum.rows),
+            drain.read_words.eq(accum.read_words),
+            drain.settings.eq(settings),
+            drain.inputs.eq(inputs),
+            accum.read_row.eq(Mux(sequencer.busy, drain.read_row, reads.index)),
+            accum.read_en.eq(drain.read_en | (reads.en & (reads.region == Region.OUTPUTS))),
+            counters.busy.eq(Mux(network, sequencer.layer_busy, run.busy)),
+            self.busy.eq(run.busy | sequencer.busy),
+            reg("STATUS").r_data.eq(Mux(network, sequencer.status.as_value() | Mux(
+                accum.overrun, Status.OVERRUN.value, 0), run.status)),
+        ]
+        # The activation memories are written by the bus between runs, by the drain during
+        # a network run.
+        bus_write, drain_write = writes.act_write, drain.act_write
+        for name in ("addr", "data", "mask"):
+            m.d.comb += getattr(fetch.act_write, name).eq(
+                Mux(drain_write.en, getattr(drain_write, name), getattr(bus_write, name)))
+        m.d.comb += fetch.act_write.en.eq(bus_write.en | drain_write.en)
+
+        results = m.submodules.results = BlockMemory(shape=BUS_WIDTH, depth=cfg.result_words)
+        port = results.write_port(granularity=cfg.data_width)
+        write = drain.result_write
+        m.d.comb += [port.addr.eq(write.addr), port.data.eq(write.data),
+                     port.en.eq(Mux(write.en, write.mask, 0))]
+        read = registered_read(m, results, name="result_read")
+        word = Signal(BUS_WIDTH)
+        m.d.comb += [read.addr.eq(reads.index), read.en.eq(reads.en)]
+        m.d.sync += word.eq(read.data)
+        answers[Region.RESULTS] = word
+
+        m.d.comb += [sequencer.counter_index.eq(reads.index),
+                     sequencer.counter_en.eq(reads.en & (reads.region ==
+                                                         Region.LAYER_COUNTERS))]
+        answers[Region.LAYER_COUNTERS] = sequencer.counter_data
 
 
 @functools.cache

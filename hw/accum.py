@@ -1,7 +1,7 @@
 """The output stage: carries runs across beats and writes finished rows to the output memory."""
 
 from amaranth.hdl import Array, Module, Signal, signed
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import ceil_log2
@@ -45,6 +45,13 @@ class OutputAccumulator(wiring.Component):
     read_en : ``In(1)``
         Read row ``read_row``'s sum; it appears on ``read_data`` two cycles later.
     read_data : ``Out(signed(acc_width))``
+    read_words : ``Out(ArrayLayout(signed(acc_width), C))``
+        Every bank's word at ``read_row // C``, beside ``read_data``: rows ``C * (read_row //
+        C) + c``.
+
+    Each bank is a power of two deep (``out_depth`` rounded up), and rows past its end wrap
+    around: a resident network's layer streams more rows than the banks hold, read by the
+    output stage (:class:`hw.chain.OutputDrain`) soon after they land.
     """
     def __init__(self, cfg):
         self.cfg = cfg
@@ -57,6 +64,7 @@ class OutputAccumulator(wiring.Component):
             "read_row":  In(cfg.row_width),
             "read_en":   In(1),
             "read_data": Out(signed(cfg.acc_width)),
+            "read_words": Out(data.ArrayLayout(signed(cfg.acc_width), cfg.output_ports)),
         })
 
     @property
@@ -102,7 +110,7 @@ class OutputAccumulator(wiring.Component):
         read_data = []
         for bank in range(ports):
             memory = m.submodules[f"bank_{bank}"] = BlockMemory(
-                shape=signed(cfg.acc_width), depth=cfg.out_depth)
+                shape=signed(cfg.acc_width), depth=1 << ceil_log2(cfg.out_depth))
             write = memory.write_port()
             read = registered_read(m, memory, name=f"bank_{bank}_read")
             port = Signal(range(ports), name=f"port{bank}")
@@ -121,6 +129,7 @@ class OutputAccumulator(wiring.Component):
             word = Signal.like(read.data, name=f"bank_{bank}_word")
             m.d.sync += word.eq(read.data)
             read_data.append(word)
+            m.d.comb += self.read_words[bank].eq(word)
         m.d.comb += self.read_data.eq(Array(read_data)[answer_bank] if ports > 1
                                       else read_data[0])
         return m

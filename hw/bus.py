@@ -12,7 +12,7 @@ import functools
 import types
 from dataclasses import dataclass
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -22,6 +22,7 @@ from .layouts import Format
 
 __all__ = [
     "BUS_WIDTH", "BUS_READ_LATENCY", "BUS_WRITE_LATENCY", "ACCEL_ID", "Region", "Status",
+    "Control", "READABLE_MEMORIES",
     "Access", "Register", "RegisterMap", "dense_row_beats", "ACCELERATOR_REGISTERS",
     "DENSE_REGISTERS", "Reg", "BusSignature", "MemoryWriteSignature", "MemoryReadSignature",
     "register_signature", "RegisterBank", "bus_addr_width", "region_addr_width", "pattern_word_bits", "pattern_address",
@@ -39,13 +40,28 @@ BUS_WRITE_LATENCY = 3
 ACCEL_ID = 0x53704178
 
 
-class Region(enum.Enum, shape=3):
-    """The top three bits of a bus address choose what it reaches."""
-    REGS        = 0
-    WEIGHTS     = 1
-    ACTIVATIONS = 2
-    OUTPUTS     = 3
-    PATTERN     = 4
+class Region(enum.Enum, shape=4):
+    """The top four bits of a bus address choose what it reaches."""
+    REGS           = 0
+    WEIGHTS        = 1
+    ACTIVATIONS    = 2
+    OUTPUTS        = 3
+    PATTERN        = 4
+    LAYERS         = 5     # the layer table, hw.layouts.layer_layout, write only
+    PARAMS         = 6     # the output stage's row parameters, write only
+    TABLES         = 7     # the activation tables, write only
+    RESULTS        = 8     # the last layer's INT8 outputs, read only
+    LAYER_COUNTERS = 9     # each layer's counters, read only
+
+
+#: The regions the bus reads from a memory (answered by ``RegisterBank.outputs``).
+READABLE_MEMORIES = (Region.OUTPUTS, Region.RESULTS, Region.LAYER_COUNTERS)
+
+
+class Control(enum.Flag, shape=2):
+    """Values written to ``CONTROL``."""
+    RUN     = 1   # run the layer described by the layer registers
+    NETWORK = 2   # run the layer table's first N_LAYERS entries for BATCH inputs
 
 
 class Status(enum.Flag, shape=4):
@@ -187,7 +203,15 @@ def _accelerator_registers():
         _identity(regs)
         regs.add("VERSION", R, BUS_WIDTH, "FORMAT_VERSION of the streams and the maps.")
         regs.add("CONFIG_HASH", R, BUS_WIDTH, "AccelConfig.config_hash of the bitstream.")
-    regs.add("CONTROL", W, 1, "Writing 1 starts a run.")
+    with regs.group("network"):
+        # BATCH just before CONTROL: a network run's two writes are one frame.
+        regs.add("N_LAYERS", RW, lambda cfg: ceil_log2(cfg.max_layers + 1),
+                 "Entries of the layer table a network run runs.")
+        regs.add("BATCH", RW, lambda cfg: cfg.input_count_width,
+                 "Inputs of a network run.")
+    regs.add("CONTROL", W, Control.as_shape().width,
+             "Writing RUN starts a run of the layer registers; NETWORK a run of the layer "
+             "table (hw.bus.Control).")
     regs.add("STATUS", R, Status.as_shape().width, "Status flags.")
     with regs.group("layer"):
         regs.add("N_BEATS", RW, _beats_width,
@@ -211,8 +235,10 @@ def _accelerator_registers():
                  "Points the weight stream at the start of this beat.")
         regs.add("WORDS_PER_BEAT", W, lambda cfg: ceil_log2(cfg.words_per_beat + 1),
                  "Bus words of each beat the stream stores from now on.")
+    regs.add("NETWORK_CYCLES", R, BUS_WIDTH, "Cycles of the last network run.")
     with regs.group("counters"):
-        regs.add("CYCLES", R, BUS_WIDTH, "Cycles from start to done.")
+        regs.add("CYCLES", R, BUS_WIDTH, "Cycles from start to done (of a network run: of "
+                 "its last layer; every layer's are in Region.LAYER_COUNTERS).")
         regs.add("BEATS", R, BUS_WIDTH, "Beats fed to the PE array.")
         regs.add("BUSY_LANES", R, BUS_WIDTH, "Lane-cycles that carried a kept weight.")
         regs.add("NONZERO_PRODUCTS", R, BUS_WIDTH,
@@ -265,11 +291,23 @@ def region_addr_width(cfg, region):
     if region == Region.WEIGHTS:
         return 8
     if region == Region.ACTIVATIONS:
-        return ceil_log2(cfg.act_words)
+        return ceil_log2(cfg.act_memory_words)
     if region == Region.OUTPUTS:
         return cfg.row_width
     if region == Region.PATTERN:
         return ceil_log2(cfg.pattern_depth) + pattern_word_bits(cfg)
+    layers = max(1, ceil_log2(cfg.max_layers))
+    if region == Region.LAYERS:
+        from .chain import layer_words
+        return layers + ceil_log2(layer_words(cfg))
+    if region == Region.PARAMS:
+        return ceil_log2(cfg.param_rows) + 1
+    if region == Region.TABLES:
+        return layers + 6
+    if region == Region.RESULTS:
+        return ceil_log2(cfg.result_words)
+    if region == Region.LAYER_COUNTERS:
+        return layers + 3
     raise ValueError(f"Unknown region {region!r}")
 
 
@@ -325,10 +363,11 @@ class MemoryWriteSignature(wiring.Signature):
 
 
 class MemoryReadSignature(wiring.Signature):
-    """A bus read of a memory region's word ``index`` while ``en``; the memory answers on
-    ``data`` two cycles later (its block RAM's read, then a register)."""
+    """A bus read of word ``index`` of a memory ``region`` while ``en``; the memory answers
+    on ``data`` two cycles later (its block RAM's read, then a register)."""
     def __init__(self, index_width):
         super().__init__({
+            "region": Out(Region),
             "index": Out(index_width),
             "en":    Out(1),
             "data":  In(BUS_WIDTH),
@@ -359,8 +398,8 @@ class RegisterBank(wiring.Component):
     - ``Access.RW``: ``value``, ``Out``: the register, written from a registered copy of the
       bus write (two cycles after it: before a run that the next write starts).
 
-    Reads: the register's value the cycle after the request, or in :attr:`Region.OUTPUTS`
-    the word the ``outputs`` port returns, answered :data:`BUS_READ_LATENCY` cycles after the
+    Reads: the register's value the cycle after the request, or in a region of
+    :data:`READABLE_MEMORIES` the word the ``outputs`` port returns, answered :data:`BUS_READ_LATENCY` cycles after the
     request. The request is latched; in the next cycle each group of four registers (by
     address) chooses its member, registered; then the group, or the memory's word, is chosen
     and registered. A read of any other region answers as one of :attr:`Region.REGS` at the
@@ -374,7 +413,7 @@ class RegisterBank(wiring.Component):
     memory : ``Out(MemoryWriteSignature(...))``
         Writes to every region but :attr:`Region.REGS`, in the cycle of the bus write.
     outputs : ``Out(MemoryReadSignature(...))``
-        Reads of :attr:`Region.OUTPUTS`.
+        Reads of the regions of :data:`READABLE_MEMORIES`.
     <register> : one port per register of ``registers``, as above.
     """
     def __init__(self, cfg, registers):
@@ -433,20 +472,21 @@ class RegisterBank(wiring.Component):
             else:
                 values[register.address] = port.r_data
 
-        m.d.comb += [self.outputs.index.eq(index),
-                     self.outputs.en.eq(bus.r_en & (region == Region.OUTPUTS))]
+        memory = Cat(region == readable for readable in READABLE_MEMORIES).any()
+        m.d.comb += [self.outputs.region.eq(region), self.outputs.index.eq(index),
+                     self.outputs.en.eq(bus.r_en & memory)]
         self._answer_reads(m, region, address, values)
         return m
 
     def _answer_reads(self, m, region, address, values):
         bus = self.bus
-        read_region = Signal(Region)
+        read_memory = Signal()
         read_address = Signal(len(address))
         with m.If(bus.r_en):
-            m.d.sync += [read_region.eq(region), read_address.eq(address)]
-        answer_region = Signal(Region)
+            m.d.sync += [read_memory.eq(self.outputs.en), read_address.eq(address)]
+        answer_memory = Signal()
         answer_group = Signal(max(1, len(address) - 2))
-        m.d.sync += [answer_region.eq(read_region), answer_group.eq(read_address[2:])]
+        m.d.sync += [answer_memory.eq(read_memory), answer_group.eq(read_address[2:])]
         groups = {}
         for register_address, value in values.items():
             groups.setdefault(register_address >> 2, {})[register_address & 3] = value
@@ -464,5 +504,4 @@ class RegisterBank(wiring.Component):
             for group, word in chosen.items():
                 with m.Case(group):
                     m.d.comb += register.eq(word)
-        m.d.sync += bus.r_data.eq(Mux(answer_region == Region.OUTPUTS, self.outputs.data,
-                                      register))
+        m.d.sync += bus.r_data.eq(Mux(answer_memory, self.outputs.data, register))

@@ -14,7 +14,7 @@ __all__ = ["FORMAT_VERSION", "BUS_WIDTH", "ConfigError", "FieldSpec", "FIELD_SPE
 
 #: Version of the weight-stream format, the register map and the bus map. Raised whenever any of
 #: them changes, so that a host refuses a bitstream it cannot drive.
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 
 #: Width of a word on the host bus, in bits.
 BUS_WIDTH = 32
@@ -188,6 +188,28 @@ class AccelConfig:
         low=1, high=16, power_of_two=True,
         notes="No beat closes more rows than that (the host starts a row at the next beat "
               "when one would).")
+    act_depth: int | None = _field(None,
+        noun="act_depth",
+        summary="activations each lane's memory holds: a resident network's batch of inputs "
+                "and the outputs of its layers",
+        low=1, high=1 << 20, none_means="``max_k``",
+        notes="A layer's input occupies ``B`` regions of a power of two of at least its K "
+              "each; the driver splits a batch that does not fit.")
+    max_layers: int = _field(8,
+        noun="max_layers",
+        summary="entries of the layer table: the layers of a resident network",
+        low=1, high=256,
+        notes="Each layer has its own activation table (256 entries).")
+    param_depth: int | None = _field(None,
+        noun="param_depth",
+        summary="rows of output-stage parameters (bias, multiplier, shift) a resident network "
+                "holds, over all its layers",
+        low=1, high=1 << 20, none_means="``max_m``")
+    result_depth: int | None = _field(None,
+        noun="result_depth",
+        summary="bus words of the result memory, which holds the last layer's INT8 outputs "
+                "of a batch, four to a word",
+        low=1, high=1 << 20, none_means="``max_m``")
     baud_divisor: int = _field(868,
         noun="Baud divisor", summary="clock cycles per bit of the board's UART",
         low=1, high=65535,
@@ -266,6 +288,42 @@ class AccelConfig:
     def act_capacity(self):
         """Activations each lane's memory holds: ``max_k`` rounded up to whole bus words."""
         return self.act_words * self.acts_per_word
+
+    @property
+    def act_memory_words(self):
+        """Depth of each lane's activation memory in bus words: ``act_depth`` (or
+        ``max_k``) rounded up to whole words, and at least :attr:`act_words`."""
+        depth = self.max_k if self.act_depth is None else max(self.act_depth, self.max_k)
+        return -(-depth // self.acts_per_word)
+
+    @property
+    def act_address_width(self):
+        """Width of an address in a lane's activation memory."""
+        return max(1, ceil_log2(self.act_memory_words * self.acts_per_word))
+
+    @property
+    def input_count_width(self):
+        """Width of a count of a run's inputs (at most one per activation)."""
+        return self.act_address_width + 1
+
+    @property
+    def param_rows(self):
+        """Rows of output-stage parameters: ``param_depth`` (or ``max_m``), rounded up to a
+        multiple of ``output_ports`` (row ``r`` lives in stage ``r % output_ports``)."""
+        depth = self.max_m if self.param_depth is None else self.param_depth
+        return -(-depth // self.output_ports) * self.output_ports
+
+    @property
+    def result_words(self):
+        """Depth of the result memory in bus words."""
+        return self.max_m if self.result_depth is None else self.result_depth
+
+    @property
+    def chains(self):
+        """Whether the accelerator can run resident networks: its output stage writes
+        ``output_ports`` INT8 rows per cycle into one bus word, so at most four, of 8-bit
+        activations."""
+        return self.output_ports <= self.acts_per_word and self.data_width == 8
 
     @property
     def compact_buffer_depth(self):

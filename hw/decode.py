@@ -29,7 +29,9 @@ class BeatDecoder(wiring.Component):
     dense weight beats (``compact``, ``slot`` the beat's number within its row, whose last
     lane ends the row when the row's last beat is reached).
 
-    Lanes past the first ``n_lanes`` of a run are padding: they leave with no row end.
+    Lanes past the first ``n_lanes`` of each of a run's inputs are padding: they leave with
+    no row end; after an input's last beat the next input starts over. Every lane's column
+    is ORed with its beat's ``offset`` (the input's place in the activation memories).
 
     Latency (:attr:`latency`) is one cycle; under back-pressure the decoder holds its output
     and does not accept input.
@@ -114,6 +116,10 @@ class BeatDecoder(wiring.Component):
                 tail_lanes.eq(Cat((partial == 0) | (partial > lane)
                                   for lane in range(cfg.pes))),
             ]
+        with m.Elif(moving & final):
+            # The input's last beat: the run's next input, if any, starts over.
+            m.d.sync += [remaining.eq(self.n_lanes),
+                         *(flag.eq(self.n_lanes <= cfg.pes) for flag in (final, *finals))]
         with m.Elif(moving):
             m.d.sync += [remaining.eq(remaining - cfg.pes),
                          *(flag.eq(remaining <= 2 * cfg.pes) for flag in (final, *finals))]
@@ -200,6 +206,8 @@ class BeatDecoder(wiring.Component):
         word = Signal(cfg.beat_width)              # the whole beat, for the index planes
         m.d.comb += [raw.eq(self.i.payload.beat), word.eq(self.i.payload.beat),
                      pattern.eq(self.i.payload.pattern)]
+        offsets = Signal.like(self.i.payload.offsets)
+        m.d.comb += offsets.eq(self.i.payload.offsets)
         planes = field_offsets(grouped_beat_layout(cfg, cfg.group_index_width))
         copies = lane_copies(cfg.pes)
         index_masks, grouped = self._layer_flags(m)
@@ -243,7 +251,7 @@ class BeatDecoder(wiring.Component):
                 m.d.sync += [
                     out.weight.eq(unstructured.weight[lane]),
                     out.column.eq(Mux(direct[copy], unstructured.column[lane],
-                                      pattern.base[lane] | index)),
+                                      pattern.base[lane] | index) | offsets[copy]),
                     out.last.eq(Mux(direct[copy], unstructured.last[lane], other_last)),
                 ]
         return m

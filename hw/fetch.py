@@ -19,11 +19,12 @@ FAMILIES_WITHOUT_LUT_RAM = ("ice40",)
 
 class ActivationWriteSignature(wiring.Signature):
     """Writes one bus word of ``acts_per_word`` activations at word address ``addr`` of
-    every lane's memory."""
+    every lane's memory: activation ``i`` of the word where bit ``i`` of ``mask`` is set."""
     def __init__(self, cfg):
         super().__init__({
-            "addr": Out(ceil_log2(cfg.act_words)),
+            "addr": Out(ceil_log2(cfg.act_memory_words)),
             "data": Out(BUS_WIDTH),
+            "mask": Out(cfg.acts_per_word),
             "en":   Out(1),
         })
 
@@ -118,26 +119,30 @@ class FetchUnit(wiring.Component):
         write = self.act_write
         held_addr = Signal.like(write.addr)
         held_data = Signal.like(write.data)
-        m.d.sync += [held_addr.eq(write.addr), held_data.eq(write.data)]
+        held_mask = Signal.like(write.mask)
+        m.d.sync += [held_addr.eq(write.addr), held_data.eq(write.data),
+                     held_mask.eq(write.mask)]
         # One copy of the write enable for each group of lanes: replicas, kept apart.
         chosen = replicate(m, write.en, -(-cfg.pes // group_lanes), name="write_chosen")
         for index in range(cfg.pes):
             if index % group_lanes == 0:
                 group = index // group_lanes
                 group_en, copy = write_copy(m, chosen[group], {"addr": held_addr,
-                                                               "data": held_data},
+                                                               "data": held_data,
+                                                               "mask": held_mask},
                                             name=f"write_{group}")
             # One activation per entry, so a lane's read is the activation itself; a bus word
             # is written through one port per activation, which synthesis merges into one
             # wide write port of the block RAM.
             replica = m.submodules[f"activations_{index}"] = \
-                BlockMemory(shape=cfg.data_width, depth=cfg.act_capacity)
+                BlockMemory(shape=cfg.data_width,
+                            depth=cfg.act_memory_words * cfg.acts_per_word)
             for offset in range(cfg.acts_per_word):
                 port = replica.write_port()
                 m.d.comb += [
                     port.addr.eq((copy["addr"] << word_shift) | offset),
                     port.data.eq(copy["data"].word_select(offset, cfg.data_width)),
-                    port.en.eq(group_en),
+                    port.en.eq(group_en & copy["mask"][offset]),
                 ]
             read = registered_read(m, replica, name=f"activation_{index}")
             m.d.comb += [read.addr.eq(incoming[index].column), read.en.eq(advance)]

@@ -15,7 +15,7 @@ __all__ = [
     "Format", "lane_layout", "beat_layout", "fetch_control_layout", "fetch_layout",
     "unstructured_beat_layout", "grouped_beat_layout", "pattern_layout", "source_layout",
     "beat_bits", "operand_layout", "product_layout", "sum_layout", "field_offsets",
-    "MULTIPLIER_WIDTH", "SHIFT_WIDTH",
+    "MULTIPLIER_WIDTH", "SHIFT_WIDTH", "layer_layout",
 ]
 
 
@@ -60,7 +60,7 @@ def lane_layout(cfg):
     """
     return data.StructLayout({
         "weight": signed(cfg.data_width),
-        "column": unsigned(cfg.column_width),
+        "column": unsigned(cfg.act_address_width),
         "last":   unsigned(1),
     })
 
@@ -132,10 +132,12 @@ def pattern_layout(cfg):
 
 def source_layout(cfg):
     """A raw beat as it leaves the weight memory, with the pattern table's entry for its
-    phase."""
+    phase and where its input is in the activation memories (``offsets``: one equal copy
+    for each group of :data:`~hw.replicas.LANES_PER_COPY` lanes)."""
     return data.StructLayout({
         "beat":    unsigned(cfg.beat_width),
         "pattern": pattern_layout(cfg),
+        "offsets": data.ArrayLayout(unsigned(cfg.act_address_width), lane_copies(cfg.pes)),
     })
 
 
@@ -198,3 +200,41 @@ MULTIPLIER_WIDTH = 16
 
 #: Bits of a row's requantization shift: 0 to ``2**SHIFT_WIDTH - 1``.
 SHIFT_WIDTH = 6
+
+
+def layer_layout(cfg):
+    """An entry of the layer table: one layer of a resident network, as
+    :class:`hw.chain.NetworkSequencer` runs it for every input of a batch.
+
+    ``beat_start``, ``n_beats`` (per input), ``n_lanes`` (per input), ``format`` and its
+    constants (``pattern_start``, ``pattern_beats``, ``index_bits``, ``tile_list_beats``,
+    ``tile_beats``) describe its weights, as the ``layer`` registers do for one run;
+    ``rows`` its output rows per input (a multiple of ``output_ports``); ``in_base`` and
+    ``in_stride`` where its inputs are in the activation memories; ``out_base`` and
+    ``out_stride`` where its INT8 outputs go, in the activation memories or with
+    ``to_results`` in the result memory (activations, four to a bus word; a multiple of
+    four); ``param_base`` its first row of the output stage's parameters (a multiple of
+    ``output_ports``) and ``table`` its activation table.
+    """
+    beats = ceil_log2(cfg.weight_depth + 1)
+    entries = ceil_log2(cfg.pattern_depth + 1)
+    address = max(cfg.act_address_width, ceil_log2(cfg.result_words * cfg.acts_per_word))
+    return data.StructLayout({
+        "beat_start":      unsigned(beats),
+        "n_beats":         unsigned(beats),
+        "n_lanes":         unsigned(ceil_log2(cfg.weight_depth * cfg.pes + 1)),
+        "format":          Format,
+        "pattern_start":   unsigned(entries),
+        "pattern_beats":   unsigned(entries),
+        "index_bits":      unsigned(ceil_log2(cfg.group_index_width + 1)),
+        "tile_list_beats": unsigned(max(1, ceil_log2(cfg.compact_buffer_depth + 1))),
+        "tile_beats":      unsigned(beats),
+        "rows":            unsigned(cfg.row_width + 1),
+        "in_base":         unsigned(cfg.act_address_width),
+        "in_stride":       unsigned(cfg.act_address_width),
+        "out_base":        unsigned(address),
+        "out_stride":      unsigned(address),
+        "to_results":      unsigned(1),
+        "param_base":      unsigned(ceil_log2(cfg.param_rows + 1)),
+        "table":           unsigned(max(1, ceil_log2(cfg.max_layers))),
+    })

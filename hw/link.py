@@ -31,7 +31,7 @@ __all__ = ["REQUEST_SYNC", "ANSWER_SYNC", "MAX_WORDS", "LINK_CRC", "CRC_BYTES", 
 REQUEST_SYNC = 0x5A
 ANSWER_SYNC = 0xA5
 #: Most words one frame carries.
-MAX_WORDS = 256
+MAX_WORDS = 1024
 #: The frames' checksum: CRC-32/MPEG-2 over bytes (a corrupted frame passes it once in 2**32).
 LINK_CRC = CRC32_MPEG_2(data_width=8)
 #: Bytes of the CRC at the end of every frame.

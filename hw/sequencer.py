@@ -60,43 +60,62 @@ def _word_written_memory(m, name, depth, words, write, address, enable):
 
 
 class BeatSource(wiring.Component):
-    """Holds the encoded layer and streams beats ``0 .. n_beats - 1`` in a run that starts
-    the cycle after each ``request``.
+    """Holds the encoded layers and streams a layer's beats for each of a run's inputs, in a
+    run that starts the cycle after each ``request``.
 
-    A beat leaves as the raw memory word, with entry ``b mod pattern_beats`` of the pattern
-    table beside beat ``b``; :class:`~hw.decode.BeatDecoder` reads its format.
+    A run streams beats ``beat_start .. beat_start + n_beats - 1`` once for each of its
+    ``inputs``, back to back: input ``b``'s beats carry the activation ``offset``
+    ``offset_base + b * offset_stride`` (one copy per group of lanes), where the decoder
+    finds that input in the activation memories. Each beat leaves as the raw memory word,
+    with entry ``pattern_start + (j mod pattern_beats)`` of the pattern table beside the
+    input's beat ``j``; :class:`~hw.decode.BeatDecoder` reads its format.
 
     One beat leaves per cycle unless the consumer holds ``o.ready`` low; under back-pressure
-    the source holds its output and its reads. The run reads beat ``b`` of the weight memory
-    ``b + 1`` cycles after it starts, and the beat leaves :attr:`latency` (3) cycles after its
-    read: the read is synchronous and its output registered twice. With no stalls, the first
-    beat is valid on ``o`` four cycles after the run starts, five after ``request``.
+    the source holds its output and its reads. The run reads its ``j``-th beat ``j + 1``
+    cycles after it starts, and the beat leaves :attr:`latency` (3) cycles after its read: the
+    read is synchronous and its output registered twice. With no stalls, the first beat is
+    valid on ``o`` four cycles after the run starts, five after ``request``.
 
     Members
     -------
     o : ``Out(stream.Signature(source_layout(cfg)))``
-        Encoded beats, each with its entry of the pattern table.
+        Encoded beats, each with its entry of the pattern table and its input's offset.
     write : ``In(WordWriteSignature(weight_depth, words_per_beat))``
         Loads the weight memory one bus word at a time; a write lands a cycle later.
     pattern_write : ``In(WordWriteSignature(pattern_depth, words_per_pattern))``
         Loads the pattern table one bus word at a time; a write lands a cycle later.
     request : ``In(1)``
-        Start streaming ``n_beats`` beats from beat 0 in the next cycle. The start is
-        registered here, a copy for each group of the weight memory (hw.replicas).
-    n_beats : ``In(ceil_log2(weight_depth + 1))``
-    pattern_beats : ``In(ceil_log2(pattern_depth + 1))``
-        Entries of the pattern table in the layer's cycle; with 0 (a format that has no
-        pattern table) the entries beside the beats are unspecified.
+        Start a run in the next cycle. The start is registered here, a copy for each group
+        of the weight memory (hw.replicas). The other inputs are read as the run starts and
+        must hold until it ends.
+    beat_start, n_beats : ``In(ceil_log2(weight_depth + 1))``
+        The layer's first beat and its beats per input.
+    pattern_start, pattern_beats : ``In(ceil_log2(pattern_depth + 1))``
+        The layer's first entry of the pattern table and its entries in the layer's cycle;
+        with 0 (a format that has no pattern table) the entries beside the beats are
+        unspecified.
+    inputs : ``In(ceil_log2(max_inputs + 1), init=1)``
+        Inputs of the run.
+    offset_base, offset_stride : ``In(act_address_width)``
+        Where the run's first input is in the activation memories, and how far apart its
+        inputs are.
     """
     def __init__(self, cfg):
         self.cfg = cfg
+        beats = ceil_log2(cfg.weight_depth + 1)
+        entries = ceil_log2(cfg.pattern_depth + 1)
         super().__init__({
             "o":             Out(stream.Signature(source_layout(cfg))),
             "write":         In(WordWriteSignature(cfg.weight_depth, cfg.words_per_beat)),
             "pattern_write": In(WordWriteSignature(cfg.pattern_depth, cfg.words_per_pattern)),
             "request":       In(1),
-            "n_beats":       In(ceil_log2(cfg.weight_depth + 1)),
-            "pattern_beats": In(ceil_log2(cfg.pattern_depth + 1)),
+            "beat_start":    In(beats),
+            "n_beats":       In(beats),
+            "pattern_start": In(entries),
+            "pattern_beats": In(entries),
+            "inputs":        In(cfg.input_count_width, init=1),
+            "offset_base":   In(cfg.act_address_width),
+            "offset_stride": In(cfg.act_address_width),
         })
 
     @property
@@ -109,30 +128,63 @@ class BeatSource(wiring.Component):
         cfg = self.cfg
         m = Module()
 
-        phase = Signal(range(cfg.pattern_depth))
+        phase = Signal(range(max(2, cfg.pattern_depth)))
+        pattern_end = Signal(len(self.pattern_start) + 1)
         remaining = Signal.like(self.n_beats)
+        inputs_left = Signal.like(self.inputs)
+        offset = Signal.like(self.offset_base)
         advance = Signal()
         m.d.comb += advance.eq(~self.o.valid | self.o.ready)
 
-        # Each group of the weight memory has its own copy of the start and of whether beats
-        # remain (``remaining != 0``, registered with the count); the last copies are the
-        # sequencer's.
+        # Each group of the weight memory has its own copy of the start, of whether beats
+        # remain, and of whether the next beat is its input's last with inputs after it (the
+        # flags registered with the counts); the last copies are the sequencer's.
         groups = -(-cfg.words_per_beat // WORDS_PER_GROUP)
         *group_starts, start = replicate(m, self.request, groups + 1, name="start")
         *group_requests, request = replicas(1, groups + 1, name="pending")
+        *group_wraps, wrap = replicas(1, groups + 1, name="wrap")
+        ending = Signal()       # the next beat is its input's last
+        more = Signal()         # inputs follow the current one
         with m.If(start):
-            m.d.sync += [pending.eq(self.n_beats != 0) for pending in (*group_requests, request)]
+            m.d.sync += [
+                *(pending.eq((self.n_beats != 0) & (self.inputs != 0))
+                  for pending in (*group_requests, request)),
+                *(flag.eq((self.n_beats == 1) & (self.inputs > 1))
+                  for flag in (*group_wraps, wrap)),
+                ending.eq(self.n_beats == 1), more.eq(self.inputs > 1),
+                remaining.eq(self.n_beats), inputs_left.eq(self.inputs),
+                phase.eq(self.pattern_start),
+                pattern_end.eq(self.pattern_start + self.pattern_beats),
+                offset.eq(self.offset_base),
+            ]
         with m.Elif(advance & request):
-            m.d.sync += [pending.eq(remaining != 1) for pending in (*group_requests, request)]
+            with m.If(ending):
+                # The input's last beat: the next input starts over, or the run ends.
+                next_more = inputs_left > 2
+                m.d.sync += [
+                    *(pending.eq(more) for pending in (*group_requests, request)),
+                    *(flag.eq((self.n_beats == 1) & next_more)
+                      for flag in (*group_wraps, wrap)),
+                    ending.eq(self.n_beats == 1), more.eq(next_more),
+                    remaining.eq(self.n_beats), inputs_left.eq(inputs_left - 1),
+                    phase.eq(self.pattern_start),
+                    offset.eq(offset + self.offset_stride),
+                ]
+            with m.Else():
+                m.d.sync += [
+                    *(flag.eq((remaining == 2) & more) for flag in (*group_wraps, wrap)),
+                    ending.eq(remaining == 2), remaining.eq(remaining - 1),
+                    phase.eq(Mux(phase + 1 == pattern_end, self.pattern_start, phase + 1)),
+                ]
 
         def beat_address(group):
             # Each group of the weight memory counts the beats itself, from its own start:
             # the counters' own values feed them, so synthesis does not merge them into one.
             address = Signal.like(self.n_beats, name=f"address_{group}", reset_less=True)
             with m.If(group_starts[group]):
-                m.d.sync += address.eq(0)
+                m.d.sync += address.eq(self.beat_start)
             with m.Elif(advance & group_requests[group]):
-                m.d.sync += address.eq(address + 1)
+                m.d.sync += address.eq(Mux(group_wraps[group], self.beat_start, address + 1))
             return address
 
         beat_data = _word_written_memory(m, "weights", cfg.weight_depth, cfg.words_per_beat,
@@ -142,21 +194,21 @@ class BeatSource(wiring.Component):
                                             lambda group: phase, advance)
         # The memories' outputs are registered twice before they leave: block RAM outputs are
         # slow, and the first register can sit by the block RAMs, the second by the decoder.
-        # Data registers have no reset (nor their wide reset net): only valid bits do.
+        # Data registers have no reset (nor their wide reset net): only valid bits do. The
+        # beat's offset goes beside it, a copy for each group of lanes at the last register.
         fetched = Signal()
         landed = Signal()
         landed_beat = Signal(cfg.beat_width, reset_less=True)
         landed_pattern = Signal(len(pattern_data), reset_less=True)
+        fetched_offset = Signal.like(offset, reset_less=True)
+        landed_offset = Signal.like(offset, reset_less=True)
         payload = Signal(source_layout(cfg), reset_less=True)
         m.d.comb += self.o.payload.eq(payload)
         with m.If(advance):
             m.d.sync += [fetched.eq(request), landed.eq(fetched), self.o.valid.eq(landed),
                          landed_beat.eq(beat_data), landed_pattern.eq(pattern_data),
+                         fetched_offset.eq(offset), landed_offset.eq(fetched_offset),
                          payload.beat.eq(landed_beat),
-                         payload.pattern.eq(landed_pattern)]
-            with m.If(request):
-                m.d.sync += [remaining.eq(remaining - 1),
-                             phase.eq(Mux(phase + 1 == self.pattern_beats, 0, phase + 1))]
-        with m.If(start):
-            m.d.sync += [phase.eq(0), remaining.eq(self.n_beats)]
+                         payload.pattern.eq(landed_pattern),
+                         *(copy.eq(landed_offset) for copy in payload.offsets)]
         return m

@@ -69,6 +69,7 @@ async def stream_block(dut):
             await FallingEdge(dut.clk)
             dut.act_write__addr.value = int(addr)
             dut.act_write__data.value = int(word)
+            dut.act_write__mask.value = (1 << len(dut.act_write__mask)) - 1
             dut.act_write__en.value = 1
         await FallingEdge(dut.clk)
         dut.act_write__en.value = 0
