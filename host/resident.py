@@ -134,10 +134,11 @@ def place_network(cfg, network):
     """Lay a calibrated network out in ``cfg``'s memories (module docstring); a
     :class:`Placement`. :class:`~host.encode.LayerTooBig` names what does not fit."""
     if not cfg.chains:
-        raise LayerTooBig(f"This accelerator has {cfg.output_ports} output ports of "
-                          f"{cfg.data_width}-bit activations; a resident network needs at "
-                          f"most {cfg.acts_per_word} ports of 8 bits", "output_ports",
-                          cfg.output_ports, cfg.acts_per_word)
+        raise LayerTooBig(f"This accelerator cannot hold a network (max_layers "
+                          f"{cfg.max_layers}, {cfg.output_ports} output ports of "
+                          f"{cfg.data_width}-bit activations): a resident network needs a "
+                          f"layer table and at most {cfg.acts_per_word} ports of 8 bits",
+                          "layers", 1, 0)
     quantized = network.quantized
     if len(quantized) > cfg.max_layers:
         raise LayerTooBig(f"The network has {len(quantized)} layers; this accelerator's layer "

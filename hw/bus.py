@@ -205,7 +205,7 @@ def _accelerator_registers():
         regs.add("CONFIG_HASH", R, BUS_WIDTH, "AccelConfig.config_hash of the bitstream.")
     with regs.group("network"):
         # BATCH just before CONTROL: a network run's two writes are one frame.
-        regs.add("N_LAYERS", RW, lambda cfg: ceil_log2(cfg.max_layers + 1),
+        regs.add("N_LAYERS", RW, lambda cfg: max(1, ceil_log2(cfg.max_layers + 1)),
                  "Entries of the layer table a network run runs.")
         regs.add("BATCH", RW, lambda cfg: cfg.input_count_width,
                  "Inputs of a network run.")

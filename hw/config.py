@@ -198,8 +198,9 @@ class AccelConfig:
     max_layers: int = _field(8,
         noun="max_layers",
         summary="entries of the layer table: the layers of a resident network",
-        low=1, high=256,
-        notes="Each layer has its own activation table (256 entries).")
+        low=0, high=256,
+        notes="Each layer has its own activation table (256 entries). 0 leaves the "
+              "resident-network hardware out.")
     param_depth: int | None = _field(None,
         noun="param_depth",
         summary="rows of output-stage parameters (bias, multiplier, shift) a resident network "
@@ -322,8 +323,9 @@ class AccelConfig:
     def chains(self):
         """Whether the accelerator can run resident networks: its output stage writes
         ``output_ports`` INT8 rows per cycle into one bus word, so at most four, of 8-bit
-        activations."""
-        return self.output_ports <= self.acts_per_word and self.data_width == 8
+        activations; and ``max_layers`` is not 0."""
+        return (self.max_layers > 0 and self.output_ports <= self.acts_per_word
+                and self.data_width == 8)
 
     @property
     def compact_buffer_depth(self):
