@@ -3,4 +3,12 @@
 from .network import Layer, Network
 
 
-__all__ = ["Layer", "Network"]
+__all__ = ["Layer", "Network", "SparseAccel"]
+
+
+def __getattr__(name):
+    # The driver needs pyserial and builds the simulated board: imported when asked for.
+    if name == "SparseAccel":
+        from .driver import SparseAccel
+        return SparseAccel
+    raise AttributeError(f"module 'host' has no attribute {name!r}")

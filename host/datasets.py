@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 
-__all__ = ["DigitsMLP", "digits_mlp"]
+__all__ = ["DigitsMLP", "digits_mlp", "digits_network"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,3 +52,22 @@ def digits_mlp(seed=0):
     return DigitsMLP(weights=tuple(w.T.copy() for w in mlp.coefs_),
                      biases=tuple(b.copy() for b in mlp.intercepts_),
                      x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+
+
+def digits_network(pattern="dense", sparsity=None, *, method="magnitude", seed=0):
+    """The digits MLP as a calibrated :class:`~host.network.Network` (on its training
+    inputs), pruned to ``pattern``; ``method="reconstruct"`` prunes each layer with
+    :func:`host.reconstruct.reconstruct_prune` on the inputs the layers before it give."""
+    from .network import Layer, Network
+    mlp = digits_mlp(seed)
+    layers, x = [], mlp.x_train
+    for index, (weights, bias) in enumerate(zip(mlp.weights, mlp.biases)):
+        if method == "reconstruct" and pattern != "dense":
+            from .reconstruct import reconstruct_prune
+            weights = reconstruct_prune(weights, pattern, x, sparsity=sparsity)
+        elif method not in ("magnitude", "reconstruct"):
+            raise ValueError(f"method must be 'magnitude' or 'reconstruct', not {method!r}")
+        layers.append(Layer(weights, bias, pattern=pattern, sparsity=sparsity,
+                            activation=None if index + 1 == len(mlp.weights) else "relu"))
+        x = layers[-1].float(x)
+    return Network(layers).calibrate(mlp.x_train)

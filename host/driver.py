@@ -12,20 +12,24 @@ from hw.config import AccelConfig
 
 from .golden import wrap
 from .link import Link, SimulatedBoard
-from .network import weights_and_bias
+from .network import Layer, Network, weights_and_bias
 from .protocol import AcceleratorError, check_identity, load_layer, run_input
 from .patterns import parse_pattern, prune
 from .quant import check_finite, quantize_activations, quantize_weights
+from .resident import load_network, network_cycles, place_network, run_network
 from .tiling import tile_layer
 
 
-__all__ = ["SIM_CONFIG", "RunStats", "SparseAccel", "AcceleratorError"]
+__all__ = ["SIM_CONFIG", "RunStats", "SparseAccel", "AcceleratorError", "LoadedNetwork",
+           "NetworkStats", "LayerStats"]
 
 
 #: The configuration of the simulated board ``SparseAccel()`` starts: 64 PEs, memories for
-#: every all-MiniLM-L6-v2 linear at 50 %, a UART at one cycle per bit.
-SIM_CONFIG = AccelConfig(pes=64, max_k=1536, max_m=1536, weight_depth=4608,
-                         max_group_width=16, baud_divisor=1, link_timeout=20000)
+#: every all-MiniLM-L6-v2 linear at 50 % (and a resident FFN pair of two of them, with
+#: activation memories for a batch of seven), a UART at one cycle per bit.
+SIM_CONFIG = AccelConfig(pes=64, max_k=1536, max_m=1536, weight_depth=9728,
+                         max_group_width=16, act_depth=32768, param_depth=4096,
+                         baud_divisor=1, link_timeout=20000)
 
 
 @dataclass
@@ -108,6 +112,7 @@ class SparseAccel:
             self.close()
             raise
         self.last_run = None
+        self._loaded = 0
 
     def close(self):
         """Close the link, and stop the simulated board if this object started it."""
@@ -172,6 +177,8 @@ class SparseAccel:
         batch = np.atleast_2d(x)
         xq, input_scale = quantize_activations(batch, self.cfg.quant_max)
 
+        # The layer overwrites the weight memory: a resident network is gone.
+        self._loaded += 1
         stats = RunStats(inputs=len(batch), counters=[])
         acc = np.zeros((len(batch), q.shape[0]), dtype=np.int64)
         tiles = list(tile_layer(q, self.cfg, pattern))
@@ -197,6 +204,38 @@ class SparseAccel:
         if bias is not None:
             y = y + bias
         return y[0] if x.ndim == 1 else y
+
+    def load(self, model, pattern=None, *, sparsity=None, scores=None, calibration=None,
+             activation=None):
+        """Load a calibrated :class:`~host.network.Network` (or one matrix, with its
+        ``pattern``, ``sparsity``, ``scores`` and ``activation`` as for a
+        :class:`~host.network.Layer`, calibrated on ``calibration`` inputs) into the
+        accelerator's memories once; returns a :class:`LoadedNetwork` to call on inputs.
+
+        Everything is checked and placed before anything is sent: a network that does not
+        fit raises :class:`~host.encode.LayerTooBig` naming the resource and the sizes.
+        Loading another network makes the handles of the ones before stale.
+        """
+        if isinstance(model, Network):
+            if pattern is not None or sparsity is not None or scores is not None \
+                    or calibration is not None or activation is not None:
+                raise ValueError("A Network brings its own patterns and calibration")
+            network = model
+        else:
+            network = Network([Layer(model, pattern=pattern, sparsity=sparsity,
+                                     scores=scores, activation=activation)])
+            if calibration is None:
+                raise ValueError("A single matrix needs calibration= inputs (B, K) for its "
+                                 "static scales")
+            network.calibrate(calibration)
+        if not network.calibrated:
+            raise ValueError("The network is not calibrated: call calibrate(X_cal) first")
+        placement = place_network(self.cfg, network)
+        before = self.link.bytes_sent
+        load_network(self.link, placement)
+        self._loaded += 1
+        return LoadedNetwork(self, network, placement, self._loaded,
+                             load_bytes=self.link.bytes_sent - before)
 
     def _run_tile(self, tile, inputs, stats):
         """Load one input for a loaded tile, run it and return its rows' sums."""
@@ -229,3 +268,111 @@ class _Progress:
     def finish(self):
         if self.shown:
             print(file=sys.stderr)
+
+
+@dataclass
+class LayerStats:
+    """One layer of a :class:`NetworkStats`: its format, shape, kept weights (``nnz``, of
+    the pruned layer), counters (:class:`~host.cycles.RunCounters`, summed over the runs),
+    ``ideal_cycles`` (``nnz`` times the inputs over P) and eta."""
+    format: str
+    shape: tuple
+    nnz: int
+    cycles: int
+    beats: int
+    busy_lanes: int
+    nonzero_products: int
+    stalls: int
+    act_reads: int
+    ideal_cycles: float
+
+    @property
+    def eta(self):
+        return self.ideal_cycles / self.cycles if self.cycles else 0.0
+
+
+@dataclass
+class NetworkStats:
+    """What the last call of a :class:`LoadedNetwork` cost: ``cycles`` of the network runs
+    (``NETWORK_CYCLES``: the layers and the sequencer's few cycles between them),
+    ``ideal_cycles`` (kept weights times inputs over P), ``eta``, the link's
+    ``bytes_sent``, ``bytes_received`` and ``round_trips`` (frames, the status polls apart,
+    counted in ``polls``), ``runs`` (a batch larger than the memories hold is split) and
+    ``layers``, one :class:`LayerStats` each."""
+    inputs: int = 0
+    runs: int = 0
+    cycles: int = 0
+    ideal_cycles: float = 0.0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    round_trips: int = 0
+    polls: int = 0
+    link_seconds: float = 0.0
+    layers: list = None
+
+    @property
+    def eta(self):
+        return self.ideal_cycles / self.cycles if self.cycles else 0.0
+
+
+class LoadedNetwork:
+    """A network resident on the accelerator (:meth:`SparseAccel.load`). Call it on inputs
+    (B, K) or (K,) for its outputs (B, M) or (M,), float64: the last layer's INT8 outputs
+    times its scale, bit-exact with :meth:`Network.golden`. :attr:`last_run` holds the
+    :class:`NetworkStats` of the last call."""
+
+    def __init__(self, accel, network, placement, generation, *, load_bytes=0):
+        self.accel, self.network, self.placement = accel, network, placement
+        self.generation = generation
+        self.load_bytes = load_bytes
+        self.last_run = None
+
+    @property
+    def batch_capacity(self):
+        """Inputs one run takes; a larger batch is split into runs."""
+        return self.placement.batch_capacity
+
+    def __call__(self, x, output="int8"):
+        accel = self.accel
+        if accel._loaded != self.generation or getattr(accel, "_serial", None) is None:
+            raise AcceleratorError("This network is no longer loaded: another network or "
+                                   "a layer was loaded after it, or the accelerator was "
+                                   "closed")
+        if output != "int8":
+            raise ValueError(f"A resident network gives its last layer's INT8 outputs; "
+                             f"output={output!r} is not supported on the accelerator")
+        xq = self.network.quantize_input(x)
+        single = xq.ndim == 1
+        xq = np.atleast_2d(xq)
+        link = accel.link
+        before = (link.bytes_sent, link.bytes_received, link.transactions)
+        started = time.monotonic()
+        cfg, placement = accel.cfg, self.placement
+        stats = NetworkStats(inputs=len(xq), layers=[])
+        totals = [np.zeros(6, np.int64) for _ in placement.layers]
+        outputs = []
+        for first in range(0, len(xq), placement.batch_capacity):
+            chunk = xq[first:first + placement.batch_capacity]
+            run = run_network(link, placement, chunk, timeout=accel.run_timeout)
+            outputs.append(run.outputs)
+            stats.runs += 1
+            stats.polls += run.polls
+            stats.cycles += network_cycles(run.counters)
+            for total, counters in zip(totals, run.counters):
+                total += np.array([counters.cycles, counters.beats, counters.busy_lanes,
+                                   counters.nonzero_products, counters.stalls,
+                                   counters.act_reads])
+        for layer, source, total in zip(placement.layers, self.network.layers, totals):
+            # The kept weights of the pruned layer (some may quantize to zero).
+            nnz = int(np.count_nonzero(source.weights))
+            stats.layers.append(LayerStats(
+                layer.quantized.pattern.name, layer.quantized.q.shape, nnz, *map(int, total),
+                ideal_cycles=nnz * len(xq) / cfg.pes))
+        stats.ideal_cycles = sum(layer.ideal_cycles for layer in stats.layers)
+        stats.bytes_sent = link.bytes_sent - before[0]
+        stats.bytes_received = link.bytes_received - before[1]
+        stats.round_trips = link.transactions - before[2] - stats.polls
+        stats.link_seconds = time.monotonic() - started
+        self.last_run = stats
+        y = np.concatenate(outputs) * self.network.quantized[-1].s_out
+        return y[0] if single else y

@@ -9,11 +9,18 @@ import numpy as np
 
 from hw.config import AccelConfig
 from hw.link import (ANSWER_HEADER_BYTES, ANSWER_SYNC, CRC_BYTES, LINK_CRC, MAX_WORDS,
-                     REQUEST_SYNC, AnswerHeader, Command, LinkStatus, RequestHeader, header_bytes,
+                     REQUEST_HEADER_BYTES, REQUEST_SYNC, AnswerHeader, Command, LinkStatus, RequestHeader, header_bytes,
                      header_from_bytes)
 
 
-__all__ = ["LinkError", "Link", "frame_bytes", "SimulatedBoard"]
+__all__ = ["LinkError", "Link", "frame_bytes", "frame_overhead", "SimulatedBoard"]
+
+
+def frame_overhead(read_words):
+    """Bytes of a read of ``read_words`` words, request and answer: what a status poll costs
+    with 1."""
+    request = 1 + REQUEST_HEADER_BYTES + CRC_BYTES
+    return request + 1 + ANSWER_HEADER_BYTES + 4 * read_words + CRC_BYTES
 
 
 class LinkError(IOError):
@@ -48,6 +55,7 @@ class Link:
         self.bytes_sent = 0
         self.bytes_received = 0
         self.retries_made = 0
+        self.transactions = 0
 
     def write(self, addresses, words):
         """Write words to bus addresses; runs of consecutive addresses share frames."""
@@ -71,6 +79,7 @@ class Link:
         return np.concatenate(out) if out else np.zeros(0, dtype=np.uint32)
 
     def _transact(self, command, address, count, words=()):
+        self.transactions += 1
         # One sequence number for all attempts: the board answers a repeated WRITE it has
         # just executed without executing it again.
         self.sequence = (self.sequence + 1) & 0xFF

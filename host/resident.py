@@ -20,6 +20,7 @@ column) of at least the layer's laid-out input and the rows its producer writes.
 alternate between two regions; the last one writes the result memory.
 """
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,7 +37,7 @@ from .cycles import COUNTER_REGS, RunCounters
 from .encode import LayerTooBig, encode_unstructured
 from .golden import padded_inputs
 from .patterns import Unstructured
-from .protocol import AcceleratorError, status_error, wait_done
+from .protocol import AcceleratorError, status_error
 
 
 __all__ = ["PlacedLayer", "Placement", "place_network", "load_network", "run_network",
@@ -91,8 +92,10 @@ class Placement:
     region_sizes: tuple
     batch_capacity: int
 
-    def bases(self, batch):
-        """``(base of region 0, base of region 1)`` for a run of ``batch`` inputs."""
+    def bases(self, batch=None):
+        """``(base of region 0, base of region 1)`` for runs of up to ``batch`` inputs (by
+        default :attr:`batch_capacity`)."""
+        batch = self.batch_capacity if batch is None else batch
         first = self.region_sizes[0] * batch
         align = max([layer.in_stride for layer in self.layers[1::2]], default=1)
         return 0, _round_up(first, align)
@@ -226,12 +229,12 @@ def _param_words(cfg, bias, multiplier, shift):
     return [[v & 0xFFFFFFFF, v >> 32] for v in value]
 
 
-def descriptor(placement, index, batch):
-    """The layer table entry of layer ``index`` for a run of ``batch`` inputs, as fields."""
+def descriptor(placement, index):
+    """The layer table entry of layer ``index``, as fields."""
     cfg = placement.cfg
     layer = placement.layers[index]
     encoded = layer.encoded
-    bases = placement.bases(batch)
+    bases = placement.bases()
     settings = {reg.name.lower(): value for reg, value in encoded.settings.items()}
     last = index + 1 == len(placement.layers)
     return {
@@ -250,9 +253,9 @@ def descriptor(placement, index, batch):
     }
 
 
-def load_network(port, placement, batch):
+def load_network(port, placement):
     """Write a placed network into the accelerator: weights, pattern tables, output-stage
-    parameters and tables, and the layer table for runs of ``batch`` inputs."""
+    parameters and tables, and the layer table."""
     cfg = placement.cfg
     for index, layer in enumerate(placement.layers):
         encoded = layer.encoded
@@ -279,25 +282,25 @@ def load_network(port, placement, batch):
         table = activation_words(cfg, quantized.table.astype(np.int64))
         port.write(address(cfg, Region.TABLES, index * TABLE_WORDS + np.arange(TABLE_WORDS)),
                    table)
-    write_layer_table(port, placement, batch)
+    write_layer_table(port, placement)
     port.write([register_address(cfg, Reg.N_LAYERS)], [len(placement.layers)])
 
 
-def write_layer_table(port, placement, batch):
-    """Write the layer table for runs of ``batch`` inputs (the regions depend on it)."""
+def write_layer_table(port, placement):
+    """Write the layer table."""
     cfg = placement.cfg
     count = layer_words(cfg)
     word_bits = max(0, (count - 1).bit_length())
     addresses, words = [], []
     for index in range(len(placement.layers)):
-        entry = _descriptor_words(cfg, descriptor(placement, index, batch))
+        entry = _descriptor_words(cfg, descriptor(placement, index))
         addresses.extend(int(address(cfg, Region.LAYERS, (index << word_bits) | word))
                          for word in range(count))
         words.extend(entry)
     port.write(addresses, words)
 
 
-def input_writes(placement, xq, batch_size=None):
+def input_writes(placement, xq):
     """``(addresses, words)`` of a batch of INT8 inputs ``xq`` (B, K) in layer 0's region:
     each input laid out as layer 0 reads it and padded to its stride, so the batch is one
     run of consecutive words."""
@@ -309,7 +312,7 @@ def input_writes(placement, xq, batch_size=None):
         laid = first.encoded.activations(x)
         memory[b, :len(laid)] = laid
     words = activation_words(cfg, memory.reshape(-1))
-    base = placement.bases(len(xq))[0] // cfg.acts_per_word
+    base = placement.bases()[0] // cfg.acts_per_word
     return address(cfg, Region.ACTIVATIONS, base + np.arange(len(words))), words
 
 
@@ -321,19 +324,27 @@ class NetworkRun:
     counters: list
     status: int
     wait_seconds: float
+    polls: int = 0
 
 
 def run_network(port, placement, xq, *, timeout=None, check=True):
     """Run a batch of INT8 inputs ``xq`` (B, K), B at most the placement's capacity, on a
     loaded network; a :class:`NetworkRun`."""
-    import time
     cfg = placement.cfg
     batch = len(xq)
+    if not 0 < batch <= placement.batch_capacity:
+        raise ValueError(f"A run takes 1 to {placement.batch_capacity} inputs, not {batch}")
     port.write(*input_writes(placement, xq))
     port.write([register_address(cfg, Reg.BATCH), register_address(cfg, Reg.CONTROL)],
                [batch, Control.NETWORK.value])
     started = time.monotonic()
-    status = wait_done(port, register_address(cfg, Reg.STATUS), timeout)
+    status, polls = 0, 0
+    while not status & Status.DONE.value:
+        if timeout is not None and time.monotonic() - started > timeout:
+            raise AcceleratorError(f"The network run did not finish in {timeout} s "
+                                   f"(status {status:#x})")
+        status = int(port.read(register_address(cfg, Reg.STATUS), 1)[0])
+        polls += 1
     waited = time.monotonic() - started
     if check and (message := status_error(status)) is not None:
         raise AcceleratorError(message)
@@ -348,7 +359,7 @@ def run_network(port, placement, xq, *, timeout=None, check=True):
                      dtype=np.int64).reshape(n_layers, 8)
     counters = [RunCounters(*(int(v) for v in row[:len(COUNTER_REGS)])) for row in raw]
     return NetworkRun(outputs=outputs, counters=counters, status=status,
-                      wait_seconds=waited)
+                      wait_seconds=waited, polls=polls)
 
 
 def layer_cycles(cfg, encoded, batch):

@@ -49,7 +49,7 @@ def test_a_batch_runs_bit_exact_through_the_network(patterns, shapes, batch, por
     xq = rng.integers(-127, 128, (batch, shapes[0][1]))
     expected = network.golden_int(xq)
     with SimulatorPort(Accelerator(cfg)) as port:
-        load_network(port, placement, batch)
+        load_network(port, placement)
         run = run_network(port, placement, xq, timeout=60)
         assert np.array_equal(run.outputs, expected[-1].outputs)
         inputs = [xq] + [result.outputs for result in expected[:-1]]
