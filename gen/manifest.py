@@ -4,7 +4,10 @@ from hw.accel import pipeline_latency
 from hw.config import BUS_WIDTH, FORMAT_VERSION
 from hw.bus import (ACCEL_ID, ACCELERATOR_REGISTERS, BUS_READ_LATENCY, BUS_WRITE_LATENCY,
                     Region, Status, bus_addr_width, region_addr_width)
-from hw.layouts import field_offsets, grouped_beat_layout, pattern_layout, unstructured_beat_layout
+from hw.chain import TABLE_WORDS, layer_words
+from hw.layouts import (field_offsets, grouped_beat_layout, layer_layout, pattern_layout,
+                        unstructured_beat_layout)
+from hw.output import row_params_layout
 
 
 __all__ = ["manifest"]
@@ -41,6 +44,13 @@ def manifest(cfg):
                          "bits": cfg.pattern_depth * cfg.words_per_pattern * BUS_WIDTH},
             "outputs": {"banks": cfg.output_ports, "depth": cfg.out_depth,
                         "bits": cfg.output_ports * cfg.out_depth * cfg.acc_width},
+            # The resident network's (when cfg.chains): the layer table (words_per_entry
+            # words an entry), the output stage's rows (2 words each), the activation
+            # tables (TABLE_WORDS words each), the result memory and the layer counters.
+            "network": {"supported": cfg.chains, "layers": cfg.max_layers,
+                        "words_per_layer": layer_words(cfg), "param_rows": cfg.param_rows,
+                        "table_words": TABLE_WORDS, "result_words": cfg.result_words,
+                        "activation_words": cfg.act_memory_words},
         },
         "layouts": {
             # Each is a struct of arrays: field `name` of lane i is `width` bits at
@@ -53,6 +63,8 @@ def manifest(cfg):
             for name, layout in (("unstructured_beat", unstructured_beat_layout(cfg)),
                                  ("grouped_beat",
                                   grouped_beat_layout(cfg, cfg.group_index_width)),
-                                 ("pattern", pattern_layout(cfg)))
+                                 ("pattern", pattern_layout(cfg)),
+                                 ("layer", layer_layout(cfg)),
+                                 ("row_params", row_params_layout(cfg)))
         } | {"lanes_per_beat": cfg.pes},
     }

@@ -16,7 +16,8 @@ from .network import Layer, Network, weights_and_bias
 from .protocol import AcceleratorError, check_identity, load_layer, run_input
 from .patterns import parse_pattern, prune
 from .quant import check_finite, quantize_activations, quantize_weights
-from .resident import load_network, network_cycles, place_network, run_network
+from .resident import (load_network, network_cycles, place_network, run_network,
+                       sums_capacity, write_layer_table)
 from .tiling import tile_layer
 
 
@@ -232,7 +233,10 @@ class SparseAccel:
             raise ValueError("The network is not calibrated: call calibrate(X_cal) first")
         placement = place_network(self.cfg, network)
         before = self.link.bytes_sent
-        load_network(self.link, placement)
+        total = sum(int(layer.encoded.packed_words.sum()) for layer in placement.layers)
+        progress = _Progress(total * 4, self.progress and total > 16384)
+        load_network(self.link, placement, progress=progress.advance)
+        progress.finish()
         self._loaded += 1
         return LoadedNetwork(self, network, placement, self._loaded,
                              load_bytes=self.link.bytes_sent - before)
@@ -318,7 +322,8 @@ class NetworkStats:
 class LoadedNetwork:
     """A network resident on the accelerator (:meth:`SparseAccel.load`). Call it on inputs
     (B, K) or (K,) for its outputs (B, M) or (M,), float64: the last layer's INT8 outputs
-    times its scale, bit-exact with :meth:`Network.golden`. :attr:`last_run` holds the
+    times its scale, or with ``output="int32"`` its sums (bias included) times
+    ``s_w * s_in``, bit-exact with :meth:`Network.golden`. :attr:`last_run` holds the
     :class:`NetworkStats` of the last call."""
 
     def __init__(self, accel, network, placement, generation, *, load_bytes=0):
@@ -326,6 +331,7 @@ class LoadedNetwork:
         self.generation = generation
         self.load_bytes = load_bytes
         self.last_run = None
+        self._output = "int8"
 
     @property
     def batch_capacity(self):
@@ -338,9 +344,8 @@ class LoadedNetwork:
             raise AcceleratorError("This network is no longer loaded: another network or "
                                    "a layer was loaded after it, or the accelerator was "
                                    "closed")
-        if output != "int8":
-            raise ValueError(f"A resident network gives its last layer's INT8 outputs; "
-                             f"output={output!r} is not supported on the accelerator")
+        if output not in ("int8", "int32"):
+            raise ValueError(f"output must be 'int8' or 'int32', not {output!r}")
         xq = self.network.quantize_input(x)
         single = xq.ndim == 1
         xq = np.atleast_2d(xq)
@@ -348,12 +353,19 @@ class LoadedNetwork:
         before = (link.bytes_sent, link.bytes_received, link.transactions)
         started = time.monotonic()
         cfg, placement = accel.cfg, self.placement
+        if output != self._output:
+            # The last layer's entry keeps its sums, or writes its INT8 outputs again.
+            write_layer_table(link, placement, layers=[len(placement.layers) - 1],
+                              keep_sums=output == "int32")
+            self._output = output
+        capacity = placement.batch_capacity if output == "int8" else sums_capacity(placement)
         stats = NetworkStats(inputs=len(xq), layers=[])
         totals = [np.zeros(6, np.int64) for _ in placement.layers]
         outputs = []
-        for first in range(0, len(xq), placement.batch_capacity):
-            chunk = xq[first:first + placement.batch_capacity]
-            run = run_network(link, placement, chunk, timeout=accel.run_timeout)
+        for first in range(0, len(xq), capacity):
+            chunk = xq[first:first + capacity]
+            run = run_network(link, placement, chunk, output=output,
+                              timeout=accel.run_timeout)
             outputs.append(run.outputs)
             stats.runs += 1
             stats.polls += run.polls
@@ -374,5 +386,7 @@ class LoadedNetwork:
         stats.round_trips = link.transactions - before[2] - stats.polls
         stats.link_seconds = time.monotonic() - started
         self.last_run = stats
-        y = np.concatenate(outputs) * self.network.quantized[-1].s_out
+        last = self.network.quantized[-1]
+        scale = last.s_out if output == "int8" else last.s_w * last.s_in
+        y = np.concatenate(outputs) * scale
         return y[0] if single else y

@@ -35,13 +35,13 @@ from hw.output import row_params_layout
 from .bus import activation_words, address, register_address, weight_writes
 from .cycles import COUNTER_REGS, RunCounters
 from .encode import LayerTooBig, encode_unstructured
-from .golden import padded_inputs
+from .golden import padded_inputs, wrap
 from .patterns import Unstructured
 from .protocol import AcceleratorError, status_error
 
 
 __all__ = ["PlacedLayer", "Placement", "place_network", "load_network", "run_network",
-           "predict_network", "network_batch_capacity", "layer_cycles", "network_cycles",
+           "predict_network", "network_batch_capacity", "sums_capacity", "layer_cycles", "network_cycles",
            "LAYER_GAP", "RUN_GAP"]
 
 
@@ -127,7 +127,7 @@ def _encode_layer(layer_q, cfg, positions, rows_needed):
         encoded = _encode(physical, cfg, layer_q.pattern)
         rows = len(encoded.rows)
         if not np.array_equal(encoded.rows, np.arange(rows)):
-            raise AssertionError("A chained layer's encoding must compute every row in order")
+            raise RuntimeError("A chained layer's encoding must compute every row in order")
         if rows % ports == 0:
             return encoded, rows
         total = _round_up(rows, ports)
@@ -222,15 +222,17 @@ def _descriptor_words(cfg, fields):
 def _param_words(cfg, bias, multiplier, shift):
     layout = row_params_layout(cfg)
     offsets = {name: field.offset for name, field in layout}
-    value = ((np.asarray(bias, dtype=np.int64) & 0xFFFFFFFF) << offsets["bias"]) \
+    mask = (1 << layout["bias"].width) - 1
+    value = ((np.asarray(bias, dtype=np.int64) & mask) << offsets["bias"]) \
         | (np.asarray(multiplier, dtype=np.int64) << offsets["multiplier"]) \
         | (np.asarray(shift, dtype=np.int64) << offsets["shift"])
-    value = [int(v) for v in value]
-    return [[v & 0xFFFFFFFF, v >> 32] for v in value]
+    return [[(int(v) >> (BUS_WIDTH * word)) & 0xFFFFFFFF for word in range(2)]
+            for v in value]
 
 
-def descriptor(placement, index):
-    """The layer table entry of layer ``index``, as fields."""
+def descriptor(placement, index, *, keep_sums=False):
+    """The layer table entry of layer ``index``, as fields; ``keep_sums`` for the last
+    layer's INT32 sums (:func:`run_network`'s ``output="int32"``)."""
     cfg = placement.cfg
     layer = placement.layers[index]
     encoded = layer.encoded
@@ -250,16 +252,22 @@ def descriptor(placement, index):
         "out_base": 0 if last else bases[(index + 1) % 2],
         "out_stride": layer.out_stride, "to_results": int(last),
         "param_base": layer.param_base, "table": index,
+        "keep_sums": int(last and keep_sums),
     }
 
 
-def load_network(port, placement):
+def load_network(port, placement, *, progress=None, chunk=64 * 1024):
     """Write a placed network into the accelerator: weights, pattern tables, output-stage
-    parameters and tables, and the layer table."""
+    parameters and tables, and the layer table. ``progress(bytes)`` is called after each
+    ``chunk`` of weight words."""
     cfg = placement.cfg
     for index, layer in enumerate(placement.layers):
         encoded = layer.encoded
-        port.write(*weight_writes(cfg, encoded, first_beat=layer.beat_start))
+        addresses, words = weight_writes(cfg, encoded, first_beat=layer.beat_start)
+        for start in range(0, len(words), chunk):
+            port.write(addresses[start:start + chunk], words[start:start + chunk])
+            if progress is not None:
+                progress(4 * len(words[start:start + chunk]))
         if encoded.pattern is not None:
             from hw.bus import pattern_address
             beats, count = encoded.pattern.shape
@@ -286,14 +294,15 @@ def load_network(port, placement):
     port.write([register_address(cfg, Reg.N_LAYERS)], [len(placement.layers)])
 
 
-def write_layer_table(port, placement):
-    """Write the layer table."""
+def write_layer_table(port, placement, *, layers=None, keep_sums=False):
+    """Write the layer table's entries (of ``layers``, by default all); ``keep_sums`` as
+    for :func:`descriptor`."""
     cfg = placement.cfg
     count = layer_words(cfg)
     word_bits = max(0, (count - 1).bit_length())
     addresses, words = [], []
-    for index in range(len(placement.layers)):
-        entry = _descriptor_words(cfg, descriptor(placement, index))
+    for index in range(len(placement.layers)) if layers is None else layers:
+        entry = _descriptor_words(cfg, descriptor(placement, index, keep_sums=keep_sums))
         addresses.extend(int(address(cfg, Region.LAYERS, (index << word_bits) | word))
                          for word in range(count))
         words.extend(entry)
@@ -327,13 +336,24 @@ class NetworkRun:
     polls: int = 0
 
 
-def run_network(port, placement, xq, *, timeout=None, check=True):
+def sums_capacity(placement):
+    """The most inputs a run whose last layer keeps its INT32 sums takes: what the
+    accumulator's banks hold of them."""
+    cfg = placement.cfg
+    ring = (1 << (cfg.out_depth - 1).bit_length()) * cfg.output_ports
+    return min(placement.batch_capacity, ring // placement.layers[-1].rows)
+
+
+def run_network(port, placement, xq, *, output="int8", timeout=None, check=True):
     """Run a batch of INT8 inputs ``xq`` (B, K), B at most the placement's capacity, on a
-    loaded network; a :class:`NetworkRun`."""
+    loaded network; a :class:`NetworkRun`. With ``output="int32"`` (the last layer's entry
+    written with ``keep_sums``, :func:`write_layer_table`) ``outputs`` are the last layer's
+    INT32 sums, its bias added on the host, wrapped to 32 bits."""
     cfg = placement.cfg
     batch = len(xq)
-    if not 0 < batch <= placement.batch_capacity:
-        raise ValueError(f"A run takes 1 to {placement.batch_capacity} inputs, not {batch}")
+    capacity = placement.batch_capacity if output == "int8" else sums_capacity(placement)
+    if not 0 < batch <= capacity:
+        raise ValueError(f"A run takes 1 to {capacity} inputs, not {batch}")
     port.write(*input_writes(placement, xq))
     port.write([register_address(cfg, Reg.BATCH), register_address(cfg, Reg.CONTROL)],
                [batch, Control.NETWORK.value])
@@ -349,11 +369,17 @@ def run_network(port, placement, xq, *, timeout=None, check=True):
     if check and (message := status_error(status)) is not None:
         raise AcceleratorError(message)
     last = placement.layers[-1]
-    per_input = last.out_stride // cfg.acts_per_word
-    words = port.read(int(address(cfg, Region.RESULTS, 0)), batch * per_input)
-    values = (np.asarray(words, dtype=np.uint32).view(np.int8)
-              .reshape(batch, per_input * cfg.acts_per_word).astype(np.int64))
-    outputs = values[:, last.positions]
+    if output == "int8":
+        per_input = last.out_stride // cfg.acts_per_word
+        words = port.read(int(address(cfg, Region.RESULTS, 0)), batch * per_input)
+        values = (np.asarray(words, dtype=np.uint32).view(np.int8)
+                  .reshape(batch, per_input * cfg.acts_per_word).astype(np.int64))
+        outputs = values[:, last.positions]
+    else:
+        words = port.read(int(address(cfg, Region.OUTPUTS, 0)), batch * last.rows)
+        sums = np.asarray(words, dtype=np.uint32).view(np.int32).astype(np.int64)
+        sums = sums.reshape(batch, last.rows)[:, last.positions]
+        outputs = wrap(sums + last.quantized.bias.astype(np.int64), cfg.acc_width)
     n_layers = len(placement.layers)
     raw = np.asarray(port.read(int(address(cfg, Region.LAYER_COUNTERS, 0)), n_layers * 8),
                      dtype=np.int64).reshape(n_layers, 8)

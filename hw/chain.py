@@ -57,7 +57,8 @@ class OutputDrain(wiring.Component):
     ``b`` takes the parameters of row ``param_base + r`` (stage ``r % C`` holds the rows of
     its residue) and the activation table ``table``, and goes to activation
     ``out_base + b * out_stride + r`` (``out_base`` and ``out_stride`` multiples of four):
-    C rows are one write of C bytes of a bus word. A group of C rows is read two cycles
+    C rows are one write of C bytes of a bus word (none with ``keep_sums``: the sums stay in
+    the banks for the host to read). A group of C rows is read two cycles
     after the accumulator counts its last one, and the drain keeps pace with the
     accumulator (C rows a cycle at most), so the banks never fill.
 
@@ -190,7 +191,7 @@ class OutputDrain(wiring.Component):
         write_results = Signal()
         group_mask = (1 << ports) - 1
         m.d.sync += [
-            write_valid.eq(stages[0].o.valid),
+            write_valid.eq(stages[0].o.valid & ~settings.keep_sums),
             write_results.eq(settings.to_results),
             write_data.eq(values.replicate(cfg.acts_per_word // ports)),
             write_mask.eq(group_mask << place_out[:byte_bits] if byte_bits else 1),

@@ -214,7 +214,10 @@ def layer_layout(cfg):
     ``out_stride`` where its INT8 outputs go, in the activation memories or with
     ``to_results`` in the result memory (activations, four to a bus word; a multiple of
     four); ``param_base`` its first row of the output stage's parameters (a multiple of
-    ``output_ports``) and ``table`` its activation table.
+    ``output_ports``) and ``table`` its activation table. With ``keep_sums`` the layer's
+    outputs are not written: its INT32 sums stay in the accumulator's banks (row ``j`` of
+    input ``b`` at row ``b * rows + j`` of the output region, while the banks hold them), for
+    a consumer on the host.
     """
     beats = ceil_log2(cfg.weight_depth + 1)
     entries = ceil_log2(cfg.pattern_depth + 1)
@@ -235,6 +238,7 @@ def layer_layout(cfg):
         "out_base":        unsigned(address),
         "out_stride":      unsigned(address),
         "to_results":      unsigned(1),
+        "keep_sums":       unsigned(1),
         "param_base":      unsigned(ceil_log2(cfg.param_rows + 1)),
         "table":           unsigned(max(1, ceil_log2(cfg.max_layers))),
     })

@@ -10,7 +10,7 @@ from host.bus import register_address
 from host.encode import LayerTooBig
 from host.network import Layer, Network
 from host.resident import (load_network, network_cycles, place_network, predict_network,
-                           run_network)
+                           run_network, write_layer_table)
 from tests.sim_streams import SimulatorPort
 
 
@@ -56,7 +56,12 @@ def test_a_batch_runs_bit_exact_through_the_network(patterns, shapes, batch, por
         assert run.counters == predict_network(placement, inputs)
         total = int(port.read(register_address(cfg, Reg.NETWORK_CYCLES), 1)[0])
         assert total == network_cycles(run.counters)
-        # A second batch on the loaded network.
+        # The last layer's INT32 sums, kept in the accumulator's banks.
+        write_layer_table(port, placement, layers=[len(shapes) - 1], keep_sums=True)
+        sums = run_network(port, placement, xq, output="int32", timeout=60)
+        assert np.array_equal(sums.outputs, expected[-1].sums)
+        # A second batch on the loaded network, INT8 again.
+        write_layer_table(port, placement, layers=[len(shapes) - 1])
         xq = rng.integers(-127, 128, (batch, shapes[0][1]))
         assert np.array_equal(run_network(port, placement, xq, timeout=60).outputs,
                               network.golden_int(xq)[-1].outputs)

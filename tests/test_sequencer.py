@@ -99,3 +99,46 @@ def test_latency():
                      lambda ctx: ctx.get(dut.o.valid))
     # The run starts the cycle after the request, and reads its first beat a cycle later.
     assert cycles == dut.latency + 2 == 5
+
+
+def test_a_run_of_several_inputs_restarts_the_layer_without_a_gap():
+    """A layer from beat 3 and pattern entry 1, for three inputs: each input's beats in
+    order, its pattern cycle restarted, its offset beside every beat, back to back."""
+    cfg = source_config(8, 64, 12, 6)
+    rng = np.random.default_rng(5)
+    beats = rng.integers(0, 1 << 32, (12, cfg.words_per_beat), dtype=np.uint64)
+    layout = pattern_layout(cfg)
+    last = rng.random((6, 8)) < 0.5
+    base = rng.integers(0, 1 << cfg.column_width, (6, 8))
+    patterns = pack_beats(cfg, layout, {"last": last, "base": base})
+    dut = BeatSource(cfg)
+    start, n_beats, entry, cycle, inputs, offset, stride = 3, 5, 1, 2, 3, 16, 16
+    received, times = [], []
+
+    async def testbench(ctx):
+        await write_words(ctx, dut.write, beats)
+        await write_words(ctx, dut.pattern_write, patterns)
+        for port, value in ((dut.beat_start, start), (dut.n_beats, n_beats),
+                            (dut.pattern_start, entry), (dut.pattern_beats, cycle),
+                            (dut.inputs, inputs), (dut.offset_base, offset),
+                            (dut.offset_stride, stride)):
+            ctx.set(port, value)
+        ctx.set(dut.o.ready, 1)
+        ctx.set(dut.request, 1)
+        await ctx.tick()
+        ctx.set(dut.request, 0)
+        for cycle_number in range(40):
+            _, _, valid, payload = await ctx.tick().sample(dut.o.valid, dut.o.payload)
+            if valid:
+                received.append(payload)
+                times.append(cycle_number)
+
+    simulate(dut, testbench)
+    assert len(received) == inputs * n_beats
+    assert times == list(range(times[0], times[0] + inputs * n_beats))
+    for index, payload in enumerate(received):
+        b, j = divmod(index, n_beats)
+        assert int(payload.beat) == words_value(beats[start + j])
+        phase = entry + j % cycle
+        assert [int(bit) for bit in payload.pattern.last] == last[phase].astype(int).tolist()
+        assert {int(copy) for copy in payload.offsets} == {offset + b * stride}

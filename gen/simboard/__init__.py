@@ -1,5 +1,6 @@
 """The simulated board: the board-level Verilog compiled with Verilator into a TCP server."""
 
+import fcntl
 import hashlib
 import json
 import os
@@ -52,6 +53,16 @@ def build_sim_board(cfg, *, progress=None):
     executable = folder / BOARD_NAME
     if executable.exists():
         return folder
+    # One build at a time for a folder: a second process waits for the first's board.
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.with_name(folder.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if executable.exists():
+            return folder
+        return _build(cfg, folder, say)
+
+
+def _build(cfg, folder, say):
     verilog = emit_verilog(Board(cfg, core_domain="core"), BOARD_NAME)
     say(f"building the simulated board ({cfg.pes} PEs) with Verilator; this takes a few "
         f"minutes once")
