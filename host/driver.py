@@ -12,7 +12,8 @@ from hw.config import AccelConfig
 
 from .golden import wrap
 from .link import Link, SimulatedBoard
-from .network import Layer, Network, weights_and_bias
+from .model import like_input
+from .network import Layer, Network, _tensor_array, weights_and_bias
 from .protocol import AcceleratorError, check_identity, load_layer, run_input
 from .patterns import parse_pattern, prune
 from .quant import check_finite, quantize_activations, quantize_weights
@@ -22,7 +23,7 @@ from .tiling import tile_layer
 
 
 __all__ = ["SIM_CONFIG", "RunStats", "SparseAccel", "AcceleratorError", "LoadedNetwork",
-           "NetworkStats", "LayerStats"]
+           "NetworkStats", "LayerStats", "LoadedModel", "ModelStats", "OpStats"]
 
 
 #: The configuration of the simulated board ``SparseAccel()`` starts: 64 PEs, memories for
@@ -146,7 +147,7 @@ class SparseAccel:
         :attr:`last_run` holds the :class:`RunStats`.
         """
         weights, bias = weights_and_bias(layer)
-        x = np.asarray(x)
+        source, x = x, _tensor_array(x)
         if x.ndim not in (1, 2):
             raise ValueError(f"x must be one input (K,) or a batch (B, K), not shape {x.shape}")
         if x.shape[-1] != weights.shape[1]:
@@ -204,7 +205,7 @@ class SparseAccel:
         y = weight_scale[None, :] * input_scale[:, None] * wrap(acc, self.cfg.acc_width)
         if bias is not None:
             y = y + bias
-        return y[0] if x.ndim == 1 else y
+        return like_input(y[0] if x.ndim == 1 else y, source)
 
     def load(self, model, pattern=None, *, sparsity=None, scores=None, calibration=None,
              activation=None):
@@ -217,6 +218,12 @@ class SparseAccel:
         fit raises :class:`~host.encode.LayerTooBig` naming the resource and the sizes.
         Loading another network makes the handles of the ones before stale.
         """
+        from .model import Model
+        if isinstance(model, Model):
+            if pattern is not None or sparsity is not None or scores is not None \
+                    or calibration is not None or activation is not None:
+                raise ValueError("A Model brings its own patterns and calibration")
+            return self._load_model(model)
         if isinstance(model, Network):
             if pattern is not None or sparsity is not None or scores is not None \
                     or calibration is not None or activation is not None:
@@ -240,6 +247,29 @@ class SparseAccel:
         self._loaded += 1
         return LoadedNetwork(self, network, placement, self._loaded,
                              load_bytes=self.link.bytes_sent - before)
+
+    def _load_model(self, model):
+        """Every segment of an imported model resident at once, one after the other in the
+        memories; each run writes its segment's layer table entries."""
+        if not model.calibrated:
+            raise ValueError("The model is not calibrated: call calibrate(X_cal) first")
+        placements, start = [], (0, 0, 0, 0)
+        shared = len(model.segments) > 1
+        for segment in model.segments:
+            placement = place_network(self.cfg, segment.network, start=start, shared=shared)
+            placements.append(placement)
+            start = placement.end
+        before = self.link.bytes_sent
+        total = sum(int(layer.encoded.packed_words.sum()) for placement in placements
+                    for layer in placement.layers)
+        progress = _Progress(total * 4, self.progress and total > 16384)
+        for placement in placements:
+            load_network(self.link, placement, progress=progress.advance)
+        progress.finish()
+        self._loaded += 1
+        segments = [LoadedNetwork(self, segment.network, placement, self._loaded)
+                    for segment, placement in zip(model.segments, placements)]
+        return LoadedModel(model, segments, load_bytes=self.link.bytes_sent - before)
 
     def _run_tile(self, tile, inputs, stats):
         """Load one input for a loaded tile, run it and return its rows' sums."""
@@ -390,3 +420,122 @@ class LoadedNetwork:
         scale = last.s_out if output == "int8" else last.s_w * last.s_in
         y = np.concatenate(outputs) * scale
         return y[0] if single else y
+
+
+@dataclass
+class OpStats:
+    """One node of a :class:`ModelStats`: where it ran, and on the accelerator its
+    :class:`LayerStats` (``layer``) and its segment's link bytes (``segment_bytes``)."""
+    node: str
+    op: str
+    where: str
+    layer: LayerStats = None
+    segment: int = None
+    segment_bytes: int = 0
+
+
+@dataclass
+class ModelStats:
+    """What the last call of a :class:`LoadedModel` cost: per node (``ops``), and in all:
+    accelerator ``cycles``, ``ideal_cycles``, ``eta``, link bytes and ``round_trips`` (the
+    polls apart), ``runs`` and the host ops' seconds."""
+    ops: list
+    cycles: int = 0
+    ideal_cycles: float = 0.0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    round_trips: int = 0
+    polls: int = 0
+    runs: int = 0
+    host_seconds: float = 0.0
+
+    @property
+    def eta(self):
+        return self.ideal_cycles / self.cycles if self.cycles else 0.0
+
+    def table(self):
+        """The table of which op ran where, its cycles and its bytes, as Markdown."""
+        lines = ["| node | op | where | cycles | eta | link bytes |", "|---|---|---|---|---|---|"]
+        for op in self.ops:
+            if op.layer is None:
+                lines.append(f"| {op.node} | {op.op} | {op.where} | | | |")
+            else:
+                lines.append(f"| {op.node} | {op.op} | accelerator (segment {op.segment}) | "
+                             f"{op.layer.cycles} | {op.layer.eta:.3f} | "
+                             f"{op.segment_bytes} (segment) |")
+        return "\n".join(lines)
+
+
+class LoadedModel:
+    """An imported :class:`~host.model.Model` resident on the accelerator
+    (:meth:`SparseAccel.load`): call it on inputs (NumPy, or torch tensors: then the outputs
+    are float32 tensors on the input's device) for the outputs, bit-exact with
+    :meth:`Model.golden`. :attr:`last_run` holds the :class:`ModelStats`."""
+
+    def __init__(self, model, segments, *, load_bytes=0):
+        self.model, self.segments, self.load_bytes = model, segments, load_bytes
+        self.last_run = None
+
+    def __call__(self, x):
+        from .model import to_numpy, like_input
+        array = to_numpy(x)
+        by_segment = {id(segment): loaded
+                      for segment, loaded in zip(self.model.segments, self.segments)}
+        stats_of = {}
+        started = time.monotonic()
+        device_seconds = [0.0]
+
+        def run(segment, rows):
+            loaded = by_segment[id(segment)]
+            began = time.monotonic()
+            out = loaded(rows)
+            device_seconds[0] += time.monotonic() - began
+            previous = stats_of.get(id(segment))
+            stats_of[id(segment)] = _merge(previous, loaded.last_run)
+            return out
+
+        y = self.model._run(self.model._check(array), run)
+        stats = ModelStats(ops=[])
+        index_of = {id(segment): index for index, segment in enumerate(self.model.segments)}
+        layer_of = {}
+        for segment in self.model.segments:
+            record = stats_of.get(id(segment))
+            if record is None:
+                continue
+            stats.cycles += record.cycles
+            stats.ideal_cycles += record.ideal_cycles
+            stats.bytes_sent += record.bytes_sent
+            stats.bytes_received += record.bytes_received
+            stats.round_trips += record.round_trips
+            stats.polls += record.polls
+            stats.runs += record.runs
+            for node, layer in zip(segment.nodes, record.layers):
+                layer_of[node.name] = (layer, index_of[id(segment)],
+                                       record.bytes_sent + record.bytes_received)
+        for name, op, where, _ in self.model.table():
+            layer, segment, link = layer_of.get(name, (None, None, 0))
+            stats.ops.append(OpStats(name, op, where, layer, segment, link))
+        stats.host_seconds = time.monotonic() - started - device_seconds[0]
+        self.last_run = stats
+        return like_input(y, x)
+
+
+def _merge(before, record):
+    """Two :class:`NetworkStats` of one segment's runs in one call, summed."""
+    if before is None:
+        return record
+    merged = NetworkStats(inputs=before.inputs + record.inputs, runs=before.runs + record.runs,
+                          cycles=before.cycles + record.cycles,
+                          ideal_cycles=before.ideal_cycles + record.ideal_cycles,
+                          bytes_sent=before.bytes_sent + record.bytes_sent,
+                          bytes_received=before.bytes_received + record.bytes_received,
+                          round_trips=before.round_trips + record.round_trips,
+                          polls=before.polls + record.polls,
+                          link_seconds=before.link_seconds + record.link_seconds, layers=[])
+    for a, b in zip(before.layers, record.layers):
+        merged.layers.append(LayerStats(a.format, a.shape, a.nnz, a.cycles + b.cycles,
+                                        a.beats + b.beats, a.busy_lanes + b.busy_lanes,
+                                        a.nonzero_products + b.nonzero_products,
+                                        a.stalls + b.stalls, a.act_reads + b.act_reads,
+                                        a.ideal_cycles + b.ideal_cycles))
+    return merged

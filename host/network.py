@@ -174,14 +174,33 @@ def _activation(activation):
                     f"not {activation!r}")
 
 
+def _tensor_array(value):
+    """A torch tensor (dense or sparse, any float type, any device, with or without a
+    gradient), a ``scipy.sparse`` matrix or an array-like, as a NumPy array; fp16 and bf16
+    are upcast to float64. torch is not imported."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):
+        value = value.detach()
+        if getattr(value, "is_sparse", False) or str(getattr(value, "layout", "")) not in (
+                "", "torch.strided"):
+            value = value.to_dense()
+        if value.dtype.is_floating_point:
+            value = value.double()
+        return value.cpu().numpy()
+    if hasattr(value, "toarray") and hasattr(value, "nnz"):
+        return value.toarray()
+    return np.asarray(value)
+
+
 def weights_and_bias(layer):
     """The weight matrix and bias of a matrix or a ``torch.nn.Linear`` (bias None for a
-    matrix), checked: a numeric matrix (M, K) of finite values. torch is not imported."""
+    matrix), checked: a numeric matrix (M, K) of finite values. A matrix may be a NumPy
+    array, a torch tensor (sparse too; fp16 and bf16 upcast) or a ``scipy.sparse`` matrix.
+    torch is not imported."""
     if hasattr(layer, "weight") and hasattr(layer, "in_features"):
-        weights = layer.weight.detach().cpu().numpy()
-        bias = None if layer.bias is None else layer.bias.detach().cpu().numpy()
+        weights = _tensor_array(layer.weight)
+        bias = None if layer.bias is None else _tensor_array(layer.bias)
     else:
-        weights, bias = layer, None
+        weights, bias = _tensor_array(layer), None
     weights = np.asarray(weights)
     if weights.dtype.kind not in "fiu":
         raise TypeError(f"weights must be numeric, not {weights.dtype}")

@@ -85,12 +85,18 @@ class PlacedLayer:
 @dataclass(frozen=True, eq=False)
 class Placement:
     """A network laid out for one accelerator configuration: its :class:`PlacedLayer` s,
-    the activation memory regions (``region_bases`` of the two alternating regions) and
-    the batch a run can take (``batch_capacity``)."""
+    the activation memory regions (``region_sizes`` per input of the two alternating
+    regions), the batch a run can take (``batch_capacity``), its first activation table
+    (``table_start``: several networks may be resident at once, each from where the one
+    before ends, :attr:`end`) and whether its layer table entries must be written before
+    each run (``shared``: another resident network uses them too)."""
     cfg: object
     layers: tuple
     region_sizes: tuple
     batch_capacity: int
+    table_start: int = 0
+    end: tuple = (0, 0, 0, 0)
+    shared: bool = False
 
     def bases(self, batch=None):
         """``(base of region 0, base of region 1)`` for runs of up to ``batch`` inputs (by
@@ -133,9 +139,11 @@ def _encode_layer(layer_q, cfg, positions, rows_needed):
         total = _round_up(rows, ports)
 
 
-def place_network(cfg, network):
+def place_network(cfg, network, *, start=(0, 0, 0, 0), shared=False):
     """Lay a calibrated network out in ``cfg``'s memories (module docstring); a
-    :class:`Placement`. :class:`~host.encode.LayerTooBig` names what does not fit."""
+    :class:`Placement`. :class:`~host.encode.LayerTooBig` names what does not fit. ``start``
+    is ``(beat, pattern entry, parameter row, activation table)`` where it begins, the
+    :attr:`Placement.end` of a network placed before it."""
     if not cfg.chains:
         raise LayerTooBig(f"This accelerator cannot hold a network (max_layers "
                           f"{cfg.max_layers}, {cfg.output_ports} output ports of "
@@ -143,14 +151,14 @@ def place_network(cfg, network):
                           f"layer table and at most {cfg.acts_per_word} ports of 8 bits",
                           "layers", 1, 0)
     quantized = network.quantized
-    if len(quantized) > cfg.max_layers:
-        raise LayerTooBig(f"The network has {len(quantized)} layers; this accelerator's layer "
-                          f"table holds {cfg.max_layers}", "layers", len(quantized),
-                          cfg.max_layers)
+    tables = start[3] + len(quantized)
+    if tables > cfg.max_layers:
+        raise LayerTooBig(f"The network has {tables} layers; this accelerator's layer "
+                          f"table holds {cfg.max_layers}", "layers", tables, cfg.max_layers)
     # Each layer's input layout comes from its own encoding (of its logical rows).
     layouts = [_encode(layer.q, cfg, layer.pattern) for layer in quantized]
     placed = []
-    beat, entry, param = 0, 0, 0
+    beat, entry, param = start[:3]
     for index, layer in enumerate(quantized):
         rows_logical = layer.q.shape[0]
         if index + 1 < len(quantized):
@@ -183,7 +191,9 @@ def place_network(cfg, network):
                               f"{available}", name, used, available)
     sizes = tuple(max([layer.in_stride for layer in placed[parity::2]], default=0)
                   for parity in (0, 1))
-    placement = Placement(cfg=cfg, layers=tuple(placed), region_sizes=sizes, batch_capacity=0)
+    placement = Placement(cfg=cfg, layers=tuple(placed), region_sizes=sizes, batch_capacity=0,
+                          table_start=start[3], end=(beat, entry, param, tables),
+                          shared=shared)
     capacity = network_batch_capacity(placement)
     if capacity == 0:
         raise LayerTooBig(f"One input of the network needs {placement.act_bytes(1)} "
@@ -251,7 +261,7 @@ def descriptor(placement, index, *, keep_sums=False):
         "in_base": bases[index % 2], "in_stride": layer.in_stride,
         "out_base": 0 if last else bases[(index + 1) % 2],
         "out_stride": layer.out_stride, "to_results": int(last),
-        "param_base": layer.param_base, "table": index,
+        "param_base": layer.param_base, "table": placement.table_start + index,
         "keep_sums": int(last and keep_sums),
     }
 
@@ -288,8 +298,8 @@ def load_network(port, placement, *, progress=None, chunk=64 * 1024):
         index_words = ((rows[:, None] << 1) | np.arange(2)).reshape(-1)
         port.write(address(cfg, Region.PARAMS, index_words), words.reshape(-1))
         table = activation_words(cfg, quantized.table.astype(np.int64))
-        port.write(address(cfg, Region.TABLES, index * TABLE_WORDS + np.arange(TABLE_WORDS)),
-                   table)
+        first = (placement.table_start + index) * TABLE_WORDS
+        port.write(address(cfg, Region.TABLES, first + np.arange(TABLE_WORDS)), table)
     write_layer_table(port, placement)
     port.write([register_address(cfg, Reg.N_LAYERS)], [len(placement.layers)])
 
@@ -355,8 +365,14 @@ def run_network(port, placement, xq, *, output="int8", timeout=None, check=True)
     if not 0 < batch <= capacity:
         raise ValueError(f"A run takes 1 to {capacity} inputs, not {batch}")
     port.write(*input_writes(placement, xq))
-    port.write([register_address(cfg, Reg.BATCH), register_address(cfg, Reg.CONTROL)],
-               [batch, Control.NETWORK.value])
+    if placement.shared:
+        write_layer_table(port, placement, keep_sums=output == "int32")
+        port.write([register_address(cfg, reg) for reg in (Reg.N_LAYERS, Reg.BATCH,
+                                                           Reg.CONTROL)],
+                   [len(placement.layers), batch, Control.NETWORK.value])
+    else:
+        port.write([register_address(cfg, Reg.BATCH), register_address(cfg, Reg.CONTROL)],
+                   [batch, Control.NETWORK.value])
     started = time.monotonic()
     status, polls = 0, 0
     while not status & Status.DONE.value:

@@ -26,7 +26,7 @@ from .replicas import replicas
 from .sequencer import BeatSource, WordWriteSignature
 
 
-__all__ = ["MemoryWrites", "Accelerator", "pipeline_latency"]
+__all__ = ["MemoryWrites", "Accelerator", "pipeline_latency", "multiplier_count"]
 
 
 class MemoryWrites(wiring.Component):
@@ -178,7 +178,11 @@ class Accelerator(wiring.Component):
         network = Signal()
         control = reg("CONTROL")
         single = control.w_stb & (control.w_data == Control.RUN.value)
+        # Between runs the settings follow the layer registers (so that the start decoded
+        # from the bus reaches no wide register); a network's sequencer loads its own.
         with m.If(single):
+            m.d.sync += network.eq(0)
+        with m.If(~self.busy):
             m.d.sync += [
                 settings.eq(0),
                 settings.n_beats.eq(reg("N_BEATS").value),
@@ -188,7 +192,7 @@ class Accelerator(wiring.Component):
                 settings.index_bits.eq(reg("INDEX_BITS").value),
                 settings.tile_list_beats.eq(reg("TILE_LIST_BEATS").value),
                 settings.tile_beats.eq(reg("TILE_BEATS").value),
-                inputs.eq(1), network.eq(0),
+                inputs.eq(1),
             ]
         m.d.comb += [
             source.beat_start.eq(settings.beat_start),
@@ -320,6 +324,13 @@ class Accelerator(wiring.Component):
                      sequencer.counter_en.eq(reads.en & (reads.region ==
                                                          Region.LAYER_COUNTERS))]
         answers[Region.LAYER_COUNTERS] = sequencer.counter_data
+
+
+def multiplier_count(cfg):
+    """Hardware multipliers (DSP blocks) of ``cfg``'s accelerator: one per lane, and two per
+    output stage of the resident networks' drain (the low and high halves of a sum times
+    its multiplier)."""
+    return cfg.pes + (2 * cfg.output_ports if cfg.chains else 0)
 
 
 @functools.cache

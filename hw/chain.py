@@ -306,11 +306,17 @@ class NetworkSequencer(wiring.Component):
         with m.If(self.busy):
             m.d.sync += self.cycles.eq(self.cycles + 1)
         m.d.sync += self.status.eq(Cat(self.busy, self.done))
+        # The request (decoded from the bus write in its cycle) sets only busy and done; the
+        # run starts a cycle later, from a register, so that the decoding does not reach the
+        # sequencer's state and counters.
+        started = Signal()
+        m.d.sync += started.eq(self.request & ~self.busy)
+        with m.If(self.request & ~self.busy):
+            m.d.sync += [self.busy.eq(1), self.done.eq(0)]
         with m.FSM():
             with m.State("IDLE"):
-                with m.If(self.request):
-                    m.d.sync += [self.busy.eq(1), self.done.eq(0), layer.eq(0),
-                                 self.cycles.eq(0)]
+                with m.If(started):
+                    m.d.sync += [layer.eq(0), self.cycles.eq(0)]
                     m.next = "FETCH"
             with m.State("FETCH"):             # the entry's read
                 m.next = "NEXT"

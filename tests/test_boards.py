@@ -12,6 +12,8 @@ from types import SimpleNamespace
 import pytest
 
 from boards import BOARDS
+from hw.accel import multiplier_count
+from hw.config import AccelConfig
 from boards.ulx3s import ecp5_pll_dividers
 
 
@@ -58,7 +60,8 @@ def check_report(out, board, pes, baseline):
     assert (out / sparse["bitstream"]).stat().st_size > 10000
     resources = sparse["resources"]
     assert 0 < resources["luts"]["used"] <= resources["luts"]["available"]
-    assert resources["dsps"]["used"] == pes
+    cfg = AccelConfig(**sparse["config"])
+    assert resources["dsps"]["used"] == multiplier_count(cfg)
     assert sparse["fmax_mhz"] > 0 and sparse["critical_path"]["delay_ns"] > 0
     markdown = (out / "report.md").read_text()
     assert f"P = {pes}" in markdown and "LUTs" in markdown

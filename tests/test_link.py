@@ -129,7 +129,8 @@ def run_link(requests, *, pause=0.0, answer_pause=0.0, seed=0):
                 # A byte at most every other cycle: the decoder checks after a last byte.
                 await put(ctx, dut.rx, byte, wait=1 + pause_cycles(rng, pause, TIMEOUT // 4))
             answered += 1 + ANSWER_HEADER_BYTES + 4 * len(words) + CRC_BYTES
-            deadline = TIMEOUT + 64 * (answered - len(answer))
+            # The answer comes after the frame's writes, one a cycle.
+            deadline = TIMEOUT + 64 * (answered - len(answer)) + 2 * request.count
             while len(answer) < answered and deadline:
                 await ctx.tick()
                 deadline -= 1

@@ -112,3 +112,18 @@ def test_bad_networks_and_inputs_are_refused_before_anything_is_sent(accel):
     accel.run(rng.normal(size=(4, 16)), np.ones(16))
     with pytest.raises(Exception, match="no longer loaded"):
         loaded(np.ones(16))
+
+
+def test_the_network_command_prints_the_layers_and_the_rates():
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, "-m", "host", "--network", "digits", "--pattern",
+                             "2:4", "--batch", "7"], capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "batch 7 in 1 run(s), P = 64" in lines[0]
+    assert sum(line.split()[1:2] == ["2:4"] for line in lines) == 3
+    assert any(line.strip().startswith("ulx3s") and "inferences/s estimated" in line
+               for line in lines)
+    assert lines[-1].endswith("bit-exact with the golden model")
