@@ -183,9 +183,9 @@ def _tensor_array(value):
         if getattr(value, "is_sparse", False) or str(getattr(value, "layout", "")) not in (
                 "", "torch.strided"):
             value = value.to_dense()
-        if value.dtype.is_floating_point:
+        if getattr(getattr(value, "dtype", None), "is_floating_point", False):
             value = value.double()
-        return value.cpu().numpy()
+        return np.asarray(value.cpu().numpy())
     if hasattr(value, "toarray") and hasattr(value, "nnz"):
         return value.toarray()
     return np.asarray(value)

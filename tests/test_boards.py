@@ -80,7 +80,9 @@ def check_report(out, board, pes, baseline):
 # build only has to complete, with the dense baseline beside it.
 @pytest.mark.parametrize("board, pes, baseline, options", [
     ("icebreaker", 2, False, ["--no-baseline"]),
-    ("ulx3s", 4, True, ["--allow-timing-fail"]),
+    # Without the resident-network hardware (built here on the iCEBreaker, and at P = 64
+    # by bench.boards): its output stages would double this small build's place and route.
+    ("ulx3s", 4, True, ["--allow-timing-fail", "--max-layers", "0"]),
 ])
 def test_bitstream_of_a_small_configuration(tmp_path, board, pes, baseline, options):
     result = gen("--board", board, "--pes", str(pes), "--max-k", "64", "--max-m", "64",
