@@ -43,8 +43,9 @@ def _target(platform, **fields):
 
 BOARDS = {
     target.name: target for target in (
-        # 64 DSP multipliers of 156; the weight memory (512 beats of 64 lanes, 40 block
-        # RAMs) and the 64 activation memories take most of the 112 block RAMs used of 208.
+        # 64 DSP multipliers of 156 (and 4 for the output stages of resident networks); the
+        # weight memory (512 beats of 64 lanes, 40 block RAMs) and the 64 activation
+        # memories take most of the block RAMs used.
         # The compact buffers are one LUT RAM deep (16 entries: tiles of up to 1024 inputs).
         _target(ULX3SPlatform, pes=64, max_k=1536, max_m=1536, weight_depth=512,
                 max_group_width=16, compact_depth=16),
