@@ -368,9 +368,17 @@ def from_torch(module, example_input=None, *, pattern=None, sparsity=None, score
     for node in nodes:
         if isinstance(node, MatMul):
             if plan is not None:
-                choice = plan.choice(node.name)
-                node.pattern = choice.format
-                node.weight = plan.weights(node.name)
+                if node.name not in plan.layers:
+                    continue        # a layer the plan does not name stays as it is
+                choice = plan.choice(node.name).choice
+                weights = np.asarray(plan.weights(node.name), dtype=np.float64)
+                if weights.shape != node.weight.shape:
+                    raise ValueError(f"The plan's layer {node.name!r} has weights of shape "
+                                     f"{weights.shape}, but the model's has "
+                                     f"{node.weight.shape}")
+                # The plan's pruned weights, pruned again to its pattern (which keeps them).
+                node.weight, node.pattern, node.sparsity = (weights, choice.pattern,
+                                                            choice.sparsity)
             else:
                 node.pattern, node.sparsity, node.scores = pattern, sparsity, scores
     model = Model(nodes, inputs, outputs)

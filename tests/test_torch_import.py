@@ -131,3 +131,19 @@ def test_onet_on_the_board(accel):
     assert len(model.segments) == 8
     assert {op for _, op, where, _ in model.table() if where == "host"} >= {
         "prelu_per_channel", "max_pool2d", "softmax"}
+
+
+def test_a_plan_prunes_each_layer_its_own_way():
+    from host.planner import LayerPlan, Plan
+    from host.runner import LayerChoice
+    torch.manual_seed(3)
+    net = nn.Sequential(nn.Linear(8, 12), nn.ReLU(), nn.Linear(12, 4))
+    weights = from_torch(net).nodes[1].weight
+    kept = np.where(np.arange(weights.shape[1]) % 4 < 2, weights, 0.0)
+    plan = Plan({"_2": LayerPlan("_2", LayerChoice("2:4"), "2:4", 1, 10, 20, 0, 0.0)},
+                {"_2": weights}, lambda name, choice: kept)
+    first, second = from_torch(net, plan=plan).segments[0].network.layers
+    assert first.pattern.name == "unstructured" and second.pattern.name == "2:4"
+    np.testing.assert_array_equal(second.weights, kept)
+    with pytest.raises(ValueError, match="either it or"):
+        from_torch(net, plan=plan, pattern="2:4")
