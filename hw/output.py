@@ -95,8 +95,8 @@ class OutputStage(wiring.Component):
     def latency(self):
         """Cycles from a row on ``i`` to its value on ``o``: the parameter read (1), the
         bias (1), the multipliers' operand and product registers (2), the product's sum
-        (1), the two shifts (2), the rounding and clamp (1) and the table read (1)."""
-        return 9
+        (1), the two shifts (2), the rounding (1), the clamp (1) and the table read (1)."""
+        return 10
 
     def _memories(self, m, advance):
         """The parameter and table memories, their write ports and registered reads."""
@@ -163,14 +163,14 @@ class OutputStage(wiring.Component):
         doubled = Cat(0, product).as_signed()
         coarse = stage(doubled >> Cat(0, 0, 0, shift[3:]), "coarse")
         fine = stage(coarse >> stage(shift[:3], "fine_shift"), "fine")
-        # 8: the rounding and the clamp to the symmetric range.
-        rounded = (fine + 1) >> 1
+        # 8, 9: the rounding, then the clamp to the symmetric range (each a carry chain).
+        rounded = stage((fine + 1) >> 1, "rounded")
         limit = cfg.quant_max
         clamped = Signal(signed(cfg.data_width), reset_less=True)
         with m.If(advance):
             m.d.sync += clamped.eq(Mux(rounded > limit, limit,
                                        Mux(rounded < -limit, -limit, rounded)))
-        # 9: the activation table.
+        # 10: the activation table.
         entry = Signal(cfg.data_width)
         select = ceil_log2(self.entries_per_word)
         m.d.comb += [entry.eq(clamped + (1 << (cfg.data_width - 1))),
