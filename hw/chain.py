@@ -124,8 +124,13 @@ class OutputDrain(wiring.Component):
         inputs_left = Signal.like(self.inputs)
         place = Signal.like(settings.out_base)      # where the group goes
         input_place = Signal.like(settings.out_base)
-        landed = Signal.like(self.rows_landed)
-        m.d.comb += landed.eq(self.rows_landed - drained)
+        # A group of C rows has landed when the count of whole groups landed passes the
+        # drained one: drained is a multiple of C and never more than C groups behind the
+        # ring's size, so an equality of the counts' high bits says it, with no carry chain.
+        port_shift = ceil_log2(ports)
+        waiting = Signal()
+        m.d.comb += waiting.eq(self.rows_landed[port_shift:] != drained[port_shift:])
+        last_row = Signal.like(settings.rows)       # the first row of an input's last group
         issue = Signal()
         issue_row = Signal.like(drained)
         issue_tag = Signal(data.StructLayout({"row": len(row), "place": len(place)}))
@@ -133,11 +138,12 @@ class OutputDrain(wiring.Component):
         with m.If(self.start):
             m.d.sync += [active.eq(self.inputs != 0), drained.eq(0), row.eq(0),
                          inputs_left.eq(self.inputs), place.eq(settings.out_base),
-                         input_place.eq(settings.out_base)]
-        with m.Elif(active & (landed >= ports)):
+                         input_place.eq(settings.out_base),
+                         last_row.eq(settings.rows - ports)]
+        with m.Elif(active & waiting):
             m.d.sync += [issue.eq(1), issue_row.eq(drained), issue_tag.row.eq(row),
                          issue_tag.place.eq(place), drained.eq(drained + ports)]
-            with m.If(row + ports == settings.rows):
+            with m.If(row == last_row):
                 next_place = input_place + settings.out_stride
                 m.d.sync += [row.eq(0), input_place.eq(next_place), place.eq(next_place),
                              inputs_left.eq(inputs_left - 1)]
