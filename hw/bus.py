@@ -17,7 +17,7 @@ from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import BUS_WIDTH, ceil_log2
-from .layouts import Format
+from .layouts import TABLE_WORDS, Format, layer_words
 
 
 __all__ = [
@@ -298,12 +298,11 @@ def region_addr_width(cfg, region):
         return ceil_log2(cfg.pattern_depth) + pattern_word_bits(cfg)
     layers = max(1, ceil_log2(cfg.max_layers))
     if region == Region.LAYERS:
-        from .chain import layer_words
         return layers + ceil_log2(layer_words(cfg))
     if region == Region.PARAMS:
         return ceil_log2(cfg.param_rows) + 1
     if region == Region.TABLES:
-        return layers + 6
+        return layers + ceil_log2(TABLE_WORDS)
     if region == Region.RESULTS:
         return ceil_log2(cfg.result_words)
     if region == Region.LAYER_COUNTERS:

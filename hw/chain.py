@@ -13,7 +13,7 @@ from .bus import BUS_WIDTH, Status
 from .config import ceil_log2
 from .counters import COUNTERS
 from .fetch import ActivationWriteSignature
-from .layouts import layer_layout
+from .layouts import TABLE_WORDS, layer_layout, layer_words
 from .memory import BlockMemory, registered_read
 from .output import OutputStage
 from .sequencer import WordWriteSignature
@@ -21,15 +21,6 @@ from .sequencer import WordWriteSignature
 
 __all__ = ["ResultWriteSignature", "OutputDrain", "NetworkSequencer", "layer_words",
            "drain_latency", "TABLE_WORDS"]
-
-#: Bus words of one activation table: 256 INT8 entries, four to a word.
-TABLE_WORDS = 64
-
-
-def layer_words(cfg):
-    """Bus words of an entry of the layer table (:func:`hw.layouts.layer_layout`)."""
-    return -(-layer_layout(cfg).size // BUS_WIDTH)
-
 
 @functools.cache
 def drain_latency(cfg):

@@ -15,8 +15,11 @@ __all__ = [
     "Format", "lane_layout", "beat_layout", "fetch_control_layout", "fetch_layout",
     "unstructured_beat_layout", "grouped_beat_layout", "pattern_layout", "source_layout",
     "beat_bits", "operand_layout", "product_layout", "sum_layout", "field_offsets",
-    "MULTIPLIER_WIDTH", "SHIFT_WIDTH", "layer_layout",
+    "MULTIPLIER_WIDTH", "SHIFT_WIDTH", "layer_layout", "layer_words", "TABLE_WORDS",
 ]
+
+#: Bus words of one activation table: 256 INT8 entries, four to a word.
+TABLE_WORDS = 64
 
 
 class Format(enum.Enum, shape=2):
@@ -242,3 +245,8 @@ def layer_layout(cfg):
         "param_base":      unsigned(ceil_log2(cfg.param_rows + 1)),
         "table":           unsigned(max(1, ceil_log2(cfg.max_layers))),
     })
+
+
+def layer_words(cfg):
+    """Bus words of an entry of the layer table (:func:`layer_layout`)."""
+    return -(-layer_layout(cfg).size // 32)
