@@ -19,7 +19,7 @@ from .counters import COUNTERS, PerformanceCounters
 from .decode import BeatDecoder
 from .fetch import ActivationWriteSignature, FetchUnit
 from .layouts import Format, layer_layout
-from .memory import BlockMemory, registered_read
+from .memory import BankedMemory
 from .pe import PEArray
 from .reduce import ReductionTree
 from .replicas import replicas
@@ -309,15 +309,13 @@ class Accelerator(wiring.Component):
                 Mux(drain_write.en, getattr(drain_write, name), getattr(bus_write, name)))
         m.d.comb += fetch.act_write.en.eq(bus_write.en | drain_write.en)
 
-        results = m.submodules.results = BlockMemory(shape=BUS_WIDTH, depth=cfg.result_words)
-        port = results.write_port(granularity=cfg.data_width)
+        results = BankedMemory(m, shape=BUS_WIDTH, depth=cfg.result_words,
+                               granularity=cfg.data_width, name="results")
         write = drain.result_write
-        m.d.comb += [port.addr.eq(write.addr), port.data.eq(write.data),
-                     port.en.eq(Mux(write.en, write.mask, 0))]
-        read = registered_read(m, results, name="result_read")
-        word = Signal(BUS_WIDTH)
-        m.d.comb += [read.addr.eq(reads.index), read.en.eq(reads.en)]
-        m.d.sync += word.eq(read.data)
+        m.d.comb += [results.write_addr.eq(write.addr), results.write_data.eq(write.data),
+                     results.write_en.eq(Mux(write.en, write.mask, 0)),
+                     results.read_addr.eq(reads.index), results.read_en.eq(reads.en)]
+        word = results.read_data
         answers[Region.RESULTS] = word
 
         m.d.comb += [sequencer.counter_index.eq(reads.index),

@@ -1,10 +1,17 @@
 """Block memories whose reads never race their writes."""
 
-from amaranth.hdl import Signal
+from amaranth.hdl import Array, Mux, Shape, Signal
 from amaranth.lib.memory import Memory
 
+from .config import ceil_log2
 
-__all__ = ["BlockMemory", "registered_read", "write_copy"]
+
+__all__ = ["BlockMemory", "registered_read", "write_copy", "BLOCK_BITS", "BankedMemory"]
+
+
+#: Bits of one block RAM (the ECP5's DP16KD, 18 Kbit with its parity bits): the depth at
+#: which a :class:`BankedMemory` of a given width is cut into banks.
+BLOCK_BITS = 18 * 1024
 
 
 class BlockMemory(Memory):
@@ -63,3 +70,53 @@ def write_copy(m, hit, fields, *, name):
     with m.If(hit):
         m.d.sync += [copies[field].eq(value) for field, value in fields.items()]
     return en, copies
+
+
+class BankedMemory:
+    """A memory of ``depth`` words of ``shape``, cut by hand into banks of at most one block
+    RAM (:data:`BLOCK_BITS`) each, every bank's output registered before the banks' words
+    are chosen: no block RAM output reaches logic before a register. (Synthesis cuts a deep
+    memory into block RAMs too, but chooses among their outputs before any register: a block
+    RAM's clock-to-output is half a 100 MHz cycle, and the choice and its wires the rest.)
+
+    ``m``: the module the memories and registers go into, as submodules ``name_i``.
+
+    Writes: ``write_addr``, ``write_data`` and ``write_en`` (one bit per ``granularity`` bits
+    of the word, or one), written in the cycle they are given. Reads: ``read_addr`` with
+    ``read_en`` high; ``read_data`` is the word two cycles later, and holds while ``read_en``
+    is low.
+    """
+    def __init__(self, m, *, shape, depth, granularity=None, name):
+        width = Shape.cast(shape).width
+        bank_depth = 1 << max(0, (BLOCK_BITS // max(1, width)).bit_length() - 1)
+        self.banks = -(-depth // bank_depth) if depth > bank_depth else 1
+        bank_depth = min(bank_depth, depth)
+        bank_bits = ceil_log2(bank_depth)
+        lanes = 1 if granularity is None else width // granularity
+        self.write_addr = Signal(max(1, ceil_log2(depth)), name=f"{name}_write_addr")
+        self.write_data = Signal(shape, name=f"{name}_write_data")
+        self.write_en = Signal(lanes, name=f"{name}_write_en")
+        self.read_addr = Signal(max(1, ceil_log2(depth)), name=f"{name}_read_addr")
+        self.read_en = Signal(init=1, name=f"{name}_read_en")
+        self.read_data = Signal(shape, name=f"{name}_read_data")
+        read_bank = Signal(range(self.banks), name=f"{name}_read_bank")
+        answer_bank = Signal(range(self.banks), name=f"{name}_answer_bank")
+        words = []
+        for index in range(self.banks):
+            memory = m.submodules[f"{name}_{index}"] = BlockMemory(shape=shape,
+                                                                  depth=bank_depth)
+            port = memory.write_port(granularity=granularity)
+            hit = self.write_addr[bank_bits:] == index if self.banks > 1 else 1
+            m.d.comb += [port.addr.eq(self.write_addr[:bank_bits]),
+                         port.data.eq(self.write_data),
+                         port.en.eq(Mux(hit, self.write_en, 0))]
+            read = registered_read(m, memory, name=f"{name}_{index}_read")
+            m.d.comb += [read.addr.eq(self.read_addr[:bank_bits]), read.en.eq(self.read_en)]
+            word = Signal(shape, name=f"{name}_{index}_word", reset_less=True)
+            m.d.sync += word.eq(read.data)
+            words.append(word)
+        with m.If(self.read_en):
+            m.d.sync += read_bank.eq(self.read_addr[bank_bits:] if self.banks > 1 else 0)
+        m.d.sync += answer_bank.eq(read_bank)
+        m.d.comb += self.read_data.eq(Array(words)[answer_bank] if self.banks > 1
+                                      else words[0])

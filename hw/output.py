@@ -93,9 +93,11 @@ class OutputStage(wiring.Component):
 
     @property
     def latency(self):
-        """Cycles from a row on ``i`` to its value on ``o``: the parameter read (1), the
-        bias (1), the multipliers' operand and product registers (2), the product's sum
-        (1), the two shifts (2), the rounding (1), the clamp (1) and the table read (1)."""
+        """Cycles from a row on ``i`` to its value on ``o``: the parameter read and its
+        register (2), the bias (1), the multipliers' operand and product registers (2), the
+        product's sum (1), the two shifts (2), and the table read, whose address is the
+        value rounded and clamped, and its register (2). No block RAM output feeds logic
+        before a register: a block RAM's clock-to-output is half the cycle at 100 MHz."""
         return 10
 
     def _memories(self, m, advance):
@@ -141,41 +143,44 @@ class OutputStage(wiring.Component):
         m.d.comb += param_read.addr.eq(self.param_base + self.i.payload.row)
         row = delayed(self.i.payload.row, self.latency, "row")
 
-        # 1: the row's parameters read beside its sum.
-        acc = stage(self.i.payload.sum, "acc")
+        # 1, 2: the row's parameters read beside its sum, and registered.
+        acc = delayed(self.i.payload.sum, 2, "acc")
         params = Signal(row_params_layout(cfg))
-        m.d.comb += params.eq(param_read.data)
-        # 2: the bias added, modulo 2**acc_width as the sums are.
+        m.d.comb += params.eq(stage(param_read.data, "params"))
+        # 3: the bias added, modulo 2**acc_width as the sums are.
         biased = stage((acc + params.bias)[:cfg.acc_width].as_signed(), "biased")
         multiplier = stage(params.multiplier, "multiplier")
         shift = delayed(stage(params.shift, "shift_0"), 3, "shift")
-        # 3, 4: the product in two multipliers of at most 18 bits: the low half of the sum
+        # 4, 5: the product in two multipliers of at most 18 bits: the low half of the sum
         # (unsigned) and the high half (signed), each times the multiplier.
         half = cfg.acc_width // 2
         factor = Cat(multiplier, 0).as_signed()
         low = registered_product(m, platform, Cat(biased[:half], 0).as_signed(), factor, advance)
         high = registered_product(m, platform, biased[half:].as_signed(), factor, advance)
-        # 5: their sum, acc * m exactly.
+        # 6: their sum, acc * m exactly.
         product = stage((high << half) + low, "product")
-        # 6, 7: (x + 2**(n - 1)) >> n = ((2x >> n) + 1) >> 1 for n > 0, and for n = 0 the
+        # 7, 8: (x + 2**(n - 1)) >> n = ((2x >> n) + 1) >> 1 for n > 0, and for n = 0 the
         # same form gives x: the shift is of 2x, in two steps (by n's multiple of 8, then the
         # rest).
         doubled = Cat(0, product).as_signed()
         coarse = stage(doubled >> Cat(0, 0, 0, shift[3:]), "coarse")
         fine = stage(coarse >> stage(shift[:3], "fine_shift"), "fine")
-        # 8, 9: the rounding, then the clamp to the symmetric range (each a carry chain).
-        rounded = stage((fine + 1) >> 1, "rounded")
+        # 9, 10: the activation table read at the value rounded and clamped to the symmetric
+        # range, and its word registered; the value's entry in the word is chosen from the
+        # register. rounded = (fine + 1) >> 1 is above the limit L exactly when fine > 2L,
+        # below -L when fine < -2L - 1, and otherwise within 10 bits of fine.
         limit = cfg.quant_max
-        clamped = Signal(signed(cfg.data_width), reset_less=True)
-        with m.If(advance):
-            m.d.sync += clamped.eq(Mux(rounded > limit, limit,
-                                       Mux(rounded < -limit, -limit, rounded)))
-        # 10: the activation table.
+        low_bits = Signal(signed(cfg.data_width + 3))
+        m.d.comb += low_bits.eq(((fine[:cfg.data_width + 2].as_signed() + 1) >> 1))
+        clamped = Signal(signed(cfg.data_width))
+        m.d.comb += clamped.eq(Mux(fine > 2 * limit, limit,
+                                   Mux(fine < -2 * limit - 1, -limit, low_bits)))
         entry = Signal(cfg.data_width)
         select = ceil_log2(self.entries_per_word)
         m.d.comb += [entry.eq(clamped + (1 << (cfg.data_width - 1))),
                      table_read.addr.eq(Cat(entry[select:], self.table)),
                      self.o.payload.row.eq(row)]
-        byte = stage(entry[:select], "entry_in_word")
-        m.d.comb += self.o.payload.value.eq(table_read.data.word_select(byte, cfg.data_width))
+        byte = delayed(entry[:select], 2, "entry_in_word")
+        word = stage(table_read.data, "table_word")
+        m.d.comb += self.o.payload.value.eq(word.word_select(byte, cfg.data_width))
         return m
