@@ -16,6 +16,7 @@ from .model import like_input
 from .network import Layer, Network, _tensor_array, weights_and_bias
 from .protocol import AcceleratorError, check_identity, load_layer, run_input
 from .patterns import parse_pattern, prune
+from .planner import cheapest_pattern
 from .quant import check_finite, quantize_activations, quantize_weights
 from .resident import (load_network, network_cycles, place_network, run_network,
                        sums_capacity, write_layer_table)
@@ -41,7 +42,8 @@ class RunStats:
     ``cycles`` are the accelerator's compute cycles over all tiles and inputs, ``ideal_cycles``
     the kept weights over P (the array's limit), ``eta`` their ratio. ``bytes_sent`` and
     ``bytes_received`` count the link's traffic; ``link_seconds`` is the wall-clock time of
-    the transfers, ``run_seconds`` of the runs, waiting included.
+    the transfers, ``run_seconds`` of the runs, waiting included. ``pattern`` names the
+    pattern whose format carried the weights (the cheapest one when none was given).
     """
     cycles: int = 0
     ideal_cycles: float = 0.0
@@ -54,6 +56,7 @@ class RunStats:
     link_seconds: float = 0.0
     run_seconds: float = 0.0
     counters: list = None
+    pattern: str = ""
 
     @property
     def eta(self):
@@ -139,7 +142,8 @@ class SparseAccel:
         ``layer`` is a weight matrix (M, K) or a ``torch.nn.Linear`` (its bias is added on
         the host); ``x`` one input (K,) or a batch (B, K). With ``pattern`` (a name such as
         ``"2:4"``, see :mod:`host.patterns`) the layer is pruned first; without one, exactly
-        its non-zero weights are kept. ``pattern="auto"`` takes the choice of a
+        its non-zero weights are kept, in the format that runs them fastest
+        (:func:`host.planner.cheapest_pattern`: a dense matrix runs dense, a 2:4 one 2:4). ``pattern="auto"`` takes the choice of a
         :class:`host.planner.Plan` for the layer ``name``: its pruned weights (the plan must
         have been made for these weights) in its format. Weights are quantized per row, each
         input with its own scale. Layers larger than the accelerator's memories are split
@@ -159,7 +163,7 @@ class SparseAccel:
         if pattern is None:
             if sparsity is not None or scores is not None:
                 raise ValueError("sparsity and scores need a pattern")
-            pattern = parse_pattern("unstructured")
+            pattern = None              # the cheapest format of the matrix, below
             pruned = weights
         elif pattern == "auto":
             if plan is None or name is None:
@@ -176,12 +180,14 @@ class SparseAccel:
             pattern = parse_pattern(pattern)
             pruned = prune(weights, pattern, sparsity=sparsity, scores=scores)
         q, weight_scale = quantize_weights(pruned, self.cfg.quant_max)
+        if pattern is None:
+            pattern = cheapest_pattern(self.cfg, q)[0]
         batch = np.atleast_2d(x)
         xq, input_scale = quantize_activations(batch, self.cfg.quant_max)
 
         # The layer overwrites the weight memory: a resident network is gone.
         self._loaded += 1
-        stats = RunStats(inputs=len(batch), counters=[])
+        stats = RunStats(inputs=len(batch), counters=[], pattern=pattern.name)
         acc = np.zeros((len(batch), q.shape[0]), dtype=np.int64)
         tiles = list(tile_layer(q, self.cfg, pattern))
         stats.tiles = len(tiles)

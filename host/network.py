@@ -216,7 +216,9 @@ class Layer:
     ``weights`` is a matrix (M, K), float or integer, or a ``torch.nn.Linear`` (its bias is
     taken too); ``bias`` (M,) or None. ``pattern``, ``sparsity`` and ``scores`` are those of
     :func:`host.patterns.prune`; with no pattern, exactly the non-zero weights given are kept
-    (and the pattern is ``unstructured``). ``activation`` is None (the identity), a name of
+    (``pattern`` is ``unstructured``, ``pattern_given`` false), and the accelerator that
+    loads the layer runs them in their cheapest format
+    (:func:`host.planner.cheapest_pattern`). ``activation`` is None (the identity), a name of
     :data:`ACTIVATIONS` (``"leaky_relu"`` has the slope 0.01), ``("prelu", slope)`` (or
     ``("leaky_relu", slope)``), or a NumPy callable applied elementwise: it is refused if on
     the INT8 grid values (-127..127 as float64) it gives another shape, or as one vector (or a
@@ -242,6 +244,10 @@ class Layer:
                                  f"({weights.shape[0]},), not shape {bias.shape}")
             bias = bias.astype(np.float64)
             check_finite("bias", bias)
+        # With no pattern, the accelerator that loads the layer runs it in its cheapest
+        # format (host.planner.cheapest_pattern); ``pattern`` is then unstructured, which
+        # carries any weights.
+        self.pattern_given = pattern is not None
         if pattern is None:
             if sparsity is not None or scores is not None:
                 raise ValueError("sparsity and scores need a pattern")
@@ -330,7 +336,8 @@ class QuantizedLayer:
     :class:`host.patterns.Pattern` they were pruned to; ``bias`` (M,) int32; ``multiplier``
     (M,) and ``shift`` (M,) the requantization (16 bits unsigned, 0 to 63); ``table`` (256,)
     int8, entry ``v + 128`` for value ``v``; the float64 scales ``s_w`` (M,) and ``s_in``,
-    ``s_pre``, ``s_out``. The arrays are read-only.
+    ``s_pre``, ``s_out``; ``pattern_given`` false when the layer was given no pattern (a
+    placement then takes its cheapest format). The arrays are read-only.
     """
     q: np.ndarray
     pattern: Pattern
@@ -342,6 +349,7 @@ class QuantizedLayer:
     s_in: float
     s_pre: float
     s_out: float
+    pattern_given: bool = True
 
     def run(self, xq):
         """The layer on INT8 inputs (B, K): ``(acc, y, z)``, the sums with the bias, the
@@ -465,7 +473,7 @@ class Network:
             q=_frozen(q.astype(np.int8)), pattern=layer.pattern,
             bias=_frozen(bias_q.astype(np.int32)), multiplier=_frozen(multiplier),
             shift=_frozen(shift), table=_frozen(table), s_w=_frozen(s_w),
-            s_in=s_in, s_pre=s_pre, s_out=s_out)
+            s_in=s_in, s_pre=s_pre, s_out=s_out, pattern_given=layer.pattern_given)
 
     @property
     def quantized(self):

@@ -18,12 +18,14 @@ from hw.config import FIELD_SPECS, AccelConfig
 
 from .cycles import run_cycles
 from .encode import encode
-from .patterns import parse_pattern
+from .patterns import NM, BankBalanced, Dense, TileWise, Unstructured, parse_pattern
+from .patterns import _most_per_group
 from .quant import quantize_weights
 from .runner import DENSE, LayerChoice
 
 
-__all__ = ["CANDIDATES", "LayerPlan", "Plan", "layer_cost", "plan_sparsity"]
+__all__ = ["CANDIDATES", "LayerPlan", "Plan", "layer_cost", "plan_sparsity",
+           "fitting_patterns", "cheapest_pattern"]
 
 
 #: Candidate prunings tried for every layer, besides dense.
@@ -53,6 +55,50 @@ def layer_cost(cfg, weights, pattern):
         cost = (cycles, layer.stream_bits(unlimited) // 8, name)
         if best is None or cost[:2] < best[:2]:
             best = cost
+    return best
+
+
+def fitting_patterns(cfg, q):
+    """Every pattern that carries the matrix ``q`` as it is, each at its tightest: dense;
+    ``N:M`` for each power of two ``M`` up to ``max_group_width`` (and at most 16), ``N`` the
+    most non-zero weights of any group of M; ``bank:W`` for the wider powers of two up to
+    ``max_group_width``; ``tile:G`` for G of 4, 8 and 16 rows; unstructured."""
+    q = np.asarray(q)
+    found = [Dense()]
+    width = 2
+    while width <= min(cfg.max_group_width, q.shape[1]):
+        most = max(1, int(_most_per_group(q, width).max(initial=0)))
+        if most < width:
+            found.append(NM(most, width) if width <= 16 else BankBalanced(width))
+        width *= 2
+    found += [TileWise(rows) for rows in (4, 8, 16) if rows < q.shape[0]]
+    found.append(Unstructured())
+    return found
+
+
+def cheapest_pattern(cfg, q):
+    """``(pattern, cycles, link_bytes)``: of :func:`fitting_patterns`, the pattern whose
+    format runs one input through ``q`` in the fewest cycles on ``cfg`` (latency included),
+    the fewest bytes on the link (the stream and the pattern table) breaking a tie, then the order of
+    :func:`fitting_patterns` (dense first). This is the rule ``SparseAccel.run`` and ``load``
+    follow for a matrix given with no pattern: a dense matrix runs dense, a 2:4 matrix
+    2:4, and a matrix with no structure unstructured. The weight memory's depth is not a
+    limit here (a larger layer is split into tiles, each in the same format); a format the
+    configuration cannot carry (a tile's list longer than its buffers) is passed over."""
+    q = np.asarray(q)
+    unlimited = dataclasses.replace(cfg, weight_depth=FIELD_SPECS["weight_depth"].high,
+                                    max_k=max(cfg.max_k, q.shape[1]),
+                                    max_m=max(cfg.max_m, q.shape[0]))
+    best = None
+    for pattern in fitting_patterns(cfg, q):
+        try:
+            layer = pattern.encode(q, unlimited)
+        except ValueError:      # LayerTooBig among them: the format cannot carry it here
+            continue
+        cost = (run_cycles(unlimited, layer),
+                (layer.stream_bits(unlimited) + layer.table_bits(unlimited)) // 8)
+        if best is None or cost < best[1:]:
+            best = (pattern, *cost)
     return best
 
 

@@ -20,6 +20,7 @@ column) of at least the layer's laid-out input and the rows its producer writes.
 alternate between two regions; the last one writes the result memory.
 """
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -37,6 +38,7 @@ from .cycles import COUNTER_REGS, RunCounters
 from .encode import LayerTooBig, encode_unstructured
 from .golden import padded_inputs, wrap
 from .patterns import Unstructured
+from .planner import cheapest_pattern
 from .protocol import AcceleratorError, status_error
 
 
@@ -155,6 +157,10 @@ def place_network(cfg, network, *, start=(0, 0, 0, 0), shared=False):
     if tables > cfg.max_layers:
         raise LayerTooBig(f"The network has {tables} layers; this accelerator's layer "
                           f"table holds {cfg.max_layers}", "layers", tables, cfg.max_layers)
+    # A layer given no pattern runs in the format cheapest for its weights on cfg.
+    quantized = [layer if layer.pattern_given else
+                 dataclasses.replace(layer, pattern=cheapest_pattern(cfg, layer.q)[0])
+                 for layer in quantized]
     # Each layer's input layout comes from its own encoding (of its logical rows).
     layouts = [_encode(layer.q, cfg, layer.pattern) for layer in quantized]
     placed = []

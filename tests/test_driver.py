@@ -221,3 +221,31 @@ def test_auto_pattern_runs_the_planners_choice(accel):
         accel.run(weights, x, pattern="auto")
     with pytest.raises(ValueError, match=r"^plan and name go with pattern='auto'$"):
         accel.run(weights, x, plan=plan, name="fc")
+
+
+@pytest.mark.parametrize("structure", ["dense", "2:4", "1:4", "unstructured"])
+def test_a_layer_given_no_pattern_runs_in_its_cheapest_format(accel, structure):
+    # Which format is cheapest depends on P (tests/test_planner.py checks the names at 64);
+    # here, that the driver runs the planner's choice, and that it costs no more than the
+    # unstructured stream that was the default.
+    from host.planner import cheapest_pattern
+    rng = np.random.default_rng(13)
+    weights = rng.uniform(0.5, 1, (24, 64)) * rng.choice([-1, 1], (24, 64))
+    if structure != "dense":
+        weights = prune(weights, structure, sparsity=0.6 if structure == "unstructured" else None)
+    x = rng.normal(size=(2, 64))
+    y = accel.run(weights, x)
+    np.testing.assert_array_equal(y, expected(weights, x))
+    auto = accel.last_run
+    assert auto.pattern == cheapest_pattern(accel.cfg, quantize_weights(weights)[0])[0].name
+    accel.run(weights, x, "unstructured", sparsity=0.0)     # every weight kept, unstructured
+    forced = accel.last_run
+    assert (auto.cycles, auto.bytes_sent) <= (forced.cycles, forced.bytes_sent)
+    if structure == "dense":
+        assert auto.pattern == "dense" and auto.bytes_sent < forced.bytes_sent
+    # A resident layer given no pattern is placed in its cheapest format too.
+    small = weights[:8, :32]
+    loaded = accel.load(small, calibration=x[:, :32])
+    loaded(x[:, :32])
+    q = quantize_weights(small)[0]
+    assert loaded.last_run.layers[0].format == cheapest_pattern(accel.cfg, q)[0].name

@@ -4,7 +4,8 @@ import pytest
 
 from hw.accel import pipeline_latency
 from hw.config import AccelConfig
-from host.planner import layer_cost, plan_sparsity
+from host.cycles import run_cycles
+from host.planner import cheapest_pattern, fitting_patterns, layer_cost, plan_sparsity
 from host.patterns import prune
 from host.runner import DENSE
 
@@ -73,3 +74,27 @@ def test_a_planner_needs_a_budget():
         plan_sparsity(layers, prune_layer, drift)
     with pytest.raises(ValueError, match=r"^Target speedup must be at least 1, not 0.5$"):
         plan_sparsity(layers, prune_layer, drift, target_speedup=0.5)
+
+
+def test_a_matrix_given_with_no_pattern_runs_in_its_cheapest_format():
+    cfg = AccelConfig()
+    rng = np.random.default_rng(3)
+    weights = rng.integers(1, 128, (128, 256)) * rng.choice([-1, 1], (128, 256))
+    chosen = {}
+    for name, sparsity in [("dense", None), ("2:4", None), ("1:4", None), ("4:8", None),
+                           ("unstructured", 0.5), ("tile:8", 0.5)]:
+        pruned = (weights if name == "dense" else
+                  prune(weights, name, sparsity=sparsity)).astype(np.int8)
+        pattern, cycles, link_bytes = cheapest_pattern(cfg, pruned)
+        chosen[name] = pattern.name
+        # Of every pattern that carries the matrix, none is faster, or as fast and smaller.
+        costs = []
+        for other in fitting_patterns(cfg, pruned):
+            layer = other.encode(pruned, cfg)
+            costs.append((run_cycles(cfg, layer),
+                          (layer.stream_bits(cfg) + layer.table_bits(cfg)) // 8))
+        assert (cycles, link_bytes) == min(costs)
+    # A tile's list beats cost cycles that the unstructured stream does not spend (at twice
+    # the bytes: the rule puts cycles first).
+    assert chosen == {"dense": "dense", "2:4": "2:4", "1:4": "1:4", "4:8": "4:8",
+                      "unstructured": "unstructured", "tile:8": "unstructured"}
