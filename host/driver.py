@@ -143,7 +143,8 @@ class SparseAccel:
         the host); ``x`` one input (K,) or a batch (B, K). With ``pattern`` (a name such as
         ``"2:4"``, see :mod:`host.patterns`) the layer is pruned first; without one, exactly
         its non-zero weights are kept, in the format that runs them fastest
-        (:func:`host.planner.cheapest_pattern`: a dense matrix runs dense, a 2:4 one 2:4). ``pattern="auto"`` takes the choice of a
+        (:func:`host.planner.cheapest_pattern`: a dense matrix runs dense, a 2:4 one 2:4).
+        ``pattern="auto"`` takes the choice of a
         :class:`host.planner.Plan` for the layer ``name``: its pruned weights (the plan must
         have been made for these weights) in its format. Weights are quantized per row, each
         input with its own scale. Layers larger than the accelerator's memories are split
@@ -163,8 +164,7 @@ class SparseAccel:
         if pattern is None:
             if sparsity is not None or scores is not None:
                 raise ValueError("sparsity and scores need a pattern")
-            pattern = None              # the cheapest format of the matrix, below
-            pruned = weights
+            pruned = weights            # in its cheapest format, chosen once quantized
         elif pattern == "auto":
             if plan is None or name is None:
                 raise ValueError("pattern='auto' takes a planner's choice: pass plan= "

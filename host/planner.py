@@ -35,6 +35,12 @@ CANDIDATES = (
 )
 
 
+def _unlimited(cfg, shape):
+    """``cfg`` with room for a whole layer of ``shape``: a cost, not a fit, is measured."""
+    return dataclasses.replace(cfg, weight_depth=FIELD_SPECS["weight_depth"].high,
+                               max_k=max(cfg.max_k, shape[1]), max_m=max(cfg.max_m, shape[0]))
+
+
 def layer_cost(cfg, weights, pattern):
     """``(cycles, link_bytes, format)`` of one input through the layer on the accelerator.
 
@@ -44,9 +50,7 @@ def layer_cost(cfg, weights, pattern):
     (``weight_depth`` is not a limit here); ``cycles`` are the run's, latency included.
     """
     pattern = parse_pattern(pattern)
-    unlimited = dataclasses.replace(cfg, weight_depth=FIELD_SPECS["weight_depth"].high,
-                                    max_k=max(cfg.max_k, weights.shape[1]),
-                                    max_m=max(cfg.max_m, weights.shape[0]))
+    unlimited = _unlimited(cfg, weights.shape)
     q, _ = quantize_weights(weights, cfg.quant_max)
     best = None
     for name in dict.fromkeys([pattern.name, "unstructured"]):
@@ -86,9 +90,7 @@ def cheapest_pattern(cfg, q):
     limit here (a larger layer is split into tiles, each in the same format); a format the
     configuration cannot carry (a tile's list longer than its buffers) is passed over."""
     q = np.asarray(q)
-    unlimited = dataclasses.replace(cfg, weight_depth=FIELD_SPECS["weight_depth"].high,
-                                    max_k=max(cfg.max_k, q.shape[1]),
-                                    max_m=max(cfg.max_m, q.shape[0]))
+    unlimited = _unlimited(cfg, q.shape)
     best = None
     for pattern in fitting_patterns(cfg, q):
         try:
