@@ -95,9 +95,11 @@ class OutputStage(wiring.Component):
     def latency(self):
         """Cycles from a row on ``i`` to its value on ``o``: the parameter read and its
         register (2), the bias (1), the multipliers' operand and product registers (2), the
-        product's sum (1), the two shifts (2), and the table read, whose address is the
-        value rounded and clamped, and its register (2). No block RAM output feeds logic
-        before a register: a block RAM's clock-to-output is half the cycle at 100 MHz."""
+        product's sum (1), the two shifts, the second with the rounding and the clamp (2),
+        and the table read at the registered entry, and its word registered (2). No block RAM output feeds logic
+        before a register, and no block RAM address comes from logic: a block RAM's
+        clock-to-output is half the cycle at 100 MHz, and the wire to it across the chip
+        most of the other half."""
         return 10
 
     def _memories(self, m, advance):
@@ -164,21 +166,23 @@ class OutputStage(wiring.Component):
         # rest).
         doubled = Cat(0, product).as_signed()
         coarse = stage(doubled >> Cat(0, 0, 0, shift[3:]), "coarse")
-        fine = stage(coarse >> stage(shift[:3], "fine_shift"), "fine")
-        # 9, 10: the activation table read at the value rounded and clamped to the symmetric
-        # range, and its word registered; the value's entry in the word is chosen from the
-        # register. rounded = (fine + 1) >> 1 is above the limit L exactly when fine > 2L,
-        # below -L when fine < -2L - 1, and otherwise within 10 bits of fine.
+        fine = Signal.like(coarse)
+        m.d.comb += fine.eq(coarse >> stage(shift[:3], "fine_shift"))
+        # 8: the rest of the shift, rounded and clamped to the symmetric range, registered as
+        # the table entry: rounded = (fine + 1) >> 1 is above the limit L exactly when
+        # fine > 2L, below -L when fine < -2L - 1, and otherwise within 10 bits of fine.
+        # 9, 10: the activation table read at the entry (its address straight from the
+        # register), and its word registered; the value's entry in the word is chosen from
+        # the register.
         limit = cfg.quant_max
         low_bits = Signal(signed(cfg.data_width + 3))
         m.d.comb += low_bits.eq(((fine[:cfg.data_width + 2].as_signed() + 1) >> 1))
         clamped = Signal(signed(cfg.data_width))
         m.d.comb += clamped.eq(Mux(fine > 2 * limit, limit,
                                    Mux(fine < -2 * limit - 1, -limit, low_bits)))
-        entry = Signal(cfg.data_width)
+        entry = stage((clamped + (1 << (cfg.data_width - 1)))[:cfg.data_width], "entry")
         select = ceil_log2(self.entries_per_word)
-        m.d.comb += [entry.eq(clamped + (1 << (cfg.data_width - 1))),
-                     table_read.addr.eq(Cat(entry[select:], self.table)),
+        m.d.comb += [table_read.addr.eq(Cat(entry[select:], self.table)),
                      self.o.payload.row.eq(row)]
         byte = delayed(entry[:select], 2, "entry_in_word")
         word = stage(table_read.data, "table_word")
