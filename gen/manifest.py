@@ -5,8 +5,7 @@ from hw.config import BUS_WIDTH, FORMAT_VERSION
 from hw.bus import (ACCEL_ID, ACCELERATOR_REGISTERS, BUS_READ_LATENCY, BUS_WRITE_LATENCY,
                     Region, Status, bus_addr_width, region_addr_width)
 from hw.chain import TABLE_WORDS, layer_words
-from hw.layouts import (field_offsets, grouped_beat_layout, layer_layout, pattern_layout,
-                        unstructured_beat_layout)
+from hw.layouts import field_offsets, layer_layout, pattern_layout, raw_beat_layout
 from hw.output import row_params_layout
 
 
@@ -54,15 +53,13 @@ def manifest(cfg):
         },
         "layouts": {
             # Each is a struct of arrays: field `name` of lane i is `width` bits at
-            # offset + i * width, or for a field that is not per lane, at offset. A grouped
-            # beat's index is INDEX_BITS bit planes, index_0 its least significant.
+            # offset + i * width, or for a field that is not per lane, at offset. A beat's
+            # metadata is INDEX_BITS bit planes, index_0 its least significant.
             name: {field: {"offset": offset, "width": width, "signed": is_signed,
                            "per_lane": lanes}
                    for field, (offset, width, is_signed, lanes)
                    in field_offsets(layout).items()}
-            for name, layout in (("unstructured_beat", unstructured_beat_layout(cfg)),
-                                 ("grouped_beat",
-                                  grouped_beat_layout(cfg, cfg.group_index_width)),
+            for name, layout in (("beat", raw_beat_layout(cfg, cfg.meta_bits)),
                                  ("pattern", pattern_layout(cfg)),
                                  ("layer", layer_layout(cfg)),
                                  ("row_params", row_params_layout(cfg)))

@@ -28,14 +28,13 @@ import numpy as np
 
 from hw.config import BUS_WIDTH, ceil_log2
 from hw.bus import Reg
-from hw.layouts import (Format, field_offsets, grouped_beat_layout, pattern_layout,
-                        unstructured_beat_layout)
+from hw.layouts import Format, field_offsets, pattern_layout, raw_beat_layout
 
 from .golden import padded_inputs
 
 
-__all__ = ["LayerTooBig", "EncodedLayer", "encode", "encode_unstructured", "encode_grouped",
-           "encode_tile", "pack_beats", "pattern_cycle"]
+__all__ = ["LayerTooBig", "EncodedLayer", "encode", "encode_unstructured", "decode_gaps",
+           "encode_grouped", "encode_tile", "pack_beats", "pattern_cycle"]
 
 
 class LayerTooBig(ValueError):
@@ -159,8 +158,7 @@ class EncodedLayer:
 
 def pack_beats(cfg, layout, fields):
     """Pack lane fields of shape (n_beats, P) into bus words of a struct-of-arrays beat
-    layout (:func:`~hw.layouts.unstructured_beat_layout` and its kin), as few a beat as hold
-    it."""
+    layout (:func:`~hw.layouts.raw_beat_layout` and its kin), as few a beat as hold it."""
     n_beats = len(next(iter(fields.values())))
     words = -(-layout.size // BUS_WIDTH)
     bits = np.zeros((n_beats, words * BUS_WIDTH), dtype=np.uint8)
@@ -230,35 +228,152 @@ def _row_starts(cfg, lengths):
     return starts
 
 
-def encode_unstructured(q, cfg, *, every_row=False):
-    """Encode a quantized weight matrix in the unstructured format (module docstring). With
-    ``every_row`` an empty row is sent too, as a zero lane (a chained layer's every row is an
-    output)."""
-    q = _check_layer(q, cfg)
-    row_index, column = np.nonzero(q)
-    if every_row:
-        rows = np.arange(q.shape[0])
-        lengths = np.bincount(row_index, minlength=q.shape[0])
-    else:
-        rows, lengths = np.unique(row_index, return_counts=True)
-    spans = np.maximum(-(-lengths // cfg.row_granularity), 1) * cfg.row_granularity
+def _gap_lanes(targets, target_weights, end, gap_bits):
+    """Places and weights of the lanes that visit every target place in order, from place
+    0, with the gaps a ``gap_bits`` code carries: a lane with a weight moves on 1 to
+    ``2**gap_bits`` places, a lane without (a filler) 0 to ``2**gap_bits - 1``. Filler
+    lanes go where a gap is longer; the last lane's gap reaches ``end`` (past the last row,
+    so that the last lane ends it)."""
+    real_step, filler_step = 1 << gap_bits, (1 << gap_bits) - 1
+    if len(targets) == 0 or targets[0] != 0:
+        targets = np.concatenate([[0], targets])
+        target_weights = np.concatenate([[0], target_weights])
+    steps = np.where(target_weights != 0, real_step, filler_step)
+    distance = np.diff(np.concatenate([targets, [end]]))
+    fillers = np.where(distance > steps, -(-(distance - steps) // filler_step), 0)
+    count = len(targets) + int(fillers.sum())
+    first = np.arange(len(targets)) + np.concatenate([[0], np.cumsum(fillers)[:-1]])
+    places = np.zeros(count, dtype=np.int64)
+    weights = np.zeros(count, dtype=np.int64)
+    places[first] = targets
+    weights[first] = target_weights
+    owner = np.repeat(np.arange(len(targets)), fillers)
+    within = np.arange(len(owner)) - np.repeat(np.cumsum(fillers) - fillers, fillers)
+    filler_lanes = np.repeat(first + 1, fillers) + within
+    places[filler_lanes] = targets[owner] + steps[owner] + within * filler_step
+    return places, weights
+
+
+def _gap_places(q, rows, gap_bits, *, alone=False):
+    """The places and weights of the unstructured stream's lanes for ``q``'s ``rows`` (the
+    rows laid end to end, K places each) with ``gap_bits``-bit gap codes, before padding,
+    and the place past the last row; ``alone``: each row starts from its own first place,
+    as if it began the stream."""
+    k = q.shape[1]
+    sent = q[rows]
+    row_index, column = np.nonzero(sent)
+    targets = row_index * k + column
+    weights = sent[row_index, column]
+    # A row with no kept weight (sent as an output of a chained layer) is visited at its
+    # first place, so that a lane ends it; with ``alone``, every row is.
+    counts = np.count_nonzero(sent, axis=1)
+    firsts = np.full(len(rows), k)
+    firsts[row_index[::-1]] = column[::-1]
+    visits = np.flatnonzero((firsts != 0) if alone else (counts == 0))
+    if len(visits):
+        order = np.argsort(np.concatenate([visits * k, targets]), kind="stable")
+        targets = np.concatenate([visits * k, targets])[order]
+        weights = np.concatenate([np.zeros(len(visits), weights.dtype), weights])[order]
+    end = len(rows) * k
+    places, weights = _gap_lanes(targets, weights, end, gap_bits)
+    return places, weights, end
+
+
+def row_lanes(q, rows, gap_bits, *, alone=False):
+    """Lanes each of ``q``'s ``rows`` takes in the unstructured stream with ``gap_bits``-bit
+    gap codes, before padding to whole pairs: its kept weights and the filler lanes at its
+    places (:func:`encode_unstructured`); ``alone``: each row as if it began the stream."""
+    if len(rows) == 0:
+        return np.zeros(0, dtype=np.int64)
+    places, _, _ = _gap_places(q, rows, gap_bits, alone=alone)
+    return np.bincount(places // q.shape[1], minlength=len(rows))
+
+
+def _unstructured_lanes(q, cfg, rows, gap_bits):
+    """The unstructured stream of ``q``'s ``rows`` with gap codes of ``gap_bits`` bits:
+    each lane's weight, place, row end and code (module docstring, and
+    :class:`~hw.layouts.Format`)."""
+    k = q.shape[1]
+    if len(rows) == 0:
+        nothing = np.zeros(0, dtype=np.int64)
+        return {"weight": nothing, "column": nothing, "last": nothing.astype(bool),
+                "code": nothing, "n_lanes": 0}
+    places, weights, end = _gap_places(q, rows, gap_bits)
+    row_of = places // k
+    lengths = np.bincount(row_of, minlength=len(rows))
+    spans = -(-lengths // cfg.row_granularity) * cfg.row_granularity
     starts = _row_starts(cfg, spans)
-    place = np.arange(len(column)) - np.repeat(np.cumsum(lengths) - lengths - starts, lengths)
-    n_lanes = int(starts[-1] + spans[-1]) if len(rows) else 0
-    n_beats = _beats(cfg, n_lanes, len(rows))
+    ends = starts + spans
+    n_lanes = int(ends[-1]) if len(rows) else 0
+    # Each row's padding (to whole pairs, and to the next beat where a beat would close
+    # too many rows) goes first, as lanes of no weight at the row's first place.
+    begins = np.concatenate([[0], ends[:-1]])
+    padding = starts - begins + spans - lengths
+    lane_rows = np.repeat(np.arange(len(rows)), lengths)
+    within = np.arange(len(places)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    slots = begins[lane_rows] + padding[lane_rows] + within
+    first_places = np.full(len(rows), 0, dtype=np.int64)
+    first_places[lane_rows[within == 0]] = places[within == 0]
+    lane_places = np.repeat(first_places, np.diff(np.concatenate([begins, [n_lanes]])))
+    lane_weights = np.zeros(n_lanes, dtype=np.int64)
+    lane_places[slots] = places
+    lane_weights[slots] = weights
+    gaps = np.diff(np.concatenate([lane_places, [end]]))
+    codes = gaps - (lane_weights != 0)
     last = np.zeros(n_lanes, dtype=bool)
-    last[starts + spans - 1] = True
-    lanes = {"weight": np.zeros(n_lanes, np.int32), "column": np.zeros(n_lanes, np.int32),
-             "last": last}
-    lanes["weight"][place] = q[row_index, column]
-    lanes["column"][place] = column
+    last[ends - 1] = True
+    return {"weight": lane_weights, "column": lane_places % k,
+            "last": last, "code": codes, "n_lanes": n_lanes}
+
+
+def decode_gaps(weight, code, columns, n_lanes):
+    """The model of :class:`hw.gaps.GapDecoder`: each lane's column and row end, from the
+    lanes' weights and gap codes (arrays of ``(n_beats, P)``, one input's stream) and the
+    places of a row (``columns``, K). Lanes past ``n_lanes`` get column 0 and no row end."""
+    weight, code = np.asarray(weight), np.asarray(code)
+    gaps = code.reshape(-1)[:n_lanes] + (weight.reshape(-1)[:n_lanes] != 0)
+    places = np.cumsum(gaps) - gaps
+    column = np.zeros(weight.size, dtype=np.int64)
+    last = np.zeros(weight.size, dtype=bool)
+    column[:n_lanes] = places % columns
+    last[:n_lanes] = (places + gaps) // columns > places // columns
+    return column.reshape(weight.shape), last.reshape(weight.shape)
+
+
+def encode_unstructured(q, cfg, *, every_row=False, gap_bits=None):
+    """Encode a quantized weight matrix in the unstructured format (module docstring). With
+    ``every_row`` an empty row is sent too (a chained layer's every row is an output).
+    ``gap_bits`` is the width of the gap code, 1 to ``cfg.gap_bits``; by default the width
+    that takes the fewest beats, then the fewest bus words."""
+    q = _check_layer(q, cfg)
+    if gap_bits is not None and not 1 <= gap_bits <= cfg.gap_bits:
+        raise ValueError(f"Gap codes must be 1 to {cfg.gap_bits} bits, not {gap_bits}")
+    rows = np.arange(q.shape[0]) if every_row else np.flatnonzero(np.count_nonzero(q, axis=1))
+    best = None
+    for bits in [gap_bits] if gap_bits else range(1, cfg.gap_bits + 1):
+        lanes = _unstructured_lanes(q, cfg, rows, bits)
+        beats = -(-lanes["n_lanes"] // cfg.pes)
+        words = -(-raw_beat_layout(cfg, bits).size // BUS_WIDTH)
+        cost = (beats, beats * words)
+        if best is None or cost < best[0]:
+            best = cost, bits, lanes
+    _, bits, lanes = best
+    n_lanes = lanes.pop("n_lanes")
+    n_beats = _beats(cfg, n_lanes, len(rows))
     lanes = {name: _lanes(cfg, n_beats, values, values.dtype) for name, values in lanes.items()}
+    code = lanes.pop("code")
+    lanes["last"] = lanes["last"].astype(bool)
     return EncodedLayer(
-        shape=q.shape, format=Format.UNSTRUCTURED, rows=rows, **lanes,
-        **_packed(cfg, unstructured_beat_layout(cfg), lanes), act_reads=len(column),
-        n_lanes=n_lanes,
+        shape=q.shape, format=Format.UNSTRUCTURED, rows=rows,
+        weight=lanes["weight"].astype(np.int32), column=lanes["column"].astype(np.int32),
+        last=lanes["last"],
+        **_packed(cfg, raw_beat_layout(cfg, bits),
+                  {"weight": lanes["weight"],
+                   **{f"index_{bit}": code >> bit & 1 for bit in range(bits)}}),
+        act_reads=int(np.count_nonzero(q[rows])), n_lanes=n_lanes,
         activation_length=q.shape[1],
-        settings={Reg.FORMAT: Format.UNSTRUCTURED.value})
+        settings={Reg.FORMAT: Format.UNSTRUCTURED.value, Reg.INDEX_BITS: bits,
+                  Reg.N_COLUMNS: q.shape[1]})
 
 
 def encode_grouped(q, cfg, kept, width):
@@ -319,7 +434,7 @@ def encode_grouped(q, cfg, kept, width):
         shape=q.shape, format=Format.GROUPED, rows=np.arange(m),
         weight=lanes["weight"], column=lanes["column"],
         last=_lanes(cfg, n_beats, last.reshape(-1), bool),
-        **_packed(cfg, grouped_beat_layout(cfg, index_bits),
+        **_packed(cfg, raw_beat_layout(cfg, index_bits),
                   {"weight": lanes["weight"],
                    **{f"index_{bit}": lanes["index"] >> bit & 1
                       for bit in range(index_bits)}}),
@@ -400,9 +515,13 @@ def encode_tile(q, cfg, rows_per_tile):
              -1, cfg.pes) for name in ("weight", "column", "last")}
     n_beats = _beats(cfg, len(lanes["weight"]) * cfg.pes, tiles * group)
 
-    list_words = pack_beats(cfg, unstructured_beat_layout(cfg), {
-        name: values.reshape(-1, cfg.pes) for name, values in list_lanes.items()})
-    weight_words = pack_beats(cfg, grouped_beat_layout(cfg, 0),
+    # A list lane names its column with its weight field's bits, then its metadata's.
+    listed = columns.reshape(-1, cfg.pes)
+    list_words = pack_beats(cfg, raw_beat_layout(cfg, cfg.meta_bits), {
+        "weight": listed & ((1 << cfg.data_width) - 1),
+        **{f"index_{bit}": listed >> (cfg.data_width + bit) & 1
+           for bit in range(cfg.meta_bits)}})
+    weight_words = pack_beats(cfg, raw_beat_layout(cfg, 0),
                               {"weight": weight_lanes["weight"].reshape(-1, cfg.pes)})
     packed = np.zeros((tiles, list_beats * (group + 1), list_words.shape[1]), dtype=np.uint32)
     packed[:, :list_beats] = list_words.reshape(tiles, list_beats, -1)

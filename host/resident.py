@@ -261,6 +261,7 @@ def descriptor(placement, index, *, keep_sums=False):
         "pattern_start": layer.pattern_start,
         "pattern_beats": settings.get("pattern_beats", 0),
         "index_bits": settings.get("index_bits", 0),
+        "columns": settings.get("n_columns", 0),
         "tile_list_beats": settings.get("tile_list_beats", 0),
         "tile_beats": settings.get("tile_beats", 0),
         "rows": layer.rows,

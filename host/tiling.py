@@ -8,10 +8,11 @@ format the pattern is sent in, never from trial encodings:
 - every format: a piece has at most ``max_k`` columns and is cut at multiples of the
   pattern's ``column_align`` (whole groups); a tile computes at most ``max_m`` rows, and its
   beats fit the weight memory (``weight_depth``).
-- ``UNSTRUCTURED``: a row takes its non-zero weights' lanes rounded up to
-  ``row_granularity``, placed as the encoder places them (:func:`host.encode._row_starts`,
-  which moves a row to the next beat rather than close more than ``output_ports`` rows in
-  one); empty rows are not sent and cost nothing.
+- ``UNSTRUCTURED``: a row takes its non-zero weights' lanes and the filler lanes at its
+  places (:func:`host.encode.row_lanes`, for the gap code that fits the most rows) rounded
+  up to ``row_granularity``, placed as the encoder places them
+  (:func:`host.encode._row_starts`, which moves a row to the next beat rather than close
+  more than ``output_ports`` rows in one); empty rows are not sent and cost nothing.
 - ``GROUPED``: every row takes the lanes :func:`host.encode.pattern_cycle` makes of its
   groups (each group as many lanes as a group of the tile's rows needs at most, the
   ``lanes_per_group`` of :class:`~host.patterns.NM` and its kin); they must span no more
@@ -40,7 +41,7 @@ import numpy as np
 from hw.config import ceil_log2
 from hw.layouts import Format
 
-from .encode import EncodedLayer, LayerTooBig, _row_starts, pattern_cycle
+from .encode import EncodedLayer, LayerTooBig, _row_starts, pattern_cycle, row_lanes
 from .patterns import parse_pattern
 
 
@@ -131,33 +132,38 @@ class _UnstructuredSizes:
     """Tile sizes in the unstructured format (the module docstring)."""
     def __init__(self, cfg, pattern, q):
         self.cfg = cfg
-        self._counts = np.zeros((len(q), q.shape[1] + 1), dtype=np.int64)
-        np.cumsum(q != 0, axis=1, out=self._counts[:, 1:])
+        self.q = q
 
-    def _lanes(self, lengths):
+    def _spans(self, lengths):
         granularity = self.cfg.row_granularity
         return -(-lengths // granularity) * granularity
 
     def piece(self, col0, width):
-        """Each row's non-zero weights in the piece."""
-        return self._counts[:, col0 + width] - self._counts[:, col0]
+        """The piece's columns of every row."""
+        return self.q[:, col0:col0 + width]
 
     def overflow(self, col0, width):
         """``(resource, needed, available)`` of the first memory that one row of the piece
         alone overflows, or ``None``."""
-        beats = _beats(self.cfg, int(self._lanes(self.piece(col0, width)).max(initial=0)))
+        piece = self.piece(col0, width)
+        sent = np.flatnonzero(np.count_nonzero(piece, axis=1))
+        lanes = np.min([row_lanes(piece, sent, bits, alone=True)
+                        for bits in range(1, self.cfg.gap_bits + 1)], axis=0)
+        beats = _beats(self.cfg, int(self._spans(lanes).max(initial=0)))
         return ("beats", beats, self.cfg.weight_depth) if beats > self.cfg.weight_depth else None
 
-    def rows(self, lengths, row0):
-        """The most rows from ``row0`` on that fit: every row up to the first non-empty one
-        that does not."""
+    def rows(self, piece, row0):
+        """The most rows from ``row0`` on that fit, with the gap code that fits most: every
+        row up to the first non-empty one that does not."""
         cfg = self.cfg
-        sent = np.flatnonzero(lengths[row0:])
+        sent = np.flatnonzero(np.count_nonzero(piece[row0:], axis=1))
         most = min(len(sent), cfg.max_m, cfg.weight_depth * cfg.pes // cfg.row_granularity)
-        spans = self._lanes(lengths[row0 + sent[:most]])
-        ends = _row_starts(cfg, spans) + spans
-        fit = int(np.count_nonzero(_beats(cfg, ends) <= cfg.weight_depth))
-        return int(sent[fit]) if fit < len(sent) else len(lengths) - row0
+        fit = 0
+        for bits in range(1, cfg.gap_bits + 1):
+            spans = self._spans(row_lanes(piece, row0 + sent[:most], bits))
+            ends = _row_starts(cfg, spans) + spans
+            fit = max(fit, int(np.count_nonzero(_beats(cfg, ends) <= cfg.weight_depth)))
+        return int(sent[fit]) if fit < len(sent) else len(piece) - row0
 
 
 class _GroupedSizes:

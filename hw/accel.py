@@ -18,6 +18,7 @@ from .control import RunControl, WeightStream
 from .counters import COUNTERS, PerformanceCounters
 from .decode import BeatDecoder
 from .fetch import ActivationWriteSignature, FetchUnit
+from .gaps import GapDecoder
 from .layouts import Format, layer_layout
 from .memory import BankedMemory
 from .pe import PEArray
@@ -112,10 +113,10 @@ class Accelerator(wiring.Component):
     registers (``host.bus`` lists every write). A run of ``n > 0`` beats takes exactly
     ``n +`` :attr:`latency` cycles, and one of no beats takes one cycle.
 
-    Datapath (:attr:`datapath`): :class:`BeatSource` -> :class:`BeatDecoder` ->
-    :class:`FetchUnit` -> :class:`PEArray` -> :class:`ReductionTree` ->
-    :class:`OutputAccumulator`, joined by streams. Only the decoder knows the format;
-    everything after it is shared.
+    Datapath (:attr:`datapath`): :class:`BeatSource` -> :class:`GapDecoder` ->
+    :class:`BeatDecoder` -> :class:`FetchUnit` -> :class:`PEArray` -> :class:`ReductionTree`
+    -> :class:`OutputAccumulator`, joined by streams. Only the decoders know the format;
+    everything after them is shared.
 
     Members
     -------
@@ -126,14 +127,14 @@ class Accelerator(wiring.Component):
     """
     def __init__(self, cfg):
         self.cfg = cfg
-        self.datapath = (BeatSource(cfg), BeatDecoder(cfg), FetchUnit(cfg), PEArray(cfg),
-                         ReductionTree(cfg), OutputAccumulator(cfg))
+        self.datapath = (BeatSource(cfg), GapDecoder(cfg), BeatDecoder(cfg), FetchUnit(cfg),
+                         PEArray(cfg), ReductionTree(cfg), OutputAccumulator(cfg))
         super().__init__({"bus": In(BusSignature(cfg)), "busy": Out(1)})
 
     @property
     def latency(self):
         """Fixed pipeline latency L of a run, in cycles: the sum of the datapath blocks'
-        latencies (the weight memory's read and registers, the decoder, the activation
+        latencies (the weight memory's read and registers, the decoders, the activation
         reads, the multipliers, the reduction tree, the output stage's arrival). Nothing
         stalls: no beat closes more than ``output_ports`` rows (:func:`host.encode.encode`)."""
         return sum(block.latency for block in self.datapath)
@@ -142,11 +143,12 @@ class Accelerator(wiring.Component):
         cfg = self.cfg
         m = Module()
 
-        source, decode, fetch, pes, tree, accum = self.datapath
-        for name, block in zip(("source", "decode", "fetch", "pes", "tree", "accum"),
+        source, gaps, decode, fetch, pes, tree, accum = self.datapath
+        for name, block in zip(("source", "gaps", "decode", "fetch", "pes", "tree", "accum"),
                                self.datapath):
             m.submodules[name] = block
-        wiring.connect(m, source.o, decode.i)
+        wiring.connect(m, source.o, gaps.i)
+        wiring.connect(m, gaps.o, decode.i)
         wiring.connect(m, decode.o, fetch.i)
         wiring.connect(m, fetch.o, pes.i)
         wiring.connect(m, pes.o, tree.i)
@@ -190,6 +192,7 @@ class Accelerator(wiring.Component):
                 settings.format.eq(reg("FORMAT").value),
                 settings.pattern_beats.eq(reg("PATTERN_BEATS").value),
                 settings.index_bits.eq(reg("INDEX_BITS").value),
+                settings.columns.eq(reg("N_COLUMNS").value),
                 settings.tile_list_beats.eq(reg("TILE_LIST_BEATS").value),
                 settings.tile_beats.eq(reg("TILE_BEATS").value),
                 inputs.eq(1),
@@ -202,6 +205,9 @@ class Accelerator(wiring.Component):
             source.inputs.eq(inputs),
             source.offset_base.eq(settings.in_base),
             source.offset_stride.eq(settings.in_stride),
+            gaps.index_bits.eq(settings.index_bits),
+            gaps.columns.eq(settings.columns),
+            gaps.format.eq(settings.format),
             decode.format.eq(settings.format),
             decode.index_bits.eq(settings.index_bits),
             decode.list_beats.eq(settings.tile_list_beats),
@@ -221,8 +227,9 @@ class Accelerator(wiring.Component):
             run.request.eq(request), source.request.eq(request),
             run.n_beats.eq(settings.n_beats), run.retired.eq(accum.retired),
             run.n_rows.eq(reg("N_ROWS").value), run.rows.eq(accum.rows),
-            run.overrun.eq(accum.overrun),
-            decode.restart.eq(run.start[0]), accum.clear.eq(run.start[1]),
+            run.overrun.eq(accum.overrun | gaps.overrun),
+            decode.restart.eq(run.start[0]), gaps.restart.eq(run.start[0]),
+            accum.clear.eq(run.start[1]),
         ]
 
         counters = m.submodules.counters = PerformanceCounters(cfg)
@@ -250,7 +257,7 @@ class Accelerator(wiring.Component):
 
         if cfg.chains:
             self._network(m, settings, inputs, network, run, sequencer_start, counters,
-                          accum, fetch, writes, bank, answers)
+                          accum, gaps, fetch, writes, bank, answers)
         else:
             m.d.comb += [self.busy.eq(run.busy), reg("STATUS").r_data.eq(run.status),
                          counters.busy.eq(run.busy),
@@ -263,7 +270,7 @@ class Accelerator(wiring.Component):
         return m
 
     def _network(self, m, settings, inputs, network, run, sequencer_start, counters, accum,
-                 fetch, writes, bank, answers):
+                 gaps, fetch, writes, bank, answers):
         """The resident network's blocks: the sequencer and its layer table, the drain with
         its output stages, the result memory; and the run's busy, status and reads."""
         cfg = self.cfg
@@ -299,7 +306,7 @@ class Accelerator(wiring.Component):
             counters.busy.eq(Mux(network, sequencer.layer_busy, run.busy)),
             self.busy.eq(run.busy | sequencer.busy),
             reg("STATUS").r_data.eq(Mux(network, sequencer.status.as_value() | Mux(
-                accum.overrun, Status.OVERRUN.value, 0), run.status)),
+                accum.overrun | gaps.overrun, Status.OVERRUN.value, 0), run.status)),
         ]
         # The activation memories are written by the bus between runs, by the drain during
         # a network run.

@@ -223,8 +223,11 @@ def _accelerator_registers():
         regs.add("FORMAT", RW, Format.as_shape().width, "The layer's hw.layouts.Format.")
         regs.add("PATTERN_BEATS", RW, lambda cfg: ceil_log2(cfg.pattern_depth + 1),
                  "Grouped: entries of the pattern table in the layer's cycle.")
-        regs.add("INDEX_BITS", RW, lambda cfg: ceil_log2(cfg.group_index_width + 1),
-                 "Grouped: bits of a lane's index within its group.")
+        regs.add("INDEX_BITS", RW, lambda cfg: ceil_log2(cfg.meta_bits + 1),
+                 "Grouped: bits of a lane's index within its group; unstructured: bits of "
+                 "a lane's gap code.")
+        regs.add("N_COLUMNS", RW, lambda cfg: ceil_log2(cfg.max_k + 1),
+                 "Unstructured: the layer's inputs K, the places of a row.")
         regs.add("TILE_LIST_BEATS", RW,
                  lambda cfg: max(1, ceil_log2(cfg.compact_buffer_depth + 1)),
                  "Tile-wise: list beats at the start of a tile.")

@@ -14,7 +14,7 @@ __all__ = ["FORMAT_VERSION", "BUS_WIDTH", "ConfigError", "FieldSpec", "FIELD_SPE
 
 #: Version of the weight-stream format, the register map and the bus map. Raised whenever any of
 #: them changes, so that a host refuses a bitstream it cannot drive.
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 
 #: Width of a word on the host bus, in bits.
 BUS_WIDTH = 32
@@ -168,6 +168,13 @@ class AccelConfig:
         low=2, high=256, power_of_two=True,
         notes="A kept weight's index in its group takes up to ``log2(max_group_width)`` "
               "bits.")
+    gap_bits: int = _field(6,
+        noun="gap_bits",
+        summary="widest code of the unstructured format's column gaps, in bits per lane",
+        low=1, high=16, unit="bits",
+        notes="A kept weight's column is coded as its gap to the next lane's, ``INDEX_BITS`` "
+              "wide (chosen per layer by the host, up to this); a longer gap takes filler "
+              "lanes. The beat's metadata planes are :attr:`meta_bits`.")
     pattern_depth: int = _field(512,
         noun="pattern_depth",
         summary="entries of the pattern table: the longest cycle of beat phases a grouped "
@@ -347,12 +354,18 @@ class AccelConfig:
         return self.words_per_beat * BUS_WIDTH
 
     @property
+    def meta_bits(self):
+        """Metadata bits of a lane in the weight memory: the widest of a grouped lane's index
+        (:attr:`group_index_width`), an unstructured lane's gap code (:attr:`gap_bits`) and
+        what a tile's list lane needs beside its weight field to name a column."""
+        return max(self.group_index_width, self.gap_bits,
+                   ceil_log2(self.max_k) - self.data_width)
+
+    @property
     def beat_bits(self):
-        """Bits of the widest beat of any format: an unstructured lane is a weight, a column
-        and a row end; a grouped lane a weight and up to :attr:`group_index_width` index bits
-        (:func:`hw.layouts.beat_bits`, whose layouts place them)."""
-        return self.pes * (self.data_width + max(self.column_width + 1,
-                                                 self.group_index_width))
+        """Bits of a beat in the weight memory: a weight and :attr:`meta_bits` of metadata
+        for each lane (:func:`hw.layouts.beat_bits`, whose layout places them)."""
+        return self.pes * (self.data_width + self.meta_bits)
 
     @property
     def words_per_beat(self):

@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from .config import ceil_log2
 from .layouts import (Format, beat_layout, fetch_control_layout, fetch_layout, field_offsets,
-                      grouped_beat_layout, source_layout, unstructured_beat_layout)
+                      gapped_layout, raw_beat_layout)
 from .replicas import LANES_PER_COPY, lane_copies, replicas
 
 
@@ -17,15 +17,17 @@ class BeatDecoder(wiring.Component):
     """Decodes raw weight beats into lanes of ``(weight, column, last)``.
 
     Every format keeps a lane's weight at the same place of the beat, so only the metadata
-    is decoded. ``UNSTRUCTURED`` lanes carry their column and row end. ``GROUPED`` lanes
+    is decoded. ``UNSTRUCTURED`` lanes come with their column and row end, decoded from
+    their gaps by :class:`~hw.gaps.GapDecoder`. ``GROUPED`` lanes
     carry an ``index_bits``-bit index; a lane reads its own activation bank at
     ``base | index`` (in ``column``), and its row end is its bit of ``last``, both from the
     beat's entry of the pattern table (:func:`~hw.layouts.pattern_layout`), which the beat
     source reads beside the beat. The host writes ``base = phase << index_bits``. There is
     no per-lane arithmetic, whatever N and M are.
 
-    ``TILE`` beats count through each tile: its first ``list_beats`` beats are unstructured
-    lanes of weight 0 (``gather``, ``slot`` the list beat's number), the rest
+    ``TILE`` beats count through each tile: its first ``list_beats`` beats are list lanes,
+    each naming a column with its weight and metadata bits (``gather``, ``slot`` the list
+    beat's number; :func:`~hw.layouts.raw_beat_layout`), the rest
     dense weight beats (``compact``, ``slot`` the beat's number within its row, whose last
     lane ends the row when the row's last beat is reached).
 
@@ -38,13 +40,14 @@ class BeatDecoder(wiring.Component):
 
     Members
     -------
-    i : ``In(stream.Signature(source_layout(cfg)))``
-        Raw beats from the weight memory, with their entries of the pattern table.
+    i : ``In(stream.Signature(gapped_layout(cfg)))``
+        Raw beats from the weight memory, with their entries of the pattern table and their
+        unstructured lanes' columns and row ends.
     o : ``Out(stream.Signature(fetch_layout(cfg)))``
         Decoded lanes and where their activations come from.
     format : ``In(Format)``
         The layer's format.
-    index_bits : ``In(range(group_index_width + 1))``
+    index_bits : ``In(range(meta_bits + 1))``
         Width of a grouped lane's index.
     list_beats : ``In(max(1, ceil_log2(compact_buffer_depth + 1)))``
         List beats at the start of each tile.
@@ -61,10 +64,10 @@ class BeatDecoder(wiring.Component):
     def __init__(self, cfg):
         self.cfg = cfg
         super().__init__({
-            "i":          In(stream.Signature(source_layout(cfg))),
+            "i":          In(stream.Signature(gapped_layout(cfg))),
             "o":          Out(stream.Signature(fetch_layout(cfg))),
             "format":     In(Format),
-            "index_bits": In(range(cfg.group_index_width + 1)),
+            "index_bits": In(range(cfg.meta_bits + 1)),
             "list_beats": In(max(1, ceil_log2(cfg.compact_buffer_depth + 1))),
             "tile_beats": In(ceil_log2(cfg.weight_depth + 1)),
             "reads":      Out(range(cfg.pes + 1)),
@@ -78,21 +81,23 @@ class BeatDecoder(wiring.Component):
         return 1
 
     def _layer_flags(self, m):
-        """The layer's index masks and grouped flags, a copy per group of lanes, loaded as
-        the run starts."""
+        """The layer's index masks and its grouped and unstructured flags, a copy per group
+        of lanes, loaded as the run starts."""
         cfg = self.cfg
         # Registers that reach every lane have a copy per group of lanes (hw.replicas); the
         # layer's own are loaded as the run starts.
         copies = lane_copies(cfg.pes)
         index_masks = replicas(cfg.group_index_width, copies, name="index_mask")
         grouped = replicas(1, copies, name="grouped")
+        gapped = replicas(1, copies, name="gapped")
         with m.If(self.restart):
             m.d.sync += [
                 *(mask.eq(Cat(self.index_bits > bit for bit in range(cfg.group_index_width)))
                   for mask in index_masks),
                 *(flag.eq(self.format == Format.GROUPED) for flag in grouped),
+                *(flag.eq(self.format == Format.UNSTRUCTURED) for flag in gapped),
             ]
-        return index_masks, grouped
+        return index_masks, grouped, gapped
 
     def _lanes_left(self, m, moving):
         """Whether the beat is the run's last (a copy per group of lanes), which of its lanes
@@ -200,17 +205,20 @@ class BeatDecoder(wiring.Component):
 
         # Views of the raw beat. Slicing signals of their own is cheap to elaborate; slicing a
         # slice of the wide payload for every lane field is not.
-        unstructured = Signal(unstructured_beat_layout(cfg))
-        raw = unstructured.as_value()
-        pattern = Signal.like(self.i.payload.pattern)
+        source = self.i.payload.source
+        raw = Signal(raw_beat_layout(cfg, cfg.meta_bits))
+        pattern = Signal.like(source.pattern)
         word = Signal(cfg.beat_width)              # the whole beat, for the index planes
-        m.d.comb += [raw.eq(self.i.payload.beat), word.eq(self.i.payload.beat),
-                     pattern.eq(self.i.payload.pattern)]
-        offsets = Signal.like(self.i.payload.offsets)
-        m.d.comb += offsets.eq(self.i.payload.offsets)
-        planes = field_offsets(grouped_beat_layout(cfg, cfg.group_index_width))
+        gap_column = Signal.like(self.i.payload.column)
+        gap_last = Signal.like(self.i.payload.last)
+        m.d.comb += [raw.as_value().eq(source.beat[:len(raw.as_value())]),
+                     word.eq(source.beat), pattern.eq(source.pattern),
+                     gap_column.eq(self.i.payload.column), gap_last.eq(self.i.payload.last)]
+        offsets = Signal.like(source.offsets)
+        m.d.comb += offsets.eq(source.offsets)
+        planes = field_offsets(raw_beat_layout(cfg, cfg.meta_bits))
         copies = lane_copies(cfg.pes)
-        index_masks, grouped = self._layer_flags(m)
+        index_masks, grouped, gapped = self._layer_flags(m)
 
         finals, tail_lanes, live = self._lanes_left(m, moving)
 
@@ -242,6 +250,10 @@ class BeatDecoder(wiring.Component):
             # Bit j of the index is in plane j; planes past the beat's are not its own.
             index = Cat(word[planes[f"index_{bit}"][0] + lane] & index_masks[copy][bit]
                         for bit in range(cfg.group_index_width))
+            # A tile's list lane: its weight's bits, then its metadata, name its column.
+            listed = Cat(raw.weight[lane].as_unsigned(),
+                         *(word[planes[f"index_{bit}"][0] + lane]
+                           for bit in range(cfg.meta_bits)))[:cfg.column_width]
             lane_live = ~finals[copy] | tail_lanes[lane]
             other_last = pattern.last[lane] & lane_live & grouped[copy]
             if lane == cfg.pes - 1:
@@ -249,9 +261,11 @@ class BeatDecoder(wiring.Component):
             out = payload[lane]
             with m.If(advance):
                 m.d.sync += [
-                    out.weight.eq(unstructured.weight[lane]),
-                    out.column.eq(Mux(direct[copy], unstructured.column[lane],
+                    # A tile's list lane does no work: its weight field names a column.
+                    out.weight.eq(Mux(direct[copy] & ~gapped[copy], 0, raw.weight[lane])),
+                    out.column.eq(Mux(direct[copy],
+                                      Mux(gapped[copy], gap_column[lane], listed),
                                       pattern.base[lane] | index) | offsets[copy]),
-                    out.last.eq(Mux(direct[copy], unstructured.last[lane], other_last)),
+                    out.last.eq(Mux(direct[copy], gapped[copy] & gap_last[lane], other_last)),
                 ]
         return m

@@ -13,7 +13,7 @@ from .replicas import lane_copies
 
 __all__ = [
     "Format", "lane_layout", "beat_layout", "fetch_control_layout", "fetch_layout",
-    "unstructured_beat_layout", "grouped_beat_layout", "pattern_layout", "source_layout",
+    "raw_beat_layout", "pattern_layout", "source_layout", "gapped_layout",
     "beat_bits", "operand_layout", "product_layout", "sum_layout", "field_offsets",
     "MULTIPLIER_WIDTH", "SHIFT_WIDTH", "layer_layout", "layer_words", "TABLE_WORDS",
 ]
@@ -25,15 +25,21 @@ TABLE_WORDS = 64
 class Format(enum.Enum, shape=2):
     """How the weight memory encodes a layer; chosen per run by the ``FORMAT`` register.
 
-    Every raw beat is a struct of arrays (:func:`unstructured_beat_layout`,
-    :func:`grouped_beat_layout`): the P lanes' weights come first, so a weight sits at the
-    same place in every format, and the lanes' metadata follows.
+    Every raw beat is the same struct of arrays (:func:`raw_beat_layout`): the P lanes'
+    weights, then ``INDEX_BITS`` bit planes of metadata, so a weight sits at the same place
+    in every format; only the metadata's meaning differs.
 
-    ``UNSTRUCTURED``: each lane is a weight, its column and its row end.
+    ``UNSTRUCTURED``: each lane is a weight and a gap code ``v``. The rows the layer sends
+    are laid end to end, K (``N_COLUMNS``) places each, and a lane sits at a place: the
+    first lane of each input's stream at place 0, and each next lane ``v + 1`` places
+    further when this lane's weight is not zero, ``v`` places when it is (a filler, or
+    padding, which does no work). A lane's column is its place within its row, and a lane
+    ends its row when the next lane's place is in a later row (:class:`hw.gaps.GapDecoder`).
+    Row ends cost no bits; a gap longer than the code's takes filler lanes.
 
     ``GROUPED``: each row is split into groups of M consecutive columns, of which exactly N
     are sent; each lane is a weight and its index within the group, ``INDEX_BITS`` wide.
-    N:M (M <= 16), bank-balanced (M the bank width) and dense (1:1 with no index bits) are
+    N:M (M <= 16), bank-balanced (M the bank width) and dense (1:1 with no index) are
     all grouped. Which group a lane reads and whether it ends a row depend only on the lane's
     place in the stream, which repeats every ``PATTERN_BEATS`` beats (the beat's phase): the
     host writes one :func:`pattern_layout` entry per phase into the pattern table, with each
@@ -42,11 +48,10 @@ class Format(enum.Enum, shape=2):
     a power of two), so a lane reads its own memory at ``base | index``.
 
     ``TILE``: tile-wise. Each tile of G rows starts with ``TILE_LIST_BEATS`` (at least two)
-    list beats of unstructured lanes of weight 0 whose ``column`` names the tile's kept
-    inputs; the fetch unit reads each of them once and keeps it in lane ``i``'s compact
-    buffer. The tile's rows follow as dense grouped beats (1:1, no index) of exactly that
-    many beats per row, lane ``i`` of every beat reading the compact buffer ``i``: one
-    activation read serves all G rows.
+    list beats whose lanes name the tile's kept inputs (:func:`raw_beat_layout`); the fetch unit
+    reads each of them once and keeps it in lane ``i``'s compact buffer. The tile's rows
+    follow as dense beats (1:1, no index) of exactly that many beats per row, lane ``i`` of
+    every beat reading the compact buffer ``i``: one activation read serves all G rows.
     ``TILE_BEATS`` counts a tile's list and weight beats.
     """
     UNSTRUCTURED = 0
@@ -100,26 +105,17 @@ def _lanes(shape, cfg):
     return data.ArrayLayout(shape, cfg.pes)
 
 
-def unstructured_beat_layout(cfg):
-    """A beat of the unstructured stream: P weights, P columns, P row ends.
-
-    Rows follow each other in order, columns ascending, packed across beats with no idle
-    lane; empty rows are not sent.
-    """
+def raw_beat_layout(cfg, meta_bits):
+    """A beat of the weight stream: P weights, then the P lanes' metadata of ``meta_bits``
+    bits as bit planes: field ``index_j`` holds bit ``j`` of every lane's metadata, so a
+    lane's metadata bits sit at the same places whatever ``meta_bits`` is. The metadata is
+    a grouped lane's index or an unstructured lane's gap code. A tile's list lane names a
+    column with its weight field (read as ``data_width`` unsigned bits) as the column's low
+    bits and its metadata as the high bits. The weight memory holds ``cfg.meta_bits``
+    planes."""
     return data.StructLayout({
         "weight": _lanes(signed(cfg.data_width), cfg),
-        "column": _lanes(unsigned(cfg.column_width), cfg),
-        "last":   _lanes(unsigned(1), cfg),
-    })
-
-
-def grouped_beat_layout(cfg, index_bits):
-    """A beat of a grouped stream: P weights, then the P indices of ``index_bits`` bits as
-    bit planes: field ``index_j`` holds bit ``j`` of every lane's index, so a lane's index
-    bits sit at the same places whatever ``index_bits`` is."""
-    return data.StructLayout({
-        "weight": _lanes(signed(cfg.data_width), cfg),
-        **{f"index_{bit}": _lanes(unsigned(1), cfg) for bit in range(index_bits)},
+        **{f"index_{bit}": _lanes(unsigned(1), cfg) for bit in range(meta_bits)},
     })
 
 
@@ -135,20 +131,31 @@ def pattern_layout(cfg):
 
 def source_layout(cfg):
     """A raw beat as it leaves the weight memory, with the pattern table's entry for its
-    phase and where its input is in the activation memories (``offsets``: one equal copy
-    for each group of :data:`~hw.replicas.LANES_PER_COPY` lanes)."""
+    phase, whether it is the first of its input (``first``) and where its input is in the
+    activation memories (``offsets``: one equal copy for each group of
+    :data:`~hw.replicas.LANES_PER_COPY` lanes)."""
     return data.StructLayout({
         "beat":    unsigned(cfg.beat_width),
+        "first":   unsigned(1),
         "pattern": pattern_layout(cfg),
         "offsets": data.ArrayLayout(unsigned(cfg.act_address_width), lane_copies(cfg.pes)),
     })
 
 
+def gapped_layout(cfg):
+    """A raw beat with its unstructured lanes' places decoded (:class:`hw.gaps.GapDecoder`):
+    the beat as the source gave it, each lane's ``column`` and whether it ends its row
+    (``last``); both unspecified for the other formats."""
+    return data.StructLayout({
+        "source": source_layout(cfg),
+        "column": _lanes(unsigned(cfg.column_width), cfg),
+        "last":   _lanes(unsigned(1), cfg),
+    })
+
+
 def beat_bits(cfg):
-    """Bits of the widest beat of any format: the weight memory's useful width."""
-    return max([unstructured_beat_layout(cfg).size] +
-               [grouped_beat_layout(cfg, bits).size
-                for bits in range(cfg.group_index_width + 1)])
+    """Bits of a beat in the weight memory: its useful width."""
+    return raw_beat_layout(cfg, cfg.meta_bits).size
 
 
 def operand_layout(cfg):
@@ -210,8 +217,8 @@ def layer_layout(cfg):
     :class:`hw.chain.NetworkSequencer` runs it for every input of a batch.
 
     ``beat_start``, ``n_beats`` (per input), ``n_lanes`` (per input), ``format`` and its
-    constants (``pattern_start``, ``pattern_beats``, ``index_bits``, ``tile_list_beats``,
-    ``tile_beats``) describe its weights, as the ``layer`` registers do for one run;
+    constants (``pattern_start``, ``pattern_beats``, ``index_bits``, ``columns``,
+    ``tile_list_beats``, ``tile_beats``) describe its weights, as the ``layer`` registers do for one run;
     ``rows`` its output rows per input (a multiple of ``output_ports``); ``in_base`` and
     ``in_stride`` where its inputs are in the activation memories; ``out_base`` and
     ``out_stride`` where its INT8 outputs go, in the activation memories or with
@@ -232,7 +239,8 @@ def layer_layout(cfg):
         "format":          Format,
         "pattern_start":   unsigned(entries),
         "pattern_beats":   unsigned(entries),
-        "index_bits":      unsigned(ceil_log2(cfg.group_index_width + 1)),
+        "index_bits":      unsigned(ceil_log2(cfg.meta_bits + 1)),
+        "columns":         unsigned(ceil_log2(cfg.max_k + 1)),
         "tile_list_beats": unsigned(max(1, ceil_log2(cfg.compact_buffer_depth + 1))),
         "tile_beats":      unsigned(beats),
         "rows":            unsigned(cfg.row_width + 1),

@@ -68,7 +68,8 @@ class BeatSource(wiring.Component):
     ``offset_base + b * offset_stride`` (one copy per group of lanes), where the decoder
     finds that input in the activation memories. Each beat leaves as the raw memory word,
     with entry ``pattern_start + (j mod pattern_beats)`` of the pattern table beside the
-    input's beat ``j``; :class:`~hw.decode.BeatDecoder` reads its format.
+    input's beat ``j``, and ``first`` set on each input's beat 0;
+    :class:`~hw.decode.BeatDecoder` reads its format.
 
     One beat leaves per cycle unless the consumer holds ``o.ready`` low; under back-pressure
     the source holds its output and its reads. The run reads its ``j``-th beat ``j + 1``
@@ -133,6 +134,7 @@ class BeatSource(wiring.Component):
         remaining = Signal.like(self.n_beats)
         inputs_left = Signal.like(self.inputs)
         offset = Signal.like(self.offset_base)
+        starting = Signal()     # the next beat read is its input's first
         advance = Signal()
         m.d.comb += advance.eq(~self.o.valid | self.o.ready)
 
@@ -155,7 +157,7 @@ class BeatSource(wiring.Component):
                 remaining.eq(self.n_beats), inputs_left.eq(self.inputs),
                 phase.eq(self.pattern_start),
                 pattern_end.eq(self.pattern_start + self.pattern_beats),
-                offset.eq(self.offset_base),
+                offset.eq(self.offset_base), starting.eq(1),
             ]
         with m.Elif(advance & request):
             with m.If(ending):
@@ -168,12 +170,12 @@ class BeatSource(wiring.Component):
                     ending.eq(self.n_beats == 1), more.eq(next_more),
                     remaining.eq(self.n_beats), inputs_left.eq(inputs_left - 1),
                     phase.eq(self.pattern_start),
-                    offset.eq(offset + self.offset_stride),
+                    offset.eq(offset + self.offset_stride), starting.eq(1),
                 ]
             with m.Else():
                 m.d.sync += [
                     *(flag.eq((remaining == 2) & more) for flag in (*group_wraps, wrap)),
-                    ending.eq(remaining == 2), remaining.eq(remaining - 1),
+                    ending.eq(remaining == 2), remaining.eq(remaining - 1), starting.eq(0),
                     phase.eq(Mux(phase + 1 == pattern_end, self.pattern_start, phase + 1)),
                 ]
 
@@ -202,13 +204,16 @@ class BeatSource(wiring.Component):
         landed_pattern = Signal(len(pattern_data), reset_less=True)
         fetched_offset = Signal.like(offset, reset_less=True)
         landed_offset = Signal.like(offset, reset_less=True)
+        fetched_first = Signal(reset_less=True)
+        landed_first = Signal(reset_less=True)
         payload = Signal(source_layout(cfg), reset_less=True)
         m.d.comb += self.o.payload.eq(payload)
         with m.If(advance):
             m.d.sync += [fetched.eq(request), landed.eq(fetched), self.o.valid.eq(landed),
                          landed_beat.eq(beat_data), landed_pattern.eq(pattern_data),
                          fetched_offset.eq(offset), landed_offset.eq(fetched_offset),
-                         payload.beat.eq(landed_beat),
+                         fetched_first.eq(starting), landed_first.eq(fetched_first),
+                         payload.beat.eq(landed_beat), payload.first.eq(landed_first),
                          payload.pattern.eq(landed_pattern),
                          *(copy.eq(landed_offset) for copy in payload.offsets)]
         return m

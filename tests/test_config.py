@@ -17,7 +17,9 @@ def test_defaults_and_derived_values():
     assert cfg.lane_levels == 6
     assert cfg.column_width == 11
     assert cfg.sum_width == 22
-    assert pipeline_latency(cfg) == 18
+    assert pipeline_latency(cfg) == 22
+    assert cfg.meta_bits == 6
+    assert cfg.beat_bits == 64 * 14
     assert cfg.acts_per_word == 4
     assert cfg.out_depth == 768
 
@@ -38,6 +40,7 @@ def test_variants_and_hash():
     ({"pes": 2048}, "pes", r"^PE count must be a power of two from 1 to 1024, not 2048$"),
     ({"data_width": 6}, "data_width", r"^Data width must be 4, 8 or 16 bits, not 6$"),
     ({"acc_width": 40}, "acc_width", r"^Accumulator width must be from 16 to 32 bits, not 40$"),
+    ({"gap_bits": 0}, "gap_bits", r"^gap_bits must be from 1 to 16 bits, not 0$"),
     ({"acc_width": 20}, "acc_width",
      r"^Accumulator width must be at least 22 bits for 64 PEs of 8 bits, not 20$"),
     ({"max_k": 0}, "max_k", r"^max_k must be from 1 to 65536, not 0$"),

@@ -3,8 +3,13 @@ import pytest
 
 from hw.bus import Reg
 from hw.config import AccelConfig
+from amaranth.hdl import Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
 from hw.decode import BeatDecoder
-from hw.layouts import Format, pattern_layout, source_layout
+from hw.gaps import GapDecoder
+from hw.layouts import Format, fetch_layout, pattern_layout, source_layout
 from host.encode import encode
 from host.patterns import prune
 from tests.sim_streams import feed, simulate, stream_latency, take, words_value
@@ -28,6 +33,39 @@ def layer_weights(rng, pattern, sparsity, shape, *, zero=False):
     return q
 
 
+class Decoders(wiring.Component):
+    """The gap decoder and the beat decoder, as the accelerator joins them."""
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.gaps, self.beats = GapDecoder(cfg), BeatDecoder(cfg)
+        super().__init__({
+            "i":          In(stream.Signature(source_layout(cfg))),
+            "o":          Out(stream.Signature(fetch_layout(cfg))),
+            "reads":      Out(range(cfg.pes + 1)),
+            **{name: In(getattr(self.beats, name).shape()) for name in (
+                "format", "index_bits", "list_beats", "tile_beats", "n_lanes", "restart")},
+            "columns":    In(range(cfg.max_k + 1)),
+        })
+
+    @property
+    def latency(self):
+        return self.gaps.latency + self.beats.latency
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.gaps, m.submodules.beats = self.gaps, self.beats
+        wiring.connect(m, wiring.flipped(self.i), self.gaps.i)
+        wiring.connect(m, self.gaps.o, self.beats.i)
+        wiring.connect(m, self.beats.o, wiring.flipped(self.o))
+        m.d.comb += [self.reads.eq(self.beats.reads),
+                     self.gaps.index_bits.eq(self.index_bits),
+                     self.gaps.columns.eq(self.columns), self.gaps.restart.eq(self.restart),
+                     self.gaps.format.eq(self.format)]
+        m.d.comb += [getattr(self.beats, name).eq(getattr(self, name)) for name in (
+            "format", "index_bits", "list_beats", "tile_beats", "n_lanes", "restart")]
+        return m
+
+
 def source_beats(cfg, layer, rng):
     """The raw beats of ``layer`` as the beat source gives them: each beat's words, the
     words past its own stale (random), with its pattern table entry (random for a format
@@ -42,7 +80,8 @@ def source_beats(cfg, layer, rng):
                                                      "little") & ((1 << pattern.size) - 1))
         else:
             entry = pattern.from_bits(words_value(layer.pattern[number % len(layer.pattern)]))
-        payloads.append(layout.const({"beat": words_value(memory), "pattern": entry}))
+        payloads.append(layout.const({"beat": words_value(memory), "pattern": entry,
+                                      "first": number == 0}))
     return payloads
 
 
@@ -50,7 +89,7 @@ def run_decoder(cfg, runs, *, pause, seed):
     """Decode each of ``runs``, ``(layer, payloads)`` with ``payloads`` the beats of
     ``layer``, after a ``restart`` with its registers, with random pauses on both sides.
     Returns each run's decoded beats, with ``reads`` beside each."""
-    dut = BeatDecoder(cfg)
+    dut = Decoders(cfg)
     received = [[] for _ in runs]
     started = [0]
 
@@ -61,6 +100,7 @@ def run_decoder(cfg, runs, *, pause, seed):
             settings = layer.settings
             ctx.set(dut.format, Format(settings[Reg.FORMAT]))
             ctx.set(dut.index_bits, settings.get(Reg.INDEX_BITS, 0))
+            ctx.set(dut.columns, settings.get(Reg.N_COLUMNS, 0))
             ctx.set(dut.list_beats, settings.get(Reg.TILE_LIST_BEATS, 0))
             ctx.set(dut.tile_beats, settings.get(Reg.TILE_BEATS, 0))
             ctx.set(dut.n_lanes, layer.n_lanes)
@@ -159,14 +199,16 @@ def test_runs_back_to_back():
 def test_latency():
     cfg = decoder_config(4)
     layer = encode(np.eye(4, dtype=int), cfg, "unstructured")
-    dut = BeatDecoder(cfg)
+    dut = Decoders(cfg)
 
     async def setup(ctx):
         ctx.set(dut.format, Format.UNSTRUCTURED)
+        ctx.set(dut.index_bits, layer.settings[Reg.INDEX_BITS])
+        ctx.set(dut.columns, 4)
         ctx.set(dut.n_lanes, layer.n_lanes)
         ctx.set(dut.restart, 1)
         await ctx.tick()
         ctx.set(dut.restart, 0)
 
     beat = source_beats(cfg, layer, np.random.default_rng(0))[0]
-    assert stream_latency(dut, beat, setup=setup) == dut.latency == 1
+    assert stream_latency(dut, beat, setup=setup) == dut.latency == 5

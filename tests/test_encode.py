@@ -3,9 +3,9 @@ import pytest
 
 from hw.config import AccelConfig
 from hw.bus import Reg
-from hw.layouts import unstructured_beat_layout
+from hw.layouts import raw_beat_layout
 from host.tiling import tile_layer
-from host.encode import LayerTooBig, encode, encode_unstructured
+from host.encode import LayerTooBig, decode_gaps, encode, encode_unstructured
 from host.golden import golden_matvec, padded_inputs, stream_matvec, wrap
 from host.patterns import parse_pattern, prune
 
@@ -13,26 +13,50 @@ from host.patterns import parse_pattern, prune
 def test_lanes_are_packed_across_rows():
     cfg = AccelConfig(pes=4, max_k=8, max_m=8, weight_depth=8)
     q = np.array([[0, 3, 0, 4, 5], [0, 0, 0, 0, 0], [7, 0, 0, 0, 0], [1, 2, 0, 0, 9]])
-    layer = encode_unstructured(q, cfg)
+    layer = encode_unstructured(q, cfg, gap_bits=2)
     assert layer.rows.tolist() == [0, 2, 3]
-    # Rows take whole pairs of lanes: a row of odd length ends with a padding lane.
-    assert layer.weight.tolist() == [[3, 4, 5, 0], [7, 0, 1, 2], [9, 0, 0, 0]]
-    assert layer.column.tolist() == [[1, 3, 4, 0], [0, 0, 0, 1], [4, 0, 0, 0]]
+    # The rows sent are laid end to end, 5 places each: kept weights at places 1, 3, 4; 5;
+    # 10, 11, 14. A filler at place 0 starts the stream, one at place 9 bridges a gap
+    # longer than 4; rows take whole pairs of lanes, padded at their first place.
+    assert layer.weight.tolist() == [[0, 3, 4, 5], [7, 0, 0, 1], [2, 9, 0, 0]]
+    assert layer.column.tolist() == [[0, 1, 3, 4], [0, 4, 0, 0], [1, 4, 0, 0]]
     assert layer.last.astype(int).tolist() == [[0, 0, 0, 1], [0, 1, 0, 0], [0, 1, 0, 0]]
     assert layer.nnz == 7
+    assert layer.settings == {Reg.FORMAT: 0, Reg.INDEX_BITS: 2, Reg.N_COLUMNS: 5}
 
 
-def test_words_follow_the_hardware_layout():
-    cfg = AccelConfig(pes=4, max_k=8, max_m=8, weight_depth=8)
-    q = np.array([[0, -3, 0, 4, 5], [7, 0, 0, 0, -127]])
+def test_gap_width_takes_the_fewest_beats_then_words():
+    cfg = AccelConfig(pes=64, max_k=384, max_m=64, weight_depth=4096)
+    rng = np.random.default_rng(0)
+    q = rng.integers(1, 128, (64, 384)) * (rng.random((64, 384)) < 0.25)
     layer = encode_unstructured(q, cfg)
-    words = layer.packed
-    raw = sum(int(word) << (32 * index) for index, word in enumerate(words[0]))
-    view = unstructured_beat_layout(cfg).from_bits(raw)
-    for lane in range(4):
-        assert view.weight[lane] == layer.weight[0, lane]
-        assert view.column[lane] == layer.column[0, lane]
-        assert view.last[lane] == layer.last[0, lane]
+    costs = {bits: encode_unstructured(q, cfg, gap_bits=bits) for bits in range(1, 7)}
+    fewest = min((other.n_beats, other.packed_words.sum(), bits)
+                 for bits, other in costs.items())
+    assert layer.settings[Reg.INDEX_BITS] == fewest[2]
+    with pytest.raises(ValueError, match=r"^Gap codes must be 1 to 6 bits, not 7$"):
+        encode_unstructured(q, cfg, gap_bits=7)
+
+
+@pytest.mark.parametrize("every_row", [False, True])
+@pytest.mark.parametrize("bits", [1, 3, 6])
+def test_words_follow_the_hardware_layout(bits, every_row):
+    cfg = AccelConfig(pes=4, max_k=40, max_m=16, weight_depth=256)
+    rng = np.random.default_rng(bits)
+    q = rng.integers(-127, 128, (9, 37)) * (rng.random((9, 37)) < 0.3)
+    q[[2, 8]] = 0
+    layer = encode_unstructured(q, cfg, gap_bits=bits, every_row=every_row)
+    layout = raw_beat_layout(cfg, bits)
+    code = np.zeros_like(layer.weight)
+    for beat, words in enumerate(layer.packed):
+        view = layout.from_bits(sum(int(word) << (32 * index)
+                                    for index, word in enumerate(words)))
+        for lane in range(4):
+            assert view.weight[lane] == layer.weight[beat, lane]
+            code[beat, lane] = sum(view[f"index_{bit}"][lane] << bit for bit in range(bits))
+    column, last = decode_gaps(layer.weight, code, 37, layer.n_lanes)
+    np.testing.assert_array_equal(column, layer.column)
+    np.testing.assert_array_equal(last, layer.last)
 
 
 @pytest.mark.parametrize("pes", [1, 4, 64])

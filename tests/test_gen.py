@@ -40,8 +40,10 @@ def test_writes_verilog_and_manifest(tmp_path):
     assert manifest["config_hash"] == cfg.config_hash
     assert manifest["latency"] == pipeline_latency(cfg)
     assert manifest["registers"]["CYCLES"]["address"] == Reg.CYCLES.value
-    assert manifest["layouts"]["unstructured_beat"]["column"] == {
-        "offset": 32, "width": 5, "signed": False, "per_lane": True}
+    assert manifest["layouts"]["beat"]["weight"] == {
+        "offset": 0, "width": 8, "signed": True, "per_lane": True}
+    assert manifest["layouts"]["beat"]["index_5"] == {
+        "offset": 52, "width": 1, "signed": False, "per_lane": True}
     assert manifest["layouts"]["pattern"]["last"] == {
         "offset": 0, "width": 1, "signed": False, "per_lane": True}
     assert manifest["layouts"]["pattern"]["base"] == {

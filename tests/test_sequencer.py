@@ -62,7 +62,7 @@ def source_config(pes, max_k, weight_depth, pattern_depth):
     (8, 64, 9, 4, [(9, 4), (5, 2)], 0.6),
     (8, 64, 9, 4, [(9, 4), (9, 4)], 0.0),
     # Beats of more than one group of words.
-    (16, 1024, 6, 3, [(6, 3), (4, 2)], 0.3),
+    (32, 1024, 6, 3, [(6, 3), (4, 2)], 0.3),
 ])
 def test_beats_and_patterns_with_stalls(pes, max_k, weight_depth, pattern_depth, runs, pause):
     cfg = source_config(pes, max_k, weight_depth, pattern_depth)
@@ -142,3 +142,4 @@ def test_a_run_of_several_inputs_restarts_the_layer_without_a_gap():
         phase = entry + j % cycle
         assert [int(bit) for bit in payload.pattern.last] == last[phase].astype(int).tolist()
         assert {int(copy) for copy in payload.offsets} == {offset + b * stride}
+        assert int(payload.first) == (j == 0)
