@@ -44,10 +44,11 @@ def _target(platform, **fields):
 BOARDS = {
     target.name: target for target in (
         # 64 DSP multipliers of 156 (and 4 for the output stages of resident networks); the
-        # weight memory (512 beats of 64 lanes, 40 block RAMs) and the 64 activation
+        # weight memory (1024 beats of 64 lanes of 14 bits, 53 block RAMs: twice the kept
+        # weights of the 512 beats of 20-bit lanes that took 40) and the 64 activation
         # memories take most of the block RAMs used.
         # The compact buffers are one LUT RAM deep (16 entries: tiles of up to 1024 inputs).
-        _target(ULX3SPlatform, pes=64, max_k=1536, max_m=1536, weight_depth=512,
+        _target(ULX3SPlatform, pes=64, max_k=1536, max_m=1536, weight_depth=1024,
                 max_group_width=16, compact_depth=16),
         # 4 PEs (3171 of the 5280 logic cells, 24 of the 30 block RAMs of 4 kbit): at 8,
         # one per DSP block of the UP5K, the logic fits (3974 cells) but the memories need

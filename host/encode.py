@@ -33,8 +33,9 @@ from hw.layouts import Format, field_offsets, pattern_layout, raw_beat_layout
 from .golden import padded_inputs
 
 
-__all__ = ["LayerTooBig", "EncodedLayer", "encode", "encode_unstructured", "decode_gaps",
-           "encode_grouped", "encode_tile", "pack_beats", "pattern_cycle"]
+__all__ = ["LayerTooBig", "EncodedLayer", "GAP_BEATS_SLACK", "encode", "encode_unstructured",
+           "decode_gaps", "row_lanes", "encode_grouped", "encode_tile", "pack_beats",
+           "pattern_cycle"]
 
 
 class LayerTooBig(ValueError):
@@ -228,6 +229,12 @@ def _row_starts(cfg, lengths):
     return starts
 
 
+#: The default gap code of an unstructured layer may take this share more beats than the
+#: widest, fewest-filler code: a code bit costs every lane of the stream (7 to 12 % of its
+#: bytes and of the weight memory it takes), a filler lane only itself.
+GAP_BEATS_SLACK = 0.02
+
+
 def _gap_lanes(targets, target_weights, end, gap_bits):
     """Places and weights of the lanes that visit every target place in order, from place
     0, with the gaps a ``gap_bits`` code carries: a lane with a weight moves on 1 to
@@ -343,21 +350,19 @@ def decode_gaps(weight, code, columns, n_lanes):
 def encode_unstructured(q, cfg, *, every_row=False, gap_bits=None):
     """Encode a quantized weight matrix in the unstructured format (module docstring). With
     ``every_row`` an empty row is sent too (a chained layer's every row is an output).
-    ``gap_bits`` is the width of the gap code, 1 to ``cfg.gap_bits``; by default the width
-    that takes the fewest beats, then the fewest bus words."""
+    ``gap_bits`` is the width of the gap code, 1 to ``cfg.gap_bits``; by default the
+    narrowest whose beats (cycles) are at most :data:`GAP_BEATS_SLACK` more than the
+    fewest any width takes."""
     q = _check_layer(q, cfg)
     if gap_bits is not None and not 1 <= gap_bits <= cfg.gap_bits:
         raise ValueError(f"Gap codes must be 1 to {cfg.gap_bits} bits, not {gap_bits}")
     rows = np.arange(q.shape[0]) if every_row else np.flatnonzero(np.count_nonzero(q, axis=1))
-    best = None
-    for bits in [gap_bits] if gap_bits else range(1, cfg.gap_bits + 1):
-        lanes = _unstructured_lanes(q, cfg, rows, bits)
-        beats = -(-lanes["n_lanes"] // cfg.pes)
-        words = -(-raw_beat_layout(cfg, bits).size // BUS_WIDTH)
-        cost = (beats, beats * words)
-        if best is None or cost < best[0]:
-            best = cost, bits, lanes
-    _, bits, lanes = best
+    candidates = [(bits, _unstructured_lanes(q, cfg, rows, bits))
+                  for bits in ([gap_bits] if gap_bits else range(1, cfg.gap_bits + 1))]
+    beats = [-(-lanes["n_lanes"] // cfg.pes) for _, lanes in candidates]
+    fewest = min(beats)
+    bits, lanes = next(candidate for candidate, count in zip(candidates, beats)
+                       if count <= fewest * (1 + GAP_BEATS_SLACK))
     n_lanes = lanes.pop("n_lanes")
     n_beats = _beats(cfg, n_lanes, len(rows))
     lanes = {name: _lanes(cfg, n_beats, values, values.dtype) for name, values in lanes.items()}
