@@ -114,5 +114,7 @@ def test_minilm_attention_projection():
     runs = check_layers(cfg, [(q_unstructured, x, "unstructured"), (q_24, x, "2:4"),
                               (q_dense, x, "dense")])
     latency = pipeline_latency(cfg)
-    assert runs[0].counters.cycles == -(-np.count_nonzero(q_unstructured) // 64) + latency
+    # The gap code's filler lanes cost under 1 % of the beats.
+    ideal = np.count_nonzero(q_unstructured) / 64
+    assert runs[0].counters.cycles == runs[0].layer.n_beats + latency <= ideal * 1.01 + latency
     assert runs[2].counters.cycles == 384 * 384 // 64 + latency
