@@ -14,7 +14,7 @@ __all__ = ["FORMAT_VERSION", "BUS_WIDTH", "ConfigError", "FieldSpec", "FIELD_SPE
 
 #: Version of the weight-stream format, the register map and the bus map. Raised whenever any of
 #: them changes, so that a host refuses a bitstream it cannot drive.
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 
 #: Width of a word on the host bus, in bits.
 BUS_WIDTH = 32
