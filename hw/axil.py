@@ -30,10 +30,10 @@ class AxiLiteAccelerator(wiring.Component):
     has been taken, and is answered in the next cycle: ``OKAY``, or ``SLVERR`` for a write
     whose ``wstrb`` is not ``0b1111``, which is refused and changes nothing. A read is sent
     once the previous read's data has been taken; ``rvalid`` rises with its data (the whole
-    word) and ``OKAY`` :data:`~hw.bus.BUS_READ_LATENCY` + 2 cycles after it is sent. When both a write and a
-    read are ready in one cycle the write goes first. Reads and writes may overtake each
-    other, as AXI allows: a master that needs a write to land before a read waits for its
-    response, and then the read sees it.
+    word) and ``OKAY`` :data:`~hw.bus.BUS_READ_LATENCY` + 2 cycles after it is sent. When
+    both a write and a read are ready in one cycle the write goes first. Reads and writes may
+    overtake each other, as AXI allows: a master that needs a write to land before a read
+    waits for its response, and then the read sees it.
 
     Every input is registered before it reaches the accelerator and every output comes from a
     register.
