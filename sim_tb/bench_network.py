@@ -1,7 +1,7 @@
 """Bench of a resident network: place :func:`sim_tb.accel_runs.small_network` of the
-stimulus's seed, load it and run a batch through the host's
-resident-network protocol (:mod:`host.resident`) on the bus port of the top's host bus
-(:func:`sim_tb.soc.bus_port`), the interrupt enabled: ``irq`` is sampled after the run."""
+stimulus's seed, load it and run a batch through the host's resident-network protocol
+(:mod:`host.resident`) on the bus port of the top's host bus (:func:`sim_tb.soc.bus_port`),
+with the interrupt enabled: ``irq`` is sampled after the run."""
 
 import dataclasses
 import json
