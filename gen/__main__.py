@@ -1,5 +1,7 @@
-"""``python -m gen``: write the Verilog and manifest of one accelerator configuration, and
-with ``--board``, its board sources, or with ``--build`` its bitstream and report."""
+"""``python -m gen``: write the Verilog, manifest, C header and register tables of one
+accelerator configuration behind the host bus ``--bus``; with ``--estimate`` its resources per
+block from synthesis alone; with ``--board``, its board sources, or with ``--build`` its
+bitstream and report."""
 
 import argparse
 import dataclasses
@@ -10,8 +12,9 @@ from pathlib import Path
 
 from hw.accel import pipeline_latency
 from hw.config import FIELD_SPECS, AccelConfig, ConfigError
+from hw.top import HOST_BUSES
 
-from .emit import generate
+from .emit import TOP_NAME, generate
 
 
 def _option(field):
@@ -48,7 +51,16 @@ def parser():
                             help=f"{FIELD_SPECS[field.name].help} (default: "
                                  f"{_default(defaults, field.name)}, or the board's)")
     result.add_argument("--out", required=True, metavar="DIR",
-                        help="folder to write sparse_accel.v and manifest.json into")
+                        help="folder to write sparse_accel.v, manifest.json, sparse_accel.h, "
+                             "registers.csv and registers.json into")
+    result.add_argument("--bus", choices=list(HOST_BUSES), default=next(iter(HOST_BUSES)),
+                        help="the top's host bus: " + "; ".join(
+                            f"{bus.name}, {bus.summary}" for bus in HOST_BUSES.values()) +
+                        f" (default: {next(iter(HOST_BUSES))})")
+    result.add_argument("--estimate", action="store_true",
+                        help="also synthesize the top with Yosys alone (no place and route) "
+                             "and write its LUTs, FFs, DSPs and block RAMs per block to "
+                             "estimate.json and estimate.md (needs the boards extra)")
     result.add_argument("--board", metavar="NAME",
                         help="also write the sources of a bitstream for this board, one of "
                              "boards.BOARDS (needs the boards extra)")
@@ -63,10 +75,33 @@ def parser():
     return result
 
 
+def _estimate(cfg, args, say):
+    """``--estimate``: synthesize in ``out/estimate`` and write the figures beside the
+    Verilog."""
+    import json
+    from .estimate import estimate, estimate_table
+    from .tools import ToolError
+    try:
+        result = estimate(HOST_BUSES[args.bus].top(cfg), TOP_NAME, Path(args.out) / "estimate",
+                          progress=say)
+    except ToolError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+    table = estimate_table(result)
+    (Path(args.out) / "estimate.json").write_text(json.dumps(result, indent=2) + "\n")
+    (Path(args.out) / "estimate.md").write_text(table)
+    say(f"estimated in {result['seconds']} s; wrote {Path(args.out) / 'estimate.md'}")
+    if not args.quiet:
+        print(table)
+
+
 def main(argv=None):
     args = parser().parse_args(argv)
     if args.build and args.board is None:
         parser().error("argument --build: needs --board")
+    if args.board is not None and args.bus != "native":
+        parser().error(f"argument --bus: {args.bus!r} with --board: a board reaches the "
+                       f"accelerator through its link, on the native bus")
     target = None
     if args.board is not None:
         boards = _boards(parser())
@@ -85,9 +120,11 @@ def main(argv=None):
     say = (lambda message: None) if args.quiet else \
         (lambda message: print(f"[{time.monotonic() - started:5.1f}s] {message}",
                                file=sys.stderr, flush=True))
-    generate(cfg, args.out, progress=say)
+    generate(cfg, args.out, bus=args.bus, progress=say)
     say(f"generated: {cfg.pes} PEs, latency {pipeline_latency(cfg)} cycles, "
-        f"config hash {cfg.config_hash:#010x}")
+        f"config hash {cfg.config_hash:#010x}, {args.bus} bus")
+    if args.estimate:
+        _estimate(cfg, args, say)
     if target is None:
         return
     from .build import ToolError, build_bitstream, extract_sources, write_report

@@ -8,9 +8,7 @@ path's start and end.
 """
 
 import json
-import shutil
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -22,6 +20,7 @@ from hw.dense import DenseArray
 from hw.replicas import KEEP_REPLICAS
 
 from .compat import nextpnr_device_options, no_zero_memory_init
+from .tools import ToolError, tool as _tool
 
 
 __all__ = ["ENGINES", "ToolError", "build_bitstream", "extract_sources", "resources",
@@ -30,22 +29,6 @@ __all__ = ["ENGINES", "ToolError", "build_bitstream", "extract_sources", "resour
 
 #: What a build can place behind the board's link: the accelerator, or its dense baseline.
 ENGINES = {"sparse": Accelerator, "dense": DenseArray}
-
-
-class ToolError(RuntimeError):
-    """A step of the FPGA flow failed; the message names it and the log to read."""
-
-
-def _tool(name):
-    """A YoWASP tool installed beside this Python, or on ``PATH``."""
-    beside = Path(sys.executable).parent / f"yowasp-{name}"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which(f"yowasp-{name}")
-    if found is None:
-        raise ToolError(f"yowasp-{name} is not installed; "
-                        f"install the project with `pip install -e .[test]`")
-    return found
 
 
 def _run(step, command, cwd, log, say, heartbeat=30.0):

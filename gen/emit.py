@@ -5,8 +5,9 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-from hw.accel import Accelerator
+from hw.top import host_bus
 from .compat import no_zero_memory_init
+from .exports import c_header, registers_csv, registers_json
 from .manifest import manifest
 
 
@@ -23,22 +24,31 @@ def emit_verilog(component, name):
         return verilog.convert(component, name=name, emit_src=False)
 
 
-def generate(cfg, out, *, progress=None):
-    """Write ``{TOP_NAME}.v`` and ``manifest.json`` for ``cfg`` into the folder ``out``.
+def generate(cfg, out, *, bus="native", progress=None):
+    """Write ``{TOP_NAME}.v`` (the accelerator behind the host bus named ``bus``, one of
+    :data:`hw.top.HOST_BUSES`), ``manifest.json``, ``{TOP_NAME}.h``, ``registers.csv`` and
+    ``registers.json`` for ``cfg`` into the folder ``out``.
 
-    The output depends only on ``cfg``: two runs write identical files. Returns the paths
-    written, by kind.
+    The output depends only on ``cfg`` and ``bus``: two runs write identical files. Returns
+    the paths written, by kind.
     """
+    top = host_bus(bus)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda message: None)
 
-    say(f"elaborating {cfg.pes} PEs")
-    verilog_path = out / f"{TOP_NAME}.v"
-    verilog_path.write_text(emit_verilog(Accelerator(cfg), TOP_NAME))
-    say(f"wrote {verilog_path}")
+    say(f"elaborating {cfg.pes} PEs behind the {top.name} bus")
+    paths = {"verilog": out / f"{TOP_NAME}.v"}
+    paths["verilog"].write_text(emit_verilog(top.top(cfg), TOP_NAME))
+    say(f"wrote {paths['verilog']}")
 
-    manifest_path = out / "manifest.json"
-    manifest_path.write_text(json.dumps(manifest(cfg), indent=2) + "\n")
-    say(f"wrote {manifest_path}")
-    return {"verilog": verilog_path, "manifest": manifest_path}
+    description = manifest(cfg, bus=top.name)
+    texts = {"manifest": ("manifest.json", json.dumps(description, indent=2) + "\n"),
+             "header": (f"{TOP_NAME}.h", c_header(description)),
+             "registers_csv": ("registers.csv", registers_csv(description)),
+             "registers_json": ("registers.json", registers_json(description))}
+    for kind, (name, text) in texts.items():
+        paths[kind] = out / name
+        paths[kind].write_text(text)
+        say(f"wrote {paths[kind]}")
+    return paths

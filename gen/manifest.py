@@ -3,17 +3,21 @@
 from hw.accel import pipeline_latency
 from hw.config import BUS_WIDTH, FORMAT_VERSION
 from hw.bus import (ACCEL_ID, ACCELERATOR_REGISTERS, BUS_READ_LATENCY, BUS_WRITE_LATENCY,
-                    Region, Status, bus_addr_width, region_addr_width)
+                    Control, Region, Status, bus_addr_width, byte_address_map,
+                    region_addr_width)
 from hw.chain import TABLE_WORDS, layer_words
-from hw.layouts import field_offsets, layer_layout, pattern_layout, raw_beat_layout
+from hw.layouts import Format, field_offsets, layer_layout, pattern_layout, raw_beat_layout
 from hw.output import row_params_layout
+from hw.top import host_bus
 
 
 __all__ = ["manifest"]
 
 
-def manifest(cfg):
-    """A JSON-ready description of the accelerator built from ``cfg``."""
+def manifest(cfg, bus="native"):
+    """A JSON-ready description of the accelerator built from ``cfg``, behind the host bus
+    named ``bus`` (:data:`hw.top.HOST_BUSES`)."""
+    top = host_bus(bus)
     return {
         "format_version": FORMAT_VERSION,
         "config": cfg.to_dict(),
@@ -29,10 +33,18 @@ def manifest(cfg):
                                       "addr_width": region_addr_width(cfg, region)}
                         for region in Region},
         },
+        # The top's bus: "native" (word addresses, bus above), "wishbone" or "axi-lite"
+        # (byte addresses: word a at byte 4 * a, byte_map below).
+        "host_bus": {"name": top.name, "summary": top.summary,
+                     "byte_addressed": top.byte_addressed},
+        # Byte address of each region and byte offset of each register from REGS's base.
+        "byte_map": byte_address_map(cfg),
         # Every register the engine implements: address within REGS, access ("r", "w" or
         # "rw"), width in bits, group of related registers at consecutive addresses, doc.
         "registers": ACCELERATOR_REGISTERS.describe(cfg),
         "status_bits": {flag.name: flag.value for flag in Status},
+        "control_values": {flag.name: flag.value for flag in Control},
+        "formats": {member.name: member.value for member in Format},
         "memories": {
             "weights": {"beats": cfg.weight_depth, "words_per_beat": cfg.words_per_beat,
                         "bits": cfg.weight_depth * cfg.beat_width},

@@ -124,12 +124,17 @@ class Accelerator(wiring.Component):
         Host access to registers and memories.
     busy : ``Out(1)``
         A run is in progress.
+    irq : ``Out(1)``
+        The interrupt: ``IRQ_PENDING`` while ``IRQ_ENABLE``, a cycle later (registered).
+        ``IRQ_PENDING`` rises in the cycle after ``busy`` falls (a run of the layer
+        registers or a network run is done) and stays high until a write of 1 to
+        ``IRQ_CLEAR``; a run ending in the cycle of that write keeps it high.
     """
     def __init__(self, cfg):
         self.cfg = cfg
         self.datapath = (BeatSource(cfg), GapDecoder(cfg), BeatDecoder(cfg), FetchUnit(cfg),
                          PEArray(cfg), ReductionTree(cfg), OutputAccumulator(cfg))
-        super().__init__({"bus": In(BusSignature(cfg)), "busy": Out(1)})
+        super().__init__({"bus": In(BusSignature(cfg)), "busy": Out(1), "irq": Out(1)})
 
     @property
     def latency(self):
@@ -267,7 +272,23 @@ class Accelerator(wiring.Component):
             for region, value in answers.items():
                 with m.Case(region):
                     m.d.comb += reads.data.eq(value)
+        self._interrupt(m, bank)
         return m
+
+    def _interrupt(self, m, bank):
+        """``IRQ_PENDING``, set as ``busy`` falls, cleared by ``IRQ_CLEAR``; and ``irq``."""
+        reg = bank.port
+        was_busy = Signal()
+        pending = Signal()
+        clear = reg("IRQ_CLEAR")
+        m.d.sync += was_busy.eq(self.busy)
+        with m.If(was_busy & ~self.busy):
+            m.d.sync += pending.eq(1)
+        with m.Elif(clear.w_stb & clear.w_data[0]):
+            m.d.sync += pending.eq(0)
+        irq = Signal()
+        m.d.sync += irq.eq(pending & reg("IRQ_ENABLE").value)
+        m.d.comb += [reg("IRQ_PENDING").r_data.eq(pending), self.irq.eq(irq)]
 
     def _network(self, m, settings, inputs, network, run, sequencer_start, counters, accum,
                  gaps, fetch, writes, bank, answers):

@@ -25,7 +25,9 @@ __all__ = [
     "Control", "READABLE_MEMORIES",
     "Access", "Register", "RegisterMap", "dense_row_beats", "ACCELERATOR_REGISTERS",
     "DENSE_REGISTERS", "Reg", "BusSignature", "MemoryWriteSignature", "MemoryReadSignature",
-    "register_signature", "RegisterBank", "bus_addr_width", "region_addr_width", "pattern_word_bits", "pattern_address",
+    "register_signature", "RegisterBank", "bus_addr_width", "region_addr_width",
+    "pattern_word_bits", "pattern_address", "BYTES_PER_WORD", "byte_addr_width",
+    "region_byte_base", "register_byte_offset", "byte_address_map",
 ]
 
 
@@ -35,6 +37,10 @@ BUS_READ_LATENCY = 3
 #: Most cycles a write on the bus takes to land in a register or memory (through the
 #: registers on its way to the block RAMs).
 BUS_WRITE_LATENCY = 3
+
+#: Bytes of a bus word: the byte-addressed buses (Wishbone, AXI4-Lite) reach word ``a`` of
+#: the word bus at byte address ``a * BYTES_PER_WORD``.
+BYTES_PER_WORD = BUS_WIDTH // 8
 
 #: Value of the ``ID`` register: "SpAx".
 ACCEL_ID = 0x53704178
@@ -250,6 +256,12 @@ def _accelerator_registers():
                  "Cycles of a run in which no beat entered the PE array.")
         regs.add("ACT_READS", R, BUS_WIDTH,
                  "Activations read from the activation memory for the run's lanes.")
+    with regs.group("interrupt"):
+        regs.add("IRQ_ENABLE", RW, 1,
+                 "1: the irq output is IRQ_PENDING; 0: irq stays low.")
+        regs.add("IRQ_PENDING", R, 1,
+                 "1 from the end of a run (RUN or NETWORK) until a write to IRQ_CLEAR.")
+        regs.add("IRQ_CLEAR", W, 1, "Writing 1 clears IRQ_PENDING.")
     return regs
 
 
@@ -316,6 +328,40 @@ def region_addr_width(cfg, region):
 def bus_addr_width(cfg):
     """Width of a bus word address: the widest region plus the region bits."""
     return max(region_addr_width(cfg, region) for region in Region) + Region.as_shape().width
+
+
+def byte_addr_width(cfg):
+    """Width of a byte address on the byte-addressed buses: :func:`bus_addr_width` plus
+    the two bits of the byte within a word."""
+    return bus_addr_width(cfg) + ceil_log2(BYTES_PER_WORD)
+
+
+def region_byte_base(cfg, region):
+    """Byte address of word 0 of ``region``."""
+    shift = bus_addr_width(cfg) - Region.as_shape().width
+    return (Region(region).value << shift) * BYTES_PER_WORD
+
+
+def register_byte_offset(register):
+    """Byte offset of ``register`` (a :class:`Register`) from :attr:`Region.REGS`'s base."""
+    return register.address * BYTES_PER_WORD
+
+
+def byte_address_map(cfg, registers=None):
+    """The byte address map as plain data, for the manifest and the C header: each region's
+    ``base`` and ``size`` in bytes, and each register's byte ``offset`` (of ``registers``,
+    by default :data:`ACCELERATOR_REGISTERS`)."""
+    registers = ACCELERATOR_REGISTERS if registers is None else registers
+    return {
+        "addr_width": byte_addr_width(cfg),
+        "bytes_per_word": BYTES_PER_WORD,
+        "regions": {region.name: {"base": region_byte_base(cfg, region),
+                                  "size": (1 << region_addr_width(cfg, region))
+                                  * BYTES_PER_WORD}
+                    for region in Region},
+        "registers": {register.name: register_byte_offset(register)
+                      for register in registers},
+    }
 
 
 def pattern_word_bits(cfg):

@@ -9,7 +9,8 @@ import numpy as np
 
 from amaranth.sim import Simulator
 
-from hw.bus import BUS_READ_LATENCY
+from hw.axil import Response
+from hw.bus import BUS_READ_LATENCY, BYTES_PER_WORD
 
 
 def run_stream(dut, payloads, *, pause=0.3, seed=0, setup=None):
@@ -28,6 +29,11 @@ def run_stream(dut, payloads, *, pause=0.3, seed=0, setup=None):
 
     simulate(dut, source, sink)
     return received
+
+
+class BusError(RuntimeError):
+    """A byte-addressed bus answered a request with an error (Wishbone ``err``, AXI
+    ``SLVERR``)."""
 
 
 class SimulatorPort:
@@ -63,6 +69,8 @@ class SimulatorPort:
             method, args = request
             try:
                 self._answers.put((await method(ctx, *args), None))
+            except BusError as error:       # the bus answered; the simulation goes on
+                self._answers.put((None, error))
             except BaseException as error:
                 self._answers.put((None, error))
                 return
@@ -105,6 +113,13 @@ class SimulatorPort:
     def read(self, address, count):
         return self._call(self._read, int(address), int(count))
 
+    def get(self, signal):
+        """The value of ``signal`` now."""
+        return self._call(self._get, signal)
+
+    async def _get(self, ctx, signal):
+        return ctx.get(signal)
+
     def close(self):
         """End the simulation."""
         if self._thread.is_alive():
@@ -116,6 +131,124 @@ class SimulatorPort:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class WishboneSimulatorPort(SimulatorPort):
+    """A bus port on an Amaranth simulation of :class:`hw.wishbone.WishboneAccelerator`: a
+    Wishbone B4 pipelined master that keeps requests in flight, holds ``stb`` low before a
+    request with probability ``pause`` per cycle, and waits for every answer before it ends
+    the cycle. Word address ``a`` is byte address ``4 * a``; ``sel`` is the byte select of
+    writes. An ``err`` answer raises :class:`BusError`."""
+    def __init__(self, dut, *, pause=0.3, seed=0, sel=0b1111):
+        self.rng = random.Random(seed)
+        self.pause = pause
+        self.sel = sel
+        super().__init__(dut)
+
+    async def _cycle(self, ctx, requests):
+        dut = self.dut
+        ctx.set(dut.wb_cyc, 1)
+        pending, answers = list(requests), []
+        while len(answers) < len(requests):
+            offer = bool(pending) and self.rng.random() >= self.pause
+            if offer:
+                addr, data = pending[0]
+                ctx.set(dut.wb_adr, addr * BYTES_PER_WORD)
+                ctx.set(dut.wb_we, data is not None)
+                ctx.set(dut.wb_dat_w, data or 0)
+                ctx.set(dut.wb_sel, self.sel)
+            ctx.set(dut.wb_stb, offer)
+            _, _, stall, ack, err, data = await ctx.tick().sample(
+                dut.wb_stall, dut.wb_ack, dut.wb_err, dut.wb_dat_r)
+            self.cycles += 1
+            if offer and not stall:
+                pending.pop(0)
+            if ack or err:
+                answers.append((err, data))
+        ctx.set(dut.wb_stb, 0)
+        ctx.set(dut.wb_cyc, 0)
+        if any(err for err, _ in answers):
+            raise BusError(f"Wishbone err on {sum(err for err, _ in answers)} requests")
+        return np.array([data for _, data in answers], dtype=np.uint32)
+
+    async def _write(self, ctx, addresses, words):
+        await self._cycle(ctx, list(zip(addresses, words)))
+
+    async def _read(self, ctx, address, count):
+        return await self._cycle(ctx, [(addr, None) for addr in range(address,
+                                                                         address + count)])
+
+
+class AxiLiteSimulatorPort(SimulatorPort):
+    """A bus port on an Amaranth simulation of :class:`hw.axil.AxiLiteAccelerator`: an
+    AXI4-Lite master of one transaction at a time whose ``valid`` and ``ready`` outputs each
+    stay low in a cycle with probability ``pause``. Word address ``a`` is byte address
+    ``4 * a``; ``strb`` is the write strobe. A ``SLVERR`` raises :class:`BusError`."""
+    def __init__(self, dut, *, pause=0.3, seed=0, strb=0b1111):
+        self.rng = random.Random(seed)
+        self.pause = pause
+        self.strb = strb
+        super().__init__(dut)
+
+    def _go(self):
+        return int(self.rng.random() >= self.pause)
+
+    async def _handshakes(self, ctx, channels):
+        """Drive ``[(valid, ready), ...]`` until each pair has had its handshake: each
+        ``valid`` rises after a random wait and stays high until its handshake, as AXI
+        requires."""
+        waiting = list(channels)
+        raised = [False] * len(waiting)
+        while waiting:
+            for number, (valid, _) in enumerate(waiting):
+                if not raised[number] and self._go():
+                    raised[number] = True
+                    ctx.set(valid, 1)
+            _, _, *readies = await ctx.tick().sample(*(ready for _, ready in waiting))
+            self.cycles += 1
+            done = [raised[number] and ready for number, ready in enumerate(readies)]
+            for (valid, _), taken in zip(waiting, done):
+                if taken:
+                    ctx.set(valid, 0)
+            waiting = [pair for pair, taken in zip(waiting, done) if not taken]
+            raised = [up for up, taken in zip(raised, done) if not taken]
+
+    async def _response(self, ctx, valid, ready, *values):
+        """Take one response: ``ready`` high at random until ``valid``; returns ``values``."""
+        while True:
+            go = self._go()
+            ctx.set(ready, go)
+            _, _, is_valid, *sampled = await ctx.tick().sample(valid, *values)
+            self.cycles += 1
+            if go and is_valid:
+                ctx.set(ready, 0)
+                return sampled
+
+    async def _write(self, ctx, addresses, words):
+        dut = self.dut
+        for addr, data in zip(addresses, words):
+            ctx.set(dut.s_axil_awaddr, addr * BYTES_PER_WORD)
+            ctx.set(dut.s_axil_wdata, data)
+            ctx.set(dut.s_axil_wstrb, self.strb)
+            await self._handshakes(ctx, [(dut.s_axil_awvalid, dut.s_axil_awready),
+                                         (dut.s_axil_wvalid, dut.s_axil_wready)])
+            resp, = await self._response(ctx, dut.s_axil_bvalid, dut.s_axil_bready,
+                                         dut.s_axil_bresp)
+            if resp != Response.OKAY:
+                raise BusError(f"AXI write to word {addr:#x} answered {resp}")
+
+    async def _read(self, ctx, address, count):
+        dut = self.dut
+        words = []
+        for addr in range(address, address + count):
+            ctx.set(dut.s_axil_araddr, addr * BYTES_PER_WORD)
+            await self._handshakes(ctx, [(dut.s_axil_arvalid, dut.s_axil_arready)])
+            data, resp = await self._response(ctx, dut.s_axil_rvalid, dut.s_axil_rready,
+                                              dut.s_axil_rdata, dut.s_axil_rresp)
+            if resp != Response.OKAY:
+                raise BusError(f"AXI read of word {addr:#x} answered {resp}")
+            words.append(data)
+        return np.array(words, dtype=np.uint32)
 
 
 def simulate(dut, *testbenches, background=()):

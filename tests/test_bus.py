@@ -10,7 +10,8 @@ from amaranth.sim import Simulator
 from gen.manifest import manifest
 from hw.accel import Accelerator
 from hw.bus import (ACCELERATOR_REGISTERS, BUS_READ_LATENCY, BUS_WIDTH, DENSE_REGISTERS,
-                    Access, BusSignature, Reg, Region, RegisterBank, RegisterMap)
+                    Access, BusSignature, Control, Reg, Region, RegisterBank, RegisterMap,
+                    Status)
 from hw.config import AccelConfig
 from hw.decode import BeatDecoder
 from hw.sequencer import BeatSource
@@ -185,3 +186,27 @@ def test_the_readme_register_table_is_the_map():
         listed += [(name, access.strip().lower()) for name in re.findall(r"`(\w+)`", names)]
     assert listed == [(register.name, register.access.value)
                       for register in ACCELERATOR_REGISTERS]
+
+
+def test_the_interrupt_rises_when_a_run_is_done_and_falls_when_cleared():
+    dut = Accelerator(CFG)
+    at = {name: register_address(CFG, Reg[name])
+          for name in ("IRQ_ENABLE", "IRQ_PENDING", "IRQ_CLEAR", "CONTROL", "STATUS")}
+    with SimulatorPort(dut) as port:
+        assert (port.get(dut.irq), port.read(at["IRQ_PENDING"], 1)[0]) == (0, 0)
+        port.write([at["CONTROL"]], [Control.RUN.value])      # a run of no beats
+        while not port.read(at["STATUS"], 1)[0] & Status.DONE.value:
+            pass
+        assert (port.get(dut.irq), port.read(at["IRQ_PENDING"], 1)[0]) == (0, 1)
+        port.write([at["IRQ_ENABLE"]], [1])
+        port.read(at["IRQ_ENABLE"], 1)
+        assert port.get(dut.irq) == 1
+        port.write([at["IRQ_CLEAR"]], [0])                      # bit 0 clears, not a write
+        assert port.get(dut.irq) == 1
+        port.write([at["IRQ_CLEAR"]], [1])
+        port.read(at["IRQ_PENDING"], 1)
+        assert (port.get(dut.irq), port.read(at["IRQ_PENDING"], 1)[0]) == (0, 0)
+        port.write([at["CONTROL"]], [Control.RUN.value])
+        while not port.read(at["STATUS"], 1)[0] & Status.DONE.value:
+            pass
+        assert port.get(dut.irq) == 1

@@ -1,13 +1,18 @@
 import json
+import re
 import subprocess
 import sys
 
 import pytest
 
 from gen.__main__ import main
+from gen.emit import generate
 from hw.accel import pipeline_latency
+from hw.axil import AxiLiteAccelerator
 from hw.config import FIELD_SPECS, AccelConfig
-from hw.bus import Reg
+from hw.bus import Reg, Region
+from hw.top import host_bus
+from host.bus import address
 
 
 # Runs `python -m gen` with amaranth-boards (the boards extra) not importable, as in a base
@@ -102,3 +107,67 @@ def test_board_without_the_boards_extra_names_it(tmp_path):
         'argument --board: needs amaranth-boards, which the boards extra installs: '
         'pip install -e ".[boards]"')
     assert not any(tmp_path.iterdir())
+
+
+SMALL = ["--pes", "4", "--max-k", "20", "--max-m", "10", "--weight-depth", "8", "--quiet"]
+
+#: The ports each host bus puts on the top, besides clk, rst, irq and busy.
+BUS_PORTS = {
+    "native": {"bus__addr", "bus__w_data", "bus__w_en", "bus__r_en", "bus__r_data"},
+    "wishbone": {"wb_adr", "wb_dat_w", "wb_dat_r", "wb_sel", "wb_cyc", "wb_stb", "wb_we",
+                 "wb_ack", "wb_err", "wb_stall"},
+    "axi-lite": {f"s_axil_{name}" for name in (
+        "awaddr", "awprot", "awvalid", "awready", "wdata", "wstrb", "wvalid", "wready",
+        "bresp", "bvalid", "bready", "araddr", "arprot", "arvalid", "arready", "rdata",
+        "rresp", "rvalid", "rready")},
+}
+
+
+@pytest.mark.parametrize("bus", ["native", "wishbone", "axi-lite"])
+def test_each_bus_is_the_top_sparse_accel_and_the_manifest_says_which(bus, tmp_path):
+    for out in ("a", "b"):
+        main([*SMALL, "--bus", bus, "--out", str(tmp_path / out)])
+    for name in ("sparse_accel.v", "manifest.json", "sparse_accel.h", "registers.csv",
+                 "registers.json"):
+        assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text()
+    verilog = (tmp_path / "a" / "sparse_accel.v").read_text()
+    header = re.search(r"^module sparse_accel\((.*?)\);", verilog, re.M | re.S)
+    ports = {port.strip() for port in header.group(1).split(",")}
+    assert ports == BUS_PORTS[bus] | {"clk", "rst", "irq", "busy"}
+    described = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    assert described["host_bus"]["name"] == bus
+    assert described["host_bus"]["byte_addressed"] == (bus != "native")
+    cfg = AccelConfig(pes=4, max_k=20, max_m=10, weight_depth=8)
+    byte_map = described["byte_map"]
+    assert byte_map["registers"]["IRQ_CLEAR"] == 4 * Reg.IRQ_CLEAR.value
+    assert byte_map["regions"]["OUTPUTS"]["base"] == 4 * int(address(cfg, Region.OUTPUTS, 0))
+    assert byte_map["addr_width"] == described["bus"]["addr_width"] + 2
+
+
+def test_an_unknown_bus_exits_2_naming_the_choices(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "gen", "--bus", "pci", "--out",
+                             str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith(
+        "argument --bus: invalid choice: 'pci' (choose from 'native', 'wishbone', 'axi-lite')")
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_bus_other_than_native_with_a_board_exits_2(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "gen", "--bus", "wishbone", "--board",
+                             "ulx3s", "--out", str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith(
+        "argument --bus: 'wishbone' with --board: a board reaches the accelerator through its "
+        "link, on the native bus")
+
+
+def test_host_bus_names_are_checked():
+    assert host_bus("axi-lite").component is AxiLiteAccelerator
+    with pytest.raises(ValueError,
+                       match=r"^Unknown bus 'ahb': choose from native, wishbone, axi-lite$"):
+        host_bus("ahb")
+    with pytest.raises(TypeError, match=r"^Bus name must be a string, not 3$"):
+        host_bus(3)
+    with pytest.raises(ValueError, match=r"^Unknown bus 'AXI': choose from "):
+        generate(AccelConfig(pes=4, max_k=20, max_m=10, weight_depth=8), "unused", bus="AXI")
