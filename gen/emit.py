@@ -23,8 +23,10 @@ def emit_verilog(component, name):
         return verilog.convert(component, name=name, emit_src=False)
 
 
-def generate(cfg, out, *, progress=None):
-    """Write ``{TOP_NAME}.v`` and ``manifest.json`` for ``cfg`` into the folder ``out``.
+def generate(cfg, out, *, progress=None, clock_hz=None, baud_rate=None):
+    """Write ``{TOP_NAME}.v`` and ``manifest.json`` for ``cfg`` into the folder ``out``; the
+    manifest states the board's ``clock_hz`` and link ``baud_rate`` when given
+    (:func:`~gen.manifest.link_rate`).
 
     The output depends only on ``cfg``: two runs write identical files. Returns the paths
     written, by kind.
@@ -32,6 +34,7 @@ def generate(cfg, out, *, progress=None):
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda message: None)
+    described = manifest(cfg, clock_hz=clock_hz, baud_rate=baud_rate)
 
     say(f"elaborating {cfg.pes} PEs")
     verilog_path = out / f"{TOP_NAME}.v"
@@ -39,6 +42,6 @@ def generate(cfg, out, *, progress=None):
     say(f"wrote {verilog_path}")
 
     manifest_path = out / "manifest.json"
-    manifest_path.write_text(json.dumps(manifest(cfg), indent=2) + "\n")
+    manifest_path.write_text(json.dumps(described, indent=2) + "\n")
     say(f"wrote {manifest_path}")
     return {"verilog": verilog_path, "manifest": manifest_path}
