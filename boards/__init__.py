@@ -11,7 +11,7 @@ import dataclasses
 from amaranth.hdl import Elaboratable, Module
 
 from hw.config import AccelConfig
-from hw.uart import baud_divisor
+from hw.uart import LINK_BAUD_RATE, baud_divisor
 from gen.manifest import link_rate
 
 from .icebreaker import ICEBreakerPlatform
@@ -21,9 +21,8 @@ from .ulx3s import ULX3SPlatform
 __all__ = ["BOARDS", "BoardTarget", "BoardTop", "BAUD_RATE", "board_target"]
 
 
-#: Baud rate of the host link on every board: the most the boards' FTDI chips take (an
-#: FT231X on the ULX3S, an FT2232H on the iCEBreaker).
-BAUD_RATE = 3_000_000
+#: Baud rate of the host link on every board (:data:`hw.uart.LINK_BAUD_RATE`).
+BAUD_RATE = LINK_BAUD_RATE
 
 
 @dataclasses.dataclass(frozen=True)

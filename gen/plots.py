@@ -8,20 +8,28 @@ off-screen on matplotlib's Agg canvas: no display, no pyplot state.
 from pathlib import Path
 
 
-__all__ = ["PlotsUnavailable", "cost_plot", "formats_plot", "resources_plot"]
+__all__ = ["PlotsUnavailable", "cost_plot", "formats_plot", "require", "resources_plot"]
 
 
 class PlotsUnavailable(RuntimeError):
     """matplotlib is not installed."""
 
 
-def _figure(columns, width=5.0, height=3.6):
+def require():
+    """Raise :class:`PlotsUnavailable` unless matplotlib can be imported: a command checks
+    before its work, not after."""
     try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
+        import matplotlib
     except ImportError as error:
-        raise PlotsUnavailable("Plots need matplotlib, which the plots extra installs: "
+        raise PlotsUnavailable("plots need matplotlib, which the plots extra installs: "
                                "pip install -e \".[plots]\"") from error
+    return matplotlib
+
+
+def _figure(columns, width=5.0, height=3.6):
+    require()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
     figure = Figure(figsize=(width * columns, height), layout="constrained")
     FigureCanvasAgg(figure)
     return figure, figure.subplots(1, columns, squeeze=False)[0]

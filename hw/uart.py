@@ -5,8 +5,12 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 
-__all__ = ["MAX_BAUD_ERROR", "UARTRx", "UARTTx", "baud_divisor", "baud_error"]
+__all__ = ["LINK_BAUD_RATE", "MAX_BAUD_ERROR", "UARTRx", "UARTTx", "baud_divisor", "baud_error"]
 
+
+#: The host link's rate on the boards, and on the simulated board run at its real divisor:
+#: the most the boards' FTDI chips take (an FT231X on the ULX3S, an FT2232H on the iCEBreaker).
+LINK_BAUD_RATE = 3_000_000
 
 #: The largest error of a bit rate against the rate asked for that a link tolerates: the
 #: receiver samples each bit in its middle, so the two ends may drift apart by half a bit over
