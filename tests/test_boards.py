@@ -11,7 +11,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from boards import BOARDS
+from boards import BAUD_RATE, BOARDS, board_target
+from hw.uart import baud_divisor
 from hw.accel import multiplier_count
 from hw.config import AccelConfig
 from boards.ulx3s import ecp5_pll_dividers
@@ -28,8 +29,29 @@ def test_pll_dividers():
 
 def test_board_configurations_match_their_clocks():
     for target in BOARDS.values():
-        assert target.config.baud_divisor == round(target.platform.clock_hz / 115200)
+        assert target.config.baud_divisor == baud_divisor(target.clock_hz, BAUD_RATE)
         assert target.config.pes <= target.platform.dsp_blocks
+
+
+@pytest.mark.parametrize("board, divisor, rate, error", [
+    ("ulx3s", 33, 3030303, 0.010101), ("icebreaker", 4, 3000000, 0.0),
+])
+def test_the_link_runs_at_3_mbaud(board, divisor, rate, error):
+    link = BOARDS[board].link
+    assert BAUD_RATE == 3_000_000
+    assert (link["baud_divisor"], round(link["baud_rate"]), link["baud_error"]) == \
+        (divisor, rate, error)
+    assert link["clock_hz"] == BOARDS[board].platform.clock_hz
+    assert link["nominal_baud_rate"] == BAUD_RATE
+
+
+def test_a_board_rate_its_clock_cannot_make_is_refused():
+    slower = board_target(BOARDS["icebreaker"].platform, baud_rate=1_000_000, pes=4)
+    assert (slower.config.baud_divisor, slower.link["baud_error"]) == (12, 0.0)
+    with pytest.raises(ValueError, match=r"^4500000 baud from 12 MHz: the divisor 3 makes "
+                                         r"4000000 baud, -11\.1% off, more than the 2\.5% a "
+                                         r"UART tolerates$"):
+        board_target(BOARDS["icebreaker"].platform, baud_rate=4_500_000, pes=4)
 
 
 def gen(*args):
@@ -45,6 +67,8 @@ def test_board_sources_without_build(tmp_path):
     assert not list(tmp_path.glob("*.bin"))
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["config"] == BOARDS["icebreaker"].config.to_dict()
+    assert manifest["link"] == {"clock_hz": 12e6, "baud_divisor": 4, "baud_rate": 3e6,
+                                "nominal_baud_rate": 3_000_000, "baud_error": 0.0}
 
 
 def test_build_needs_a_board(tmp_path):
