@@ -221,8 +221,8 @@ class SparseAccel:
         stats.tiles = len(tiles)
         sent_before, received_before = self.link.bytes_sent, self.link.bytes_received
         retries_before = self.link.retries_made
-        total_words = sum(int(t.layer.packed_words.sum()) for t in tiles)
-        with self._bar(total_words * 4, "weights", "B") as sent, \
+        stream_bytes = sum(_stream_bytes(tile.layer) for tile in tiles)
+        with self._bar(stream_bytes, "weights", "B") as sent, \
                 self._bar(len(tiles) * len(xq), "tile x input", "run") as runs:
             for tile in tiles:
                 started = time.monotonic()
@@ -276,8 +276,8 @@ class SparseAccel:
             raise ValueError("The network is not calibrated: call calibrate(X_cal) first")
         placement = place_network(self.cfg, network)
         before = self.link.bytes_sent
-        total = sum(int(layer.encoded.packed_words.sum()) for layer in placement.layers)
-        with self._bar(total * 4, "weights", "B") as sent:
+        total = sum(_stream_bytes(layer.encoded) for layer in placement.layers)
+        with self._bar(total, "weights", "B") as sent:
             load_network(self.link, placement, progress=sent.update)
         self._loaded += 1
         return LoadedNetwork(self, network, placement, self._loaded,
@@ -295,9 +295,9 @@ class SparseAccel:
             placements.append(placement)
             start = placement.end
         before = self.link.bytes_sent
-        total = sum(int(layer.encoded.packed_words.sum()) for placement in placements
+        total = sum(_stream_bytes(layer.encoded) for placement in placements
                     for layer in placement.layers)
-        with self._bar(total * 4, "weights", "B") as sent:
+        with self._bar(total, "weights", "B") as sent:
             for placement in placements:
                 load_network(self.link, placement, progress=sent.update)
         self._loaded += 1
@@ -322,6 +322,14 @@ class SparseAccel:
         stats.counters.append(run.counters)
         stats.cycles += run.counters.cycles
         return tile.layer.scatter(run.sums)
+
+
+def _stream_bytes(layer):
+    """Bytes of bus words that stream ``layer``'s weights (:func:`host.bus.weight_writes`):
+    its packed words, and two register writes for each run of beats of one size."""
+    sizes = layer.packed_words
+    runs = 1 + np.count_nonzero(np.diff(sizes)) if len(sizes) else 0
+    return 4 * (int(sizes.sum()) + 2 * runs)
 
 
 @dataclass
