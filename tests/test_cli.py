@@ -16,3 +16,23 @@ def test_host_cli_refuses_bad_arguments(args, message):
                             text=True)
     assert result.returncode == 2
     assert result.stderr.strip().endswith(message)
+
+
+def test_host_prints_the_measured_and_estimated_times(tmp_path):
+    """The 384x384 query on the default simulated board: its times measured, each board's
+    estimated at the board's clock and link rate, and the plot."""
+    plot = tmp_path / "costs.png"
+    result = subprocess.run([sys.executable, "-m", "host", "--layer", "query", "--no-progress",
+                             "--plot", str(plot)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    lines = [line.split() for line in result.stdout.splitlines()]
+    assert ["time", "compute", "link", "total"] in lines
+    rows = {words[0]: " ".join(words) for words in lines if words}
+    assert "measured: wall-clock" in rows["simulated"]
+    assert rows["simulated"].endswith("compute at 100 MHz")
+    assert "estimated: P = 64," in rows["ulx3s"] and "at 100 MHz" in rows["ulx3s"]
+    assert "at 3030303 baud" in rows["ulx3s"]
+    assert "estimated: P = 4," in rows["icebreaker"] and "at 12 MHz" in rows["icebreaker"]
+    assert "at 3000000 baud" in rows["icebreaker"]
+    assert rows["result"] == "result bit-exact with the golden model"
+    assert plot.read_bytes().startswith(b"\x89PNG")

@@ -361,3 +361,32 @@ def test_no_progress_output_when_disabled(accel, capsys):
     rng = np.random.default_rng(8)
     accel.run(rng.normal(size=(70, 100)), rng.normal(size=(3, 100)), "2:4")
     assert capsys.readouterr().err == ""
+
+
+def test_a_counting_link_counts_the_bytes_a_real_one_carries(accel):
+    """:class:`host.link.CountingLink` (the boards' estimates in ``python -m host``): the
+    same frames as the real link, but for the extra status polls of a run the board had not
+    finished at the first."""
+    from hw.link import CRC_BYTES, REQUEST_HEADER_BYTES
+    from host.link import CountingLink, frame_overhead
+    from host.protocol import run_layer
+    from host.tiling import tile_layer
+    rng = np.random.default_rng(9)
+    weights, x = rng.normal(size=(30, 70)), rng.normal(size=(2, 70))
+    link = accel.link
+    before = (link.bytes_sent, link.bytes_received, link.transactions)
+    accel.run(weights, x, "unstructured", sparsity=0.5)
+    sent, received, frames = (link.bytes_sent - before[0], link.bytes_received - before[1],
+                              link.transactions - before[2])
+    q, _ = quantize_weights(prune(weights, "unstructured", sparsity=0.5))
+    xq, _ = quantize_activations(x)
+    counting = CountingLink()
+    for tile in tile_layer(q, SMALL, "unstructured"):
+        width = tile.layer.shape[1]
+        run_layer(counting, SMALL, tile.layer, xq[:, tile.col0:tile.col0 + width], check=False)
+    polls = frames - counting.transactions
+    request = 1 + REQUEST_HEADER_BYTES + CRC_BYTES
+    assert polls >= 0
+    assert sent - counting.bytes_sent == polls * request
+    assert received - counting.bytes_received == polls * (frame_overhead(1) - request)
+    assert counting.bytes_sent > 20 * np.count_nonzero(q) // 8    # 20 bits a weight
