@@ -109,7 +109,7 @@ def main(argv=None):
     times = {f"{where} (measured)": (compute or 0.0, stats.link_seconds)}
     print(f"  {'time':<19}{'compute':>11}{'link':>11}{'total':>11}")
     print(f"  {where:<19}{_duration(compute):>11}{_duration(stats.link_seconds):>11}"
-          f"{_duration(finished - connected):>11}  measured: wall-clock, run waits "
+          f"{_duration(finished - connected):>11}  measured: wall-clock of run(), its waits "
           f"{_duration(stats.run_seconds).strip()}; compute "
           + (f"at {link['clock_hz'] / 1e6:g} MHz" if compute is not None
              else "unknown (the manifest states no clock)"))
@@ -222,7 +222,7 @@ def _network(args, pattern, sparsity):
     print(f"  {'time per batch':<19}{'compute':>11}{'link':>11}{'total':>11}")
     print(f"  {where:<19}{_duration(compute):>11}{_duration(seconds):>11}"
           f"{_duration(seconds):>11}  measured: {args.batch / seconds:.0f} inferences/s "
-          f"wall-clock, the link's time holding the compute's"
+          f"wall-clock (the link's time includes the simulated run)"
           + (f"; compute at {clock_hz / 1e6:g} MHz" if compute is not None else ""))
     for name, target in BOARDS.items():
         if not target.config.chains:
