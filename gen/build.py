@@ -70,7 +70,7 @@ def _run(step, command, cwd, log, bar, heartbeat=5.0):
         while reader.is_alive():
             reader.join(timeout=heartbeat)
             if reader.is_alive():
-                bar.set_postfix_str(f"{step}: {last_line[0][:60]}" if last_line[0] else step)
+                bar.set_postfix_str(last_line[0][:70])
         process.wait()
     if process.returncode != 0:
         raise ToolError(f"{step} failed (exit {process.returncode}); see {cwd / log}")
@@ -188,7 +188,7 @@ def build_bitstream(platform, cfg, out, *, engine="sparse", progress=None, bar=F
         for step, command, log in steps:
             say(f"{name}: {step}")
             steps.set_postfix_str(step)
-            seconds[step] = round(_run(step, command, out, log, steps), 1)
+            seconds[step] = round(_run(f"{name}: {step}", command, out, log, steps), 1)
     pnr = json.loads((out / f"{name}.report.json").read_text())
     ffs = _ice40_ffs(out / f"{name}.json") if platform.family == "iCE40" else None
     clocks = {clock: {"achieved_mhz": round(figures["achieved"], 2),

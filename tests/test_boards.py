@@ -184,3 +184,18 @@ def test_ice40_multiplier_block_computes_the_product(tmp_path):
             seen[int(words[0])] = int(words[4], 2) - (1 << 16) * (words[4][0] == "1")
     products = [x * y for x, y in operands]
     assert [seen[step] for step in (3, 4, 5, 6)] == products[:3] + [products[2]]
+
+
+def test_a_flow_step_shows_the_tools_lines_and_names_its_log_when_it_fails(tmp_path):
+    from tqdm.auto import tqdm
+    from gen.build import ToolError, _run
+    script = "import time; print('Info: placing', flush=True); time.sleep(0.5); exit(3)"
+    with tqdm(total=1, disable=True) as bar:
+        shown = []
+        bar.set_postfix_str = shown.append
+        with pytest.raises(ToolError, match=r"^sparse_x: synthesis failed \(exit 3\); see "
+                                            r".*/synth\.log$"):
+            _run("sparse_x: synthesis", [sys.executable, "-c", script], tmp_path, "synth.log",
+                 bar, heartbeat=0.1)
+    assert "placing" in shown
+    assert (tmp_path / "synth.log").read_text() == "Info: placing\n"
