@@ -12,7 +12,7 @@ from tests.sim_streams import drain, pause_cycles, put, simulate
 
 
 @pytest.mark.parametrize("source_pause, sink_pause", [(0.0, 0.0), (0.9, 0.0), (0.6, 0.5)])
-@pytest.mark.parametrize("divisor", [1, 2, 3, 5, 8])
+@pytest.mark.parametrize("divisor", [1, 2, 3, 4, 5, 8, 33])
 def test_loopback_with_random_gaps(divisor, source_pause, sink_pause):
     """Every byte sent arrives once, in order: taken where the sink was ready, reported by
     ``overrun`` where it was not, and never a framing error."""
