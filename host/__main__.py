@@ -27,7 +27,6 @@ LAYERS = {
 
 
 def main(argv=None):
-    from host.driver import SparseAccel
     from host.golden import golden_matvec
     from host.models import load_minilm_linear, minilm_activations
     from host.patterns import parse_pattern, prune
@@ -50,6 +49,8 @@ def main(argv=None):
                              "digits MLP 64-128-64-10 (batch: default 64)")
     parser.add_argument("--port", help="serial port or pyserial URL of a board")
     parser.add_argument("--manifest", help="the board's manifest.json (with --port)")
+    parser.add_argument("--baudrate", type=int, metavar="BAUD",
+                        help="the port's rate (default: the manifest's nominal_baud_rate)")
     parser.add_argument("--plot", metavar="FILE",
                         help="also draw the cycles per layer and the compute and link time "
                              "of each board to this PNG (needs matplotlib)")
@@ -73,6 +74,11 @@ def main(argv=None):
         parser.error(f"argument --sparsity: pattern {pattern.name!r} fixes its own sparsity")
     if args.port and not args.manifest:
         parser.error("argument --manifest: required with --port")
+    if args.baudrate is not None and (args.port is None or args.baudrate < 1):
+        parser.error("argument --baudrate: a positive rate, with --port")
+    if args.port and args.baudrate is None and not _manifest_rate(args.manifest):
+        parser.error("argument --baudrate: required: the manifest states no baud rate (it "
+                     "was generated for no board)")
     if args.batch is None:
         args.batch = 64 if args.network else 1
     if args.batch < 1:
@@ -84,11 +90,12 @@ def main(argv=None):
     x = np.stack([minilm_activations(weights.shape[1], token=7570 + i)
                   for i in range(args.batch)])
     started = time.monotonic()
-    with SparseAccel(args.port, manifest=args.manifest, progress=_progress(args)) as accel:
+    with _accel(args) as accel:
         connected = time.monotonic()
         y = accel.run(weights, x, pattern, sparsity=sparsity)
         finished = time.monotonic()
-        stats, cfg, link = accel.last_run, accel.cfg, accel.manifest["link"]
+        stats, cfg = accel.last_run, accel.cfg
+        link = accel.manifest.get("link") or {"clock_hz": None}
 
     q, weight_scale = quantize_weights(prune(weights, pattern, sparsity=sparsity))
     xq, input_scale = quantize_activations(x)
@@ -131,8 +138,17 @@ def main(argv=None):
     return 0 if exact else 1
 
 
-def _progress(args):
-    return False if args.no_progress else None
+def _manifest_rate(path):
+    """The ``nominal_baud_rate`` of the manifest at ``path``, or ``None``."""
+    import json
+    from pathlib import Path
+    return (json.loads(Path(path).read_text()).get("link") or {}).get("nominal_baud_rate")
+
+
+def _accel(args):
+    from host.driver import SparseAccel
+    return SparseAccel(args.port, manifest=args.manifest, baudrate=args.baudrate,
+                       progress=False if args.no_progress else None)
 
 
 def _duration(seconds):
@@ -186,18 +202,18 @@ def _network(args, pattern, sparsity):
     """``--network digits``: the per-layer table and the inferences per second."""
     from boards import BOARDS
     from host.datasets import digits_mlp, digits_network
-    from host.driver import SparseAccel
     from host.link import frame_overhead
     network = digits_network(pattern.name, sparsity,
                              method="magnitude" if pattern.name == "dense" else "reconstruct")
     mlp = digits_mlp(0)
     x = mlp.x_test[:args.batch]
-    with SparseAccel(args.port, manifest=args.manifest, progress=_progress(args)) as accel:
+    with _accel(args) as accel:
         loaded = accel.load(network)
         started = time.monotonic()
         y = loaded(x)
         seconds = time.monotonic() - started
-        stats, cfg, clock_hz = loaded.last_run, accel.cfg, accel.manifest["link"]["clock_hz"]
+        stats, cfg = loaded.last_run, accel.cfg
+        clock_hz = (accel.manifest.get("link") or {}).get("clock_hz")
     exact = np.array_equal(y, network.golden(x))
     accuracy = np.mean(y.argmax(axis=1) == mlp.y_test[:args.batch])
     print(f"digits MLP 64-128-64-10, {pattern.name}" +

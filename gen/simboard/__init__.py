@@ -17,8 +17,7 @@ from ..verilator import verilator_environment, verilator_root
 
 
 __all__ = ["BOARD_NAME", "CLOCK_HZ", "TRACE_FORMATS", "board_manifest", "build_sim_board",
-           "cache_root", "fst_buildable",
-           "trace_format"]
+           "cache_root", "fst_buildable", "trace_format"]
 
 
 BOARD_NAME = "sparse_board"
