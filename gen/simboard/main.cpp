@@ -1,15 +1,15 @@
 // The simulated board: the Verilated board-level top, its UART served on a local TCP port.
 //
-// Usage: sparse_board DIVISOR PORT [TRACE]. Listens on 127.0.0.1:PORT (0 picks a free port), prints
-// "PORT <n>" on stdout, then serves one client at a time until killed. Bytes from the client
-// are sent bit by bit on the board's rx pin, DIVISOR cycles per bit; bytes the board sends on
-// its tx pin are returned to the client. Simulated time stands still while a frame is
-// arriving from the client, and runs while the board works or the link is idle, so the
-// board's link timeout fires only when a frame really stopped. The accelerator core has a
-// clock of its own, ticked only in the cycles the board marks core_active: the link alone
-// runs between them, many times faster. Built with Verilator's --trace (SIM_TRACE_VCD) or
-// --trace-fst (SIM_TRACE_FST), it writes every cycle of the board's signals to TRACE, and
-// closes the file when SIGTERM or SIGINT stops it.
+// Usage: sparse_board DIVISOR PORT [TRACE]. Listens on 127.0.0.1:PORT (0 picks a free port),
+// prints "PORT <n>" on stdout, then serves one client at a time until SIGTERM or SIGINT.
+// Bytes from the client are sent bit by bit on the board's rx pin, DIVISOR cycles per bit;
+// bytes the board sends on its tx pin are returned to the client. Simulated time stands still
+// while a frame is arriving from the client, and runs while the board works or the link is
+// idle, so the board's link timeout fires only when a frame really stopped. The accelerator
+// core has a clock of its own, ticked only in the cycles the board marks core_active: the
+// link alone runs between them, many times faster. Built with Verilator's --trace
+// (SIM_TRACE_VCD) or --trace-fst (SIM_TRACE_FST), it writes the board's signals to TRACE
+// every cycle, and closes the file when it ends.
 #include "Vsparse_board.h"
 #include "verilated.h"
 #if defined(SIM_TRACE_FST)
@@ -22,13 +22,13 @@ using Trace = VerilatedVcdC;
 
 #include <arpa/inet.h>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
-#include <netinet/in.h>
-#include <csignal>
 #include <memory>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
