@@ -7,7 +7,7 @@ import pytest
 
 from hw.reduce import ReductionTree
 from host.golden import reduction_model
-from sim_tb.runner import build, waves
+from sim_tb.runner import build, run_bench, waves
 from sim_tb.test_blocks import block_config, run_block
 
 
@@ -37,3 +37,10 @@ def test_waves_must_be_a_boolean(monkeypatch):
     monkeypatch.setenv("WAVES", "fst")
     with pytest.raises(ValueError, match=r"^WAVES must be 1 or 0, not 'fst'$"):
         waves()
+
+
+def test_waves_refuse_an_untraced_build(monkeypatch, tmp_path):
+    monkeypatch.setenv("WAVES", "1")
+    with pytest.raises(ValueError, match=r"^WAVES=1 needs a traced build, not '.*/reduce-0123': "
+                                         r"build it with WAVES=1 set$"):
+        run_bench(tmp_path / "reduce-0123", "reduce", "bench_blocks", {})
