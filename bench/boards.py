@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from boards import BOARDS
 
 
@@ -23,7 +25,8 @@ def main(argv=None):
                         help="folder for one sub-folder per board")
     args = parser.parse_args(argv)
     failed = []
-    for board in args.board or sorted(BOARDS):
+    for board in tqdm(args.board or sorted(BOARDS), desc="boards", unit="board",
+                      file=sys.stderr):
         out = Path(args.out) / board
         print(f"## {board}\n", flush=True)
         result = subprocess.run([sys.executable, "-m", "gen", "--board", board, "--build",

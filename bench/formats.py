@@ -17,7 +17,8 @@ and prints per layer and pattern:
 - sim cyc/s: simulated cycles per wall-clock second, loading included.
 
 Every result is checked bit for bit against the golden model and every counter against the
-cycle model; a mismatch stops the bench.
+cycle model; a mismatch stops the bench. ``--plot FILE`` also draws the cycles, eta and link
+bytes (weight stream and pattern table) per format as a PNG (needs matplotlib).
 """
 
 import argparse
@@ -25,6 +26,7 @@ import sys
 import time
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from hw.accel import pipeline_latency
 from hw.config import AccelConfig
@@ -58,7 +60,15 @@ def main(argv=None):
     parser.add_argument("--patterns", nargs="+", default=PATTERNS, metavar="PATTERN[@S]",
                         help="patterns, with @sparsity where the pattern needs one "
                              "(default: %(default)s)")
+    parser.add_argument("--plot", metavar="FILE",
+                        help="also draw cycles, eta and bytes per format to this PNG")
     args = parser.parse_args(argv)
+    if args.plot:
+        from gen.plots import PlotsUnavailable, require
+        try:
+            require()
+        except PlotsUnavailable as error:
+            parser.error(f"argument --plot: {error}")
     specs = [split(spec) for spec in args.patterns]
     for name, sparsity in specs:
         if parse_pattern(name).needs_sparsity != (sparsity is not None):
@@ -71,7 +81,8 @@ def main(argv=None):
     for label, tensor in LAYERS.items():
         weights = load_minilm_linear(tensor)
         x, _ = quantize_activations(minilm_activations(weights.shape[1]))
-        for name, sparsity in specs:
+        for name, sparsity in tqdm(specs, desc=f"pruning {label}", unit="pattern",
+                                   leave=False, file=sys.stderr):
             q, _ = quantize_weights(prune(weights, name, sparsity=sparsity))
             cases.append((label, name, sparsity, q, x))
     cfg = AccelConfig(pes=args.pes, max_k=1536, max_m=1536, max_group_width=16,
@@ -92,6 +103,7 @@ def main(argv=None):
     print(header)
     print("-" * len(header))
     dense_cycles = {}
+    rows = []
     for (label, name, sparsity, q, x), run in zip(cases, runs):
         where = f"{label}, {name}"
         if not np.array_equal(run.outputs, golden_matvec(q, x, cfg.acc_width)):
@@ -111,7 +123,13 @@ def main(argv=None):
               f"{4 * len(input_writes(cfg, run.layer, x)[1]):>7} "
               f"{run.layer.table_bits(cfg) // 8:>7} "
               f"{run.sim_cycles / run.wall_seconds:>9.0f}")
+        rows.append({"layer": label, "pattern": shown, "cycles": cycles,
+                     "eta": nnz / cfg.pes / cycles,
+                     "bytes": run.layer.stream_bits(cfg) // 8 + run.layer.table_bits(cfg) // 8})
     print("every result bit-exact with the golden model; every counter equal to the cycle model")
+    if args.plot:
+        from gen.plots import formats_plot
+        print(f"plot: {formats_plot(rows, args.plot)}")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.stats
+from tqdm.auto import tqdm
 
 from host.minilm import LINEARS, MiniLM, linear_inputs
 from host.planner import plan_sparsity
@@ -201,7 +202,7 @@ def main(argv=None):
     started = time.monotonic()
 
     def say(message):
-        print(f"[{time.monotonic() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
+        tqdm.write(f"[{time.monotonic() - started:6.1f}s] {message}", file=sys.stderr)
 
     wordsim = not args.quick
     patterns = _PATTERNS[:2] if args.quick else _PATTERNS
@@ -234,9 +235,11 @@ def main(argv=None):
     row("dense INT8", "-", SparseModel())
     inputs = linear_inputs(calibration)
     encoder = [name for name in LINEARS if name != "pooler.dense"]
-    for pattern, sparsity in patterns:
-        for method in _METHODS:
-            say(f"{pattern} {sparsity} {method}")
+    models = [(pattern, sparsity, method) for pattern, sparsity in patterns
+              for method in _METHODS]
+    with tqdm(models, desc="pruned MiniLMs", unit="model", file=sys.stderr) as bar:
+        for pattern, sparsity, method in bar:
+            bar.set_postfix_str(f"{_label(pattern, sparsity)} {method}")
             plan = {name: LayerChoice(pattern, sparsity, method) for name in encoder}
             row(_label(pattern, sparsity), method,
                 SparseModel(_pruned(plan, calibration, inputs)))

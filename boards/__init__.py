@@ -11,34 +11,49 @@ import dataclasses
 from amaranth.hdl import Elaboratable, Module
 
 from hw.config import AccelConfig
+from hw.uart import LINK_BAUD_RATE, baud_divisor
+from gen.manifest import link_rate
 
 from .icebreaker import ICEBreakerPlatform
 from .ulx3s import ULX3SPlatform
 
 
-__all__ = ["BOARDS", "BoardTarget", "BoardTop", "BAUD_RATE"]
+__all__ = ["BOARDS", "BoardTarget", "BoardTop", "BAUD_RATE", "board_target"]
 
 
-#: Baud rate of the host link on every board.
-BAUD_RATE = 115200
+#: Baud rate of the host link on every board (:data:`hw.uart.LINK_BAUD_RATE`).
+BAUD_RATE = LINK_BAUD_RATE
 
 
 @dataclasses.dataclass(frozen=True)
 class BoardTarget:
-    """A board and its default accelerator configuration."""
+    """A board, its default accelerator configuration and its link's nominal rate."""
     platform: type
     config: AccelConfig
+    baud_rate: float = BAUD_RATE
 
     @property
     def name(self):
         return self.platform.name
 
+    @property
+    def clock_hz(self):
+        return self.platform.clock_hz
 
-def _target(platform, **fields):
-    divisor = round(platform.clock_hz / BAUD_RATE)
+    @property
+    def link(self):
+        """The link's speed as the manifest states it (:func:`gen.manifest.link_rate`)."""
+        return link_rate(self.config, self.clock_hz, self.baud_rate)
+
+
+def board_target(platform, baud_rate=BAUD_RATE, **fields):
+    """A :class:`BoardTarget` for ``platform`` whose UART runs at ``baud_rate`` (the divisor
+    from its clock: :func:`hw.uart.baud_divisor`, which refuses a rate it makes more than
+    2.5 % off) and whose link abandons a frame after 10 ms without a byte."""
+    divisor = baud_divisor(platform.clock_hz, baud_rate)
     link_timeout = int(platform.clock_hz // 100)  # 10 ms without a byte abandons a frame.
     return BoardTarget(platform, AccelConfig(baud_divisor=divisor, link_timeout=link_timeout,
-                                             **fields))
+                                             **fields), baud_rate)
 
 
 BOARDS = {
@@ -48,14 +63,14 @@ BOARDS = {
         # weights of the 512 beats of 20-bit lanes that took 40) and the 64 activation
         # memories take most of the block RAMs used.
         # The compact buffers are one LUT RAM deep (16 entries: tiles of up to 1024 inputs).
-        _target(ULX3SPlatform, pes=64, max_k=1536, max_m=1536, weight_depth=1024,
-                max_group_width=16, compact_depth=16),
+        board_target(ULX3SPlatform, pes=64, max_k=1536, max_m=1536, weight_depth=1024,
+                     max_group_width=16, compact_depth=16),
         # 4 PEs (3171 of the 5280 logic cells, 24 of the 30 block RAMs of 4 kbit): at 8,
         # one per DSP block of the UP5K, the logic fits (3974 cells) but the memories need
         # 41 block RAMs (their ports are 16 bits wide, so each 32-bit write takes two).
         # No resident networks: their memories do not fit beside the link's frame buffer.
-        _target(ICEBreakerPlatform, pes=4, max_k=512, max_m=512, weight_depth=256,
-                max_group_width=16, pattern_depth=256, max_layers=0),
+        board_target(ICEBreakerPlatform, pes=4, max_k=512, max_m=512, weight_depth=256,
+                     max_group_width=16, pattern_depth=256, max_layers=0),
     )
 }
 

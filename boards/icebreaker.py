@@ -13,7 +13,7 @@ class ICEBreakerPlatform(_ICEBreakerPlatform):
     """The iCEBreaker: UART through the on-board FTDI chip, the user button as reset.
 
     ``sync`` runs from the 12 MHz oscillator, with no PLL: the UP5K's logic does not reach
-    much further at these sizes, and 12 MHz divides into 115200 baud with 0.2 % error.
+    much further at these sizes, and 12 MHz divides into 3 Mbaud exactly (4 cycles a bit).
     """
     name = "icebreaker"
     clock_hz = 12e6

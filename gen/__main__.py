@@ -10,6 +10,8 @@ import time
 
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from hw.accel import pipeline_latency
 from hw.config import FIELD_SPECS, AccelConfig, ConfigError
 from hw.top import HOST_BUSES
@@ -71,6 +73,9 @@ def parser():
                         help="with --build, skip the dense MAC array the report compares with")
     result.add_argument("--allow-timing-fail", action="store_true",
                         help="with --build, exit 0 even if the clock's timing is not met")
+    result.add_argument("--program", action="store_true",
+                        help="with --build, load the bitstream into the board with "
+                             "openFPGALoader (python -m boards.program loads one later)")
     result.add_argument("--quiet", action="store_true", help="print nothing but errors")
     return result
 
@@ -102,6 +107,8 @@ def main(argv=None):
     if args.board is not None and args.bus != "native":
         parser().error(f"argument --bus: {args.bus!r} with --board: a board reaches the "
                        f"accelerator through its link, on the native bus")
+    if args.program and not args.build:
+        parser().error("argument --program: needs --build")
     target = None
     if args.board is not None:
         boards = _boards(parser())
@@ -109,6 +116,13 @@ def main(argv=None):
             parser().error(f"argument --board: invalid choice: {args.board!r} (choose from "
                            f"{', '.join(map(repr, sorted(boards)))})")
         target = boards[args.board]
+        if args.program:
+            from boards.program import ProgramError, loader
+            try:
+                loader()
+            except ProgramError as error:
+                print(f"error: --program: {error}", file=sys.stderr)
+                sys.exit(1)
     base = target.config if target else AccelConfig()
     fields = {field.name: getattr(base, field.name) if getattr(args, field.name) is None
               else getattr(args, field.name) for field in dataclasses.fields(AccelConfig)}
@@ -118,9 +132,11 @@ def main(argv=None):
         parser().error(f"argument {_option(error.field)}: {error}")
     started = time.monotonic()
     say = (lambda message: None) if args.quiet else \
-        (lambda message: print(f"[{time.monotonic() - started:5.1f}s] {message}",
-                               file=sys.stderr, flush=True))
-    generate(cfg, args.out, bus=args.bus, progress=say)
+        (lambda message: tqdm.write(f"[{time.monotonic() - started:5.1f}s] {message}",
+                                    file=sys.stderr))
+    link = target.link if target else {}
+    generate(cfg, args.out, bus=args.bus, progress=say, clock_hz=link.get("clock_hz"),
+             baud_rate=link.get("nominal_baud_rate"))
     say(f"generated: {cfg.pes} PEs, latency {pipeline_latency(cfg)} cycles, "
         f"config hash {cfg.config_hash:#010x}, {args.bus} bus")
     if args.estimate:
@@ -134,14 +150,14 @@ def main(argv=None):
         say(f"wrote the {args.board} sources; --build makes the bitstream")
         return
     try:
-        sparse = build_bitstream(platform, cfg, args.out, progress=say)
+        sparse = build_bitstream(platform, cfg, args.out, progress=say, bar=not args.quiet)
         dense = None if args.no_baseline else \
             build_bitstream(target.platform(), cfg, Path(args.out) / "baseline",
-                            engine="dense", progress=say)
+                            engine="dense", progress=say, bar=not args.quiet)
     except ToolError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
-    write_report(args.out, sparse, dense)
+    write_report(args.out, sparse, dense, link=target.link, progress=say)
     say(f"wrote {Path(args.out) / 'report.md'}")
     if not args.quiet:
         print((Path(args.out) / "report.md").read_text())
@@ -150,6 +166,14 @@ def main(argv=None):
               f"{sparse['clock_mhz']:g} MHz (bitstream written anyway; "
               f"--allow-timing-fail accepts it)", file=sys.stderr)
         sys.exit(1)
+    if args.program:
+        from boards.program import ProgramError, program
+        try:
+            program(args.board, Path(args.out) / sparse["bitstream"])
+        except ProgramError as error:
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(1)
+        say(f"loaded {sparse['bitstream']} into the {args.board}")
 
 
 if __name__ == "__main__":

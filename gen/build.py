@@ -13,6 +13,8 @@ import threading
 import time
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from boards import BoardTop
 from hw.accel import Accelerator
 from hw.board import Board
@@ -31,8 +33,9 @@ __all__ = ["ENGINES", "ToolError", "build_bitstream", "extract_sources", "resour
 ENGINES = {"sparse": Accelerator, "dense": DenseArray}
 
 
-def _run(step, command, cwd, log, say, heartbeat=30.0):
-    """Runs ``command``, its output going to ``log``; says how it goes every ``heartbeat``."""
+def _run(step, command, cwd, log, bar, heartbeat=5.0):
+    """Runs ``command``, its output going to ``log``; shows nextpnr's latest ``Info:`` line on
+    the progress ``bar`` every ``heartbeat`` seconds."""
     started = time.monotonic()
     last_line = [""]
     with open(cwd / log, "w") as log_file:
@@ -50,9 +53,7 @@ def _run(step, command, cwd, log, say, heartbeat=30.0):
         while reader.is_alive():
             reader.join(timeout=heartbeat)
             if reader.is_alive():
-                elapsed = time.monotonic() - started
-                say(f"{step}: {elapsed:.0f} s" +
-                    (f", {last_line[0][:70]}" if last_line[0] else ""))
+                bar.set_postfix_str(last_line[0][:70])
         process.wait()
     if process.returncode != 0:
         raise ToolError(f"{step} failed (exit {process.returncode}); see {cwd / log}")
@@ -149,11 +150,13 @@ def extract_sources(platform, cfg, out, *, engine="sparse"):
     return _prepare(platform, cfg, out, engine)
 
 
-def build_bitstream(platform, cfg, out, *, engine="sparse", progress=None):
+def build_bitstream(platform, cfg, out, *, engine="sparse", progress=None, bar=False):
     """Synthesizes, places, routes and packs ``cfg`` for ``platform`` into the folder ``out``.
 
     ``engine`` is ``"sparse"`` (the accelerator) or ``"dense"`` (the baseline MAC array).
-    Returns the report's dictionary; raises :class:`ToolError` if a step fails.
+    ``progress(message)`` is told each step; with ``bar``, a progress bar of the steps on
+    stderr shows the tool's latest line. Returns the report's dictionary; raises
+    :class:`ToolError` if a step fails.
     """
     say = progress or (lambda message: None)
     out = Path(out)
@@ -163,9 +166,12 @@ def build_bitstream(platform, cfg, out, *, engine="sparse", progress=None):
     name = _prepare(platform, cfg, out, engine)
     commands, bitstream = _flow(platform, name, f"{name}.report.json")
     seconds = {"elaboration": round(time.monotonic() - started, 1)}
-    for step, command, log in commands:
-        say(f"{name}: {step}")
-        seconds[step] = round(_run(f"{name}: {step}", command, out, log, say), 1)
+    with tqdm(commands, desc=name, unit="step", disable=not bar, leave=False,
+              file=sys.stderr) as steps:
+        for step, command, log in steps:
+            say(f"{name}: {step}")
+            steps.set_postfix_str(step)
+            seconds[step] = round(_run(f"{name}: {step}", command, out, log, steps), 1)
     pnr = json.loads((out / f"{name}.report.json").read_text())
     ffs = _ice40_ffs(out / f"{name}.json") if platform.family == "iCE40" else None
     clocks = {clock: {"achieved_mhz": round(figures["achieved"], 2),
@@ -199,15 +205,20 @@ def _row(label, resources, pes):
     return f"| {label} | " + " | ".join(cells) + " |"
 
 
-def write_report(out, sparse, dense=None):
-    """Writes ``report.json`` and ``report.md`` for a sparse build and its dense baseline."""
+def write_report(out, sparse, dense=None, *, link=None, progress=None):
+    """Writes ``report.json`` and ``report.md`` for a sparse build and its dense baseline,
+    and ``resources.png`` beside them (when matplotlib is installed; ``progress(message)``
+    is told when it is not). ``link`` is the board's link speed
+    (:func:`gen.manifest.link_rate`)."""
+    from .plots import PlotsUnavailable, resources_plot
+    say = progress or (lambda message: None)
     out = Path(out)
     ratios = None
     if dense is not None:
         ratios = {kind: round(sparse["resources"][kind]["used"] /
                               max(1, dense["resources"][kind]["used"]), 2)
                   for kind in ("luts", "ffs", "dsps", "brams")}
-    document = {"sparse": sparse, "dense": dense, "sparse_over_dense": ratios}
+    document = {"sparse": sparse, "dense": dense, "sparse_over_dense": ratios, "link": link}
     (out / "report.json").write_text(json.dumps(document, indent=2) + "\n")
 
     pes = sparse["config"]["pes"]
@@ -217,6 +228,9 @@ def write_report(out, sparse, dense=None):
         f"Device {sparse['device']}, clock {sparse['clock_mhz']:g} MHz. "
         f"Bitstream: `{sparse['bitstream']}`.",
         "",
+        *([f"Link: {link['baud_rate']:.0f} baud (divisor {link['baud_divisor']}, "
+           f"{link['baud_error']:+.2%} off {link['nominal_baud_rate']:.0f} baud).", ""]
+          if link and link["clock_hz"] else []),
         "| design | LUTs | FFs | DSPs | block RAMs | Fmax (MHz) |",
         "|---|---|---|---|---|---|",
     ]
@@ -244,5 +258,10 @@ def write_report(out, sparse, dense=None):
                  "logic cells). The dense MAC array has the same UART, link and memory depths, "
                  "P multipliers, a registered adder tree and one accumulator, and no sparsity "
                  "support (`hw.dense`).")
+    try:
+        resources_plot(document, out / "resources.png")
+        lines += ["", "![Resources used, in % of the device](resources.png)"]
+    except PlotsUnavailable as error:
+        say(f"no resources.png: {error}")
     (out / "report.md").write_text("\n".join(lines) + "\n")
     return document

@@ -24,10 +24,11 @@ def emit_verilog(component, name):
         return verilog.convert(component, name=name, emit_src=False)
 
 
-def generate(cfg, out, *, bus="native", progress=None):
+def generate(cfg, out, *, bus="native", progress=None, clock_hz=None, baud_rate=None):
     """Write ``{TOP_NAME}.v`` (the accelerator behind the host bus named ``bus``, one of
     :data:`hw.top.HOST_BUSES`), ``manifest.json``, ``{TOP_NAME}.h``, ``registers.csv`` and
-    ``registers.json`` for ``cfg`` into the folder ``out``.
+    ``registers.json`` for ``cfg`` into the folder ``out``; the manifest states the board's
+    ``clock_hz`` and link ``baud_rate`` when given (:func:`~gen.manifest.link_rate`).
 
     The output depends only on ``cfg`` and ``bus``: two runs write identical files. Returns
     the paths written, by kind.
@@ -36,17 +37,17 @@ def generate(cfg, out, *, bus="native", progress=None):
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda message: None)
+    described = manifest(cfg, top.name, clock_hz=clock_hz, baud_rate=baud_rate)
 
     say(f"elaborating {cfg.pes} PEs behind the {top.name} bus")
     paths = {"verilog": out / f"{TOP_NAME}.v"}
     paths["verilog"].write_text(emit_verilog(top.top(cfg), TOP_NAME))
     say(f"wrote {paths['verilog']}")
 
-    description = manifest(cfg, bus=top.name)
-    texts = {"manifest": ("manifest.json", json.dumps(description, indent=2) + "\n"),
-             "header": (f"{TOP_NAME}.h", c_header(description)),
-             "registers_csv": ("registers.csv", registers_csv(description)),
-             "registers_json": ("registers.json", registers_json(description))}
+    texts = {"manifest": ("manifest.json", json.dumps(described, indent=2) + "\n"),
+             "header": (f"{TOP_NAME}.h", c_header(described)),
+             "registers_csv": ("registers.csv", registers_csv(described)),
+             "registers_json": ("registers.json", registers_json(described))}
     for kind, (name, text) in texts.items():
         paths[kind] = out / name
         paths[kind].write_text(text)

@@ -9,14 +9,39 @@ from hw.chain import TABLE_WORDS, layer_words
 from hw.layouts import Format, field_offsets, layer_layout, pattern_layout, raw_beat_layout
 from hw.output import row_params_layout
 from hw.top import host_bus
+from hw.uart import MAX_BAUD_ERROR, baud_error
 
 
-__all__ = ["manifest"]
+__all__ = ["link_rate", "manifest"]
 
 
-def manifest(cfg, bus="native"):
+def link_rate(cfg, clock_hz=None, baud_rate=None):
+    """The link's speed: the clock (``clock_hz``, ``None`` when not known), the UART's
+    divisor, the rate it makes, the rate asked for (``baud_rate``; by default the one it
+    makes) and the relative error between them.
+
+    Raises ``ValueError`` when the error exceeds :data:`hw.uart.MAX_BAUD_ERROR`.
+    """
+    if clock_hz is None:
+        if baud_rate is not None:
+            raise ValueError(f"A baud rate ({baud_rate!r}) needs the clock it is made from")
+        return {"clock_hz": None, "baud_divisor": cfg.baud_divisor, "baud_rate": None,
+                "nominal_baud_rate": None, "baud_error": None}
+    made = clock_hz / cfg.baud_divisor
+    nominal = made if baud_rate is None else baud_rate
+    error = baud_error(clock_hz, cfg.baud_divisor, nominal)
+    if abs(error) > MAX_BAUD_ERROR:
+        raise ValueError(f"Baud divisor {cfg.baud_divisor} of {clock_hz / 1e6:g} MHz makes "
+                         f"{made:.0f} baud, {error:+.1%} off {nominal:.0f} baud, more than "
+                         f"the {MAX_BAUD_ERROR:.1%} a UART tolerates")
+    return {"clock_hz": clock_hz, "baud_divisor": cfg.baud_divisor, "baud_rate": made,
+            "nominal_baud_rate": nominal, "baud_error": round(error, 6)}
+
+
+def manifest(cfg, bus="native", *, clock_hz=None, baud_rate=None):
     """A JSON-ready description of the accelerator built from ``cfg``, behind the host bus
-    named ``bus`` (:data:`hw.top.HOST_BUSES`)."""
+    named ``bus`` (:data:`hw.top.HOST_BUSES`); on a board whose clock is ``clock_hz`` its
+    link is meant to run at ``baud_rate`` (:func:`link_rate`)."""
     top = host_bus(bus)
     return {
         "format_version": FORMAT_VERSION,
@@ -24,6 +49,9 @@ def manifest(cfg, bus="native"):
         "config_hash": cfg.config_hash,
         "id": ACCEL_ID,
         "latency": pipeline_latency(cfg),
+        # The core's clock and the UART's rate; clock and rates are null when the Verilog
+        # is generated for no particular board.
+        "link": link_rate(cfg, clock_hz, baud_rate),
         "bus": {
             "word_width": BUS_WIDTH,
             "addr_width": bus_addr_width(cfg),

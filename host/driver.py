@@ -3,12 +3,14 @@
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from hw.config import AccelConfig
+from hw.uart import LINK_BAUD_RATE, baud_divisor
 
 from .golden import wrap
 from .link import Link, SimulatedBoard
@@ -80,8 +82,19 @@ class SparseAccel:
     port : str, optional
     manifest : path or dict, optional
         Required with ``port``; the simulated board brings its own.
-    baudrate : int
-        For a real serial port.
+    config : AccelConfig
+        The simulated board's configuration.
+    baudrate : int, optional
+        For a real serial port: by default the manifest's (its link's ``nominal_baud_rate``,
+        which ``python -m gen --board`` writes).
+    real_divisor : bool
+        The simulated board's UART at the divisor of a board at its clock (33 cycles a bit
+        at 100 MHz for 3 Mbaud) instead of one cycle a bit: the link as slow, in cycles,
+        as a board's (a board built apart, ``config`` with that ``baud_divisor``).
+    trace : path, optional
+        Write the simulated board's signals, every cycle, to this ``.vcd`` or ``.fst`` file
+        (a harness built with Verilator's tracing, cached apart); it is complete after
+        :meth:`close`. Slow: for short runs.
     timeout : float
         Seconds to wait for an answer.
     run_timeout : float
@@ -89,27 +102,42 @@ class SparseAccel:
     retries : int
         Times a request is repeated after a corrupted or missing answer.
     progress : bool, optional
-        Show a progress bar on long transfers; by default when stderr is a terminal.
+        Progress bars (tqdm, on stderr) on transfers and runs that last; by default when
+        stderr is a terminal. ``False`` shows nothing.
     """
-    def __init__(self, port=None, *, manifest=None, config=SIM_CONFIG, baudrate=115200,
-                 timeout=2.0, run_timeout=30.0, retries=4, progress=None):
+    def __init__(self, port=None, *, manifest=None, config=SIM_CONFIG, baudrate=None,
+                 real_divisor=False, trace=None, timeout=2.0, run_timeout=30.0, retries=4,
+                 progress=None):
         import serial
         self._board = None
+        self.progress = sys.stderr.isatty() if progress is None else bool(progress)
         if port is None:
-            from gen.simboard import build_sim_board
-            folder = build_sim_board(config, progress=lambda message: print(
-                message, file=sys.stderr))
-            self._board = SimulatedBoard(folder)
+            from gen.simboard import CLOCK_HZ, build_sim_board, trace_format
+            if real_divisor:
+                config = replace(config, baud_divisor=baud_divisor(CLOCK_HZ, LINK_BAUD_RATE))
+            traced = None if trace is None else trace_format(trace)
+            say = None if progress is False else \
+                (lambda message: tqdm.write(message, file=sys.stderr))
+            folder = build_sim_board(config, trace=traced, progress=say)
+            self._board = SimulatedBoard(folder, trace=trace)
             port, manifest = self._board.url, self._board.manifest
+        elif real_divisor or trace is not None:
+            raise ValueError("real_divisor and trace are options of the simulated board, "
+                             "not of a board on a port")
         elif manifest is None:
             raise ValueError("A board needs its manifest: SparseAccel(port, manifest=...)")
         if not isinstance(manifest, dict):
             manifest = json.loads(Path(manifest).read_text())
         self.manifest = manifest
         self.cfg = AccelConfig(**manifest["config"])
-        self.progress = sys.stderr.isatty() if progress is None else progress
+        if baudrate is None:
+            baudrate = (manifest.get("link") or {}).get("nominal_baud_rate")
+            if baudrate is None:
+                self.close()
+                raise ValueError("The manifest states no baud rate (it was generated for no "
+                                 "board): pass baudrate=")
         try:
-            self._serial = serial.serial_for_url(port, baudrate=baudrate, timeout=0.02)
+            self._serial = serial.serial_for_url(port, baudrate=round(baudrate), timeout=0.02)
             self.link = Link(self._serial, timeout=timeout, retries=retries)
             self.run_timeout = run_timeout
             check_identity(self.link, self.cfg, self.manifest["config_hash"])
@@ -193,16 +221,18 @@ class SparseAccel:
         stats.tiles = len(tiles)
         sent_before, received_before = self.link.bytes_sent, self.link.bytes_received
         retries_before = self.link.retries_made
-        total_words = sum(int(t.layer.packed_words.sum()) for t in tiles)
-        progress = _Progress(total_words * 4, self.progress and total_words > 16384)
-        for tile in tiles:
-            started = time.monotonic()
-            load_layer(self.link, self.cfg, tile.layer, progress=progress.advance)
-            stats.link_seconds += time.monotonic() - started
-            for b, inputs in enumerate(xq):
-                acc[b, tile.row0:tile.row0 + tile.rows] += self._run_tile(tile, inputs, stats)
-            stats.nnz += tile.layer.nnz
-        progress.finish()
+        stream_bytes = sum(_stream_bytes(tile.layer) for tile in tiles)
+        with self._bar(stream_bytes, "weights", "B") as sent, \
+                self._bar(len(tiles) * len(xq), "tile x input", "run") as runs:
+            for tile in tiles:
+                started = time.monotonic()
+                load_layer(self.link, self.cfg, tile.layer, progress=sent.update)
+                stats.link_seconds += time.monotonic() - started
+                for b, inputs in enumerate(xq):
+                    acc[b, tile.row0:tile.row0 + tile.rows] += self._run_tile(tile, inputs,
+                                                                              stats)
+                    runs.update()
+                stats.nnz += tile.layer.nnz
         stats.ideal_cycles = stats.nnz * len(batch) / self.cfg.pes
         stats.bytes_sent = self.link.bytes_sent - sent_before
         stats.bytes_received = self.link.bytes_received - received_before
@@ -246,10 +276,9 @@ class SparseAccel:
             raise ValueError("The network is not calibrated: call calibrate(X_cal) first")
         placement = place_network(self.cfg, network)
         before = self.link.bytes_sent
-        total = sum(int(layer.encoded.packed_words.sum()) for layer in placement.layers)
-        progress = _Progress(total * 4, self.progress and total > 16384)
-        load_network(self.link, placement, progress=progress.advance)
-        progress.finish()
+        total = sum(_stream_bytes(layer.encoded) for layer in placement.layers)
+        with self._bar(total, "weights", "B") as sent:
+            load_network(self.link, placement, progress=sent.update)
         self._loaded += 1
         return LoadedNetwork(self, network, placement, self._loaded,
                              load_bytes=self.link.bytes_sent - before)
@@ -266,16 +295,21 @@ class SparseAccel:
             placements.append(placement)
             start = placement.end
         before = self.link.bytes_sent
-        total = sum(int(layer.encoded.packed_words.sum()) for placement in placements
+        total = sum(_stream_bytes(layer.encoded) for placement in placements
                     for layer in placement.layers)
-        progress = _Progress(total * 4, self.progress and total > 16384)
-        for placement in placements:
-            load_network(self.link, placement, progress=progress.advance)
-        progress.finish()
+        with self._bar(total, "weights", "B") as sent:
+            for placement in placements:
+                load_network(self.link, placement, progress=sent.update)
         self._loaded += 1
         segments = [LoadedNetwork(self, segment.network, placement, self._loaded)
                     for segment, placement in zip(model.segments, placements)]
         return LoadedModel(model, segments, load_bytes=self.link.bytes_sent - before)
+
+    def _bar(self, total, what, unit):
+        """A tqdm bar on stderr of ``total`` ``unit``, shown when :attr:`progress` and only
+        once it has lasted half a second."""
+        return tqdm(total=total, desc=what, unit=unit, unit_scale=unit == "B",
+                    disable=not self.progress, delay=0.5, leave=False, file=sys.stderr)
 
     def _run_tile(self, tile, inputs, stats):
         """Load one input for a loaded tile, run it and return its rows' sums."""
@@ -290,24 +324,12 @@ class SparseAccel:
         return tile.layer.scatter(run.sums)
 
 
-class _Progress:
-    """A one-line progress bar on stderr."""
-    def __init__(self, total, shown):
-        self.total, self.shown, self.done = total, shown, 0
-        self.started = time.monotonic()
-
-    def advance(self, amount):
-        self.done += amount
-        if self.shown:
-            share = self.done / max(self.total, 1)
-            rate = self.done / max(time.monotonic() - self.started, 1e-9) / 1024
-            bar = "=" * int(30 * share)
-            print(f"\rsending weights [{bar:30}] {share:4.0%} {rate:7.0f} KiB/s",
-                  end="", file=sys.stderr, flush=True)
-
-    def finish(self):
-        if self.shown:
-            print(file=sys.stderr)
+def _stream_bytes(layer):
+    """Bytes of bus words that stream ``layer``'s weights (:func:`host.bus.weight_writes`):
+    its packed words, and two register writes for each run of beats of one size."""
+    sizes = layer.packed_words
+    runs = 1 + np.count_nonzero(np.diff(sizes)) if len(sizes) else 0
+    return 4 * (int(sizes.sum()) + 2 * runs)
 
 
 @dataclass

@@ -352,7 +352,7 @@ def encode_unstructured(q, cfg, *, every_row=False, gap_bits=None):
     ``every_row`` an empty row is sent too (a chained layer's every row is an output).
     ``gap_bits`` is the width of the gap code, 1 to ``cfg.gap_bits``; by default the
     narrowest whose beats (cycles) are at most :data:`GAP_BEATS_SLACK` more than the
-    fewest any width takes."""
+    fewest any width takes, and fit the weight memory."""
     q = _check_layer(q, cfg)
     if gap_bits is not None and not 1 <= gap_bits <= cfg.gap_bits:
         raise ValueError(f"Gap codes must be 1 to {cfg.gap_bits} bits, not {gap_bits}")
@@ -361,8 +361,9 @@ def encode_unstructured(q, cfg, *, every_row=False, gap_bits=None):
                   for bits in ([gap_bits] if gap_bits else range(1, cfg.gap_bits + 1))]
     beats = [-(-lanes["n_lanes"] // cfg.pes) for _, lanes in candidates]
     fewest = min(beats)
-    bits, lanes = next(candidate for candidate, count in zip(candidates, beats)
-                       if count <= fewest * (1 + GAP_BEATS_SLACK))
+    bits, lanes = next((candidate for candidate, count in zip(candidates, beats)
+                        if count <= min(fewest * (1 + GAP_BEATS_SLACK), cfg.weight_depth)),
+                       candidates[beats.index(fewest)])
     n_lanes = lanes.pop("n_lanes")
     n_beats = _beats(cfg, n_lanes, len(rows))
     lanes = {name: _lanes(cfg, n_beats, values, values.dtype) for name, values in lanes.items()}

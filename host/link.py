@@ -13,7 +13,8 @@ from hw.link import (ANSWER_HEADER_BYTES, ANSWER_SYNC, CRC_BYTES, LINK_CRC, MAX_
                      header_from_bytes)
 
 
-__all__ = ["LinkError", "Link", "frame_bytes", "frame_overhead", "SimulatedBoard"]
+__all__ = ["CountingLink", "LinkError", "Link", "frame_bytes", "frame_overhead",
+           "SimulatedBoard"]
 
 
 def frame_overhead(read_words):
@@ -150,16 +151,34 @@ class Link:
         return None, None
 
 
+class CountingLink(Link):
+    """A :class:`Link` to no board: counts the frames and bytes that requests and their
+    answers would take, and answers every read with words of all ones (a status that reads
+    as done at the first poll): what a run would cost on a link, without a board."""
+    def __init__(self):
+        super().__init__(port=None)
+
+    def _transact(self, command, address, count, words=()):
+        self.transactions += 1
+        self.bytes_sent += 1 + REQUEST_HEADER_BYTES + 4 * len(words) + CRC_BYTES
+        data = 4 * count if command == Command.READ else 0
+        self.bytes_received += 1 + ANSWER_HEADER_BYTES + data + CRC_BYTES
+        return np.full(count, 0xFFFFFFFF, dtype=np.uint32) if command == Command.READ else None
+
+
 class SimulatedBoard:
     """A running simulated board process, built by :func:`gen.simboard.build_sim_board`.
 
-    ``url`` is what pyserial opens: ``socket://127.0.0.1:PORT``. ``close`` stops it.
+    ``url`` is what pyserial opens: ``socket://127.0.0.1:PORT``. ``close`` stops it. With
+    ``trace``, a file name, the board's signals are written to it every cycle (the board
+    must have been built with ``trace``); the file is complete once the board is closed.
     """
-    def __init__(self, folder):
+    def __init__(self, folder, *, trace=None):
         self.manifest = json.loads((folder / "manifest.json").read_text())
         cfg = AccelConfig(**self.manifest["config"])
         self.process = subprocess.Popen(
-            [str(folder / "sparse_board"), str(cfg.baud_divisor), "0"],
+            [str(folder / "sparse_board"), str(cfg.baud_divisor), "0",
+             *([str(trace)] if trace is not None else [])],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.process.stdout.readline()
         match = re.fullmatch(r"PORT (\d+)\s*", line)

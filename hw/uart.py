@@ -5,7 +5,45 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 
-__all__ = ["UARTRx", "UARTTx"]
+__all__ = ["LINK_BAUD_RATE", "MAX_BAUD_ERROR", "UARTRx", "UARTTx", "baud_divisor", "baud_error"]
+
+
+#: The host link's rate on the boards, and on the simulated board run at its real divisor:
+#: the most the boards' FTDI chips take (an FT231X on the ULX3S, an FT2232H on the iCEBreaker).
+LINK_BAUD_RATE = 3_000_000
+
+#: The largest error of a bit rate against the rate asked for that a link tolerates: the
+#: receiver samples each bit in its middle, so the two ends may drift apart by half a bit over
+#: the ten bits of a byte, 5 %, of which each end takes half.
+MAX_BAUD_ERROR = 0.025
+
+
+def baud_error(clock_hz, divisor, baud_rate):
+    """Relative error of the rate ``clock_hz / divisor`` against ``baud_rate``."""
+    return clock_hz / divisor / baud_rate - 1
+
+
+def baud_divisor(clock_hz, baud_rate, *, max_error=MAX_BAUD_ERROR):
+    """Clock cycles per bit for ``baud_rate`` from a clock of ``clock_hz``: the nearest.
+
+    Raises ``ValueError`` if the rate it makes is further than ``max_error`` from
+    ``baud_rate``, or if the rate is faster than the clock.
+    """
+    for name, value in (("Clock", clock_hz), ("Baud rate", baud_rate)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"{name} must be a number, not {value!r}")
+        if not value > 0:
+            raise ValueError(f"{name} must be positive, not {value!r}")
+    divisor = round(clock_hz / baud_rate)
+    if divisor < 1:
+        raise ValueError(f"A UART at {baud_rate:.0f} baud needs a clock of at least that rate, "
+                         f"not {clock_hz / 1e6:g} MHz")
+    error = baud_error(clock_hz, divisor, baud_rate)
+    if abs(error) > max_error:
+        raise ValueError(f"{baud_rate:.0f} baud from {clock_hz / 1e6:g} MHz: the divisor "
+                         f"{divisor} makes {clock_hz / divisor:.0f} baud, {error:+.1%} off, "
+                         f"more than the {max_error:.1%} a UART tolerates")
+    return divisor
 
 
 def _check_divisor(divisor):

@@ -1,9 +1,19 @@
 """Amaranth-simulator helpers: feed and drain streams with random stalls on both sides, and
-a bus port on a simulated engine."""
+a bus port on a simulated engine.
 
+``VCD=DIR`` writes every simulation these helpers run to a VCD file in ``DIR``, named after
+the test (``test_file.py-test_name[params].vcd``; ``-1``, ``-2``... for a test's later
+simulations), with every signal of the design under test:
+``VCD=/tmp/vcd pytest tests/test_pe.py -k 'test_name'``.
+"""
+
+import contextlib
+import os
 import queue
 import random
+import re
 import threading
+from pathlib import Path
 
 import numpy as np
 
@@ -54,12 +64,13 @@ class SimulatorPort:
         sim.add_clock(1e-8)
         sim.add_testbench(self._serve)
         self._failure = None
-        self._thread = threading.Thread(target=self._simulate, args=(sim,), daemon=True)
+        self._thread = threading.Thread(target=self._simulate, args=(sim, dut), daemon=True)
         self._thread.start()
 
-    def _simulate(self, sim):
+    def _simulate(self, sim, dut):
         try:
-            sim.run()
+            with vcd(sim, dut):
+                sim.run()
         except BaseException as error:
             self._failure = error
             self._answers.put((None, error))
@@ -260,7 +271,25 @@ def simulate(dut, *testbenches, background=()):
         sim.add_testbench(testbench)
     for testbench in background:
         sim.add_testbench(testbench, background=True)
-    sim.run()
+    with vcd(sim, dut):
+        sim.run()
+
+
+def vcd(sim, dut):
+    """``sim.write_vcd`` to a file in ``$VCD`` named after the running test (or ``dut``'s
+    class), when ``VCD`` is set; otherwise a context that does nothing."""
+    folder = os.environ.get("VCD")
+    if not folder:
+        return contextlib.nullcontext()
+    test = os.environ.get("PYTEST_CURRENT_TEST", type(dut).__name__).rsplit(" ", 1)[0]
+    stem = re.sub(r"[^\w.\[\]=-]+", "-", test.split("/")[-1].replace("::", "-"))
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path, index = folder / f"{stem}.vcd", 0
+    while path.exists():
+        index += 1
+        path = folder / f"{stem}-{index}.vcd"
+    return sim.write_vcd(str(path))
 
 
 def pause_cycles(rng, pause, longest):

@@ -11,7 +11,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from boards import BOARDS
+from boards import BAUD_RATE, BOARDS, board_target
+from hw.uart import baud_divisor
 from hw.accel import multiplier_count
 from hw.config import AccelConfig
 from boards.ulx3s import ecp5_pll_dividers
@@ -28,8 +29,29 @@ def test_pll_dividers():
 
 def test_board_configurations_match_their_clocks():
     for target in BOARDS.values():
-        assert target.config.baud_divisor == round(target.platform.clock_hz / 115200)
+        assert target.config.baud_divisor == baud_divisor(target.clock_hz, BAUD_RATE)
         assert target.config.pes <= target.platform.dsp_blocks
+
+
+@pytest.mark.parametrize("board, divisor, rate, error", [
+    ("ulx3s", 33, 3030303, 0.010101), ("icebreaker", 4, 3000000, 0.0),
+])
+def test_the_link_runs_at_3_mbaud(board, divisor, rate, error):
+    link = BOARDS[board].link
+    assert BAUD_RATE == 3_000_000
+    assert (link["baud_divisor"], round(link["baud_rate"]), link["baud_error"]) == \
+        (divisor, rate, error)
+    assert link["clock_hz"] == BOARDS[board].platform.clock_hz
+    assert link["nominal_baud_rate"] == BAUD_RATE
+
+
+def test_a_board_rate_its_clock_cannot_make_is_refused():
+    slower = board_target(BOARDS["icebreaker"].platform, baud_rate=1_000_000, pes=4)
+    assert (slower.config.baud_divisor, slower.link["baud_error"]) == (12, 0.0)
+    with pytest.raises(ValueError, match=r"^4500000 baud from 12 MHz: the divisor 3 makes "
+                                         r"4000000 baud, -11\.1% off, more than the 2\.5% a "
+                                         r"UART tolerates$"):
+        board_target(BOARDS["icebreaker"].platform, baud_rate=4_500_000, pes=4)
 
 
 def gen(*args):
@@ -45,6 +67,8 @@ def test_board_sources_without_build(tmp_path):
     assert not list(tmp_path.glob("*.bin"))
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["config"] == BOARDS["icebreaker"].config.to_dict()
+    assert manifest["link"] == {"clock_hz": 12e6, "baud_divisor": 4, "baud_rate": 3e6,
+                                "nominal_baud_rate": 3_000_000, "baud_error": 0.0}
 
 
 def test_build_needs_a_board(tmp_path):
@@ -160,3 +184,18 @@ def test_ice40_multiplier_block_computes_the_product(tmp_path):
             seen[int(words[0])] = int(words[4], 2) - (1 << 16) * (words[4][0] == "1")
     products = [x * y for x, y in operands]
     assert [seen[step] for step in (3, 4, 5, 6)] == products[:3] + [products[2]]
+
+
+def test_a_flow_step_shows_the_tools_lines_and_names_its_log_when_it_fails(tmp_path):
+    from tqdm.auto import tqdm
+    from gen.build import ToolError, _run
+    script = "import time; print('Info: placing', flush=True); time.sleep(0.5); exit(3)"
+    with tqdm(total=1, disable=True) as bar:
+        shown = []
+        bar.set_postfix_str = shown.append
+        with pytest.raises(ToolError, match=r"^sparse_x: synthesis failed \(exit 3\); see "
+                                            r".*/synth\.log$"):
+            _run("sparse_x: synthesis", [sys.executable, "-c", script], tmp_path, "synth.log",
+                 bar, heartbeat=0.1)
+    assert "placing" in shown
+    assert (tmp_path / "synth.log").read_text() == "Info: placing\n"

@@ -249,3 +249,144 @@ def test_a_layer_given_no_pattern_runs_in_its_cheapest_format(accel, structure):
     loaded(x[:, :32])
     q = quantize_weights(small)[0]
     assert loaded.last_run.layers[0].format == cheapest_pattern(accel.cfg, q)[0].name
+
+
+def test_the_manifest_gives_the_link_its_rate():
+    with SparseAccel(config=SMALL, timeout=1.0, progress=False) as accel:
+        assert accel.manifest["link"] == {"clock_hz": 100e6, "baud_divisor": 1,
+                                          "baud_rate": 100e6, "nominal_baud_rate": 100e6,
+                                          "baud_error": 0.0}
+        assert accel._serial.baudrate == 100_000_000
+        manifest = dict(accel.manifest, link=None)
+        with pytest.raises(ValueError, match=r"^The manifest states no baud rate \(it was "
+                                             r"generated for no board\): pass baudrate=$"):
+            SparseAccel(accel._board.url, manifest=manifest)
+
+
+def test_the_simulated_board_at_the_real_divisor():
+    """The UART at 33 cycles a bit, as on a board at 100 MHz and 3 Mbaud."""
+    rng = np.random.default_rng(5)
+    weights, x = rng.normal(size=(20, 40)), rng.normal(size=(2, 40))
+    with SparseAccel(config=SMALL, real_divisor=True, timeout=1.0, progress=False) as accel:
+        assert accel.cfg.baud_divisor == 33
+        assert accel.manifest["link"] == {"clock_hz": 100e6, "baud_divisor": 33,
+                                          "baud_rate": 100e6 / 33,
+                                          "nominal_baud_rate": 3_000_000,
+                                          "baud_error": 0.010101}
+        assert accel._serial.baudrate == 3_000_000
+        y = accel.run(weights, x, "2:4")
+    np.testing.assert_array_equal(y, expected(weights, x, "2:4"))
+
+
+def vcd_variables(path):
+    """The names of the variables a VCD file declares, by scope: ``{"TOP": {...}, ...}``."""
+    scopes, found = [], {}
+    with open(path) as vcd:
+        for line in vcd:
+            words = line.split()
+            if words[:1] == ["$scope"]:
+                scopes.append(words[2])
+            elif words[:1] == ["$upscope"]:
+                scopes.pop()
+            elif words[:1] == ["$var"]:
+                found.setdefault(".".join(scopes), set()).add(words[4])
+            elif words[:1] == ["$enddefinitions"]:
+                return found
+    return found
+
+
+def test_a_trace_of_the_simulated_board(tmp_path):
+    rng = np.random.default_rng(6)
+    weights, x = rng.normal(size=(8, 12)), rng.normal(size=12)
+    trace = tmp_path / "board.vcd"
+    with SparseAccel(config=SMALL, trace=trace, timeout=1.0, progress=False) as accel:
+        y = accel.run(weights, x, "unstructured", sparsity=0.5)
+    np.testing.assert_array_equal(y, expected(weights, x, "unstructured", 0.5))
+    variables = vcd_variables(trace)
+    assert {"clk", "rst", "rx", "tx", "busy", "core_clk", "core_active"} <= variables["TOP"]
+    assert {"bus__addr", "bus__w_en"} <= variables["TOP.sparse_board"]
+    assert trace.stat().st_size > 100_000          # the cycles of a run, not just a header
+
+
+def test_trace_options_are_checked(monkeypatch):
+    import gen.simboard
+    with pytest.raises(ValueError, match=r"^A trace file ends in \.vcd or \.fst, not "
+                                         r"'board\.txt'$"):
+        SparseAccel(config=SMALL, trace="board.txt")
+    with pytest.raises(ValueError, match=r"^real_divisor and trace are options of the "
+                                         r"simulated board, not of a board on a port$"):
+        SparseAccel("loop://", manifest={}, trace="board.vcd")
+    with pytest.raises(ValueError, match=r"^trace must be 'vcd' or 'fst', not 'ghw'$"):
+        gen.simboard.build_sim_board(SMALL, trace="ghw")
+    monkeypatch.setattr(gen.simboard, "fst_buildable", lambda: False)
+    with pytest.raises(RuntimeError, match=r"^An FST trace needs the lz4 and zlib headers, "
+                                           r"which the C\+\+ compiler does not find"):
+        SparseAccel(config=SMALL, trace="board.fst")
+
+
+class RecordingBar:
+    """Stands in for tqdm: records each bar's total and what it was advanced by."""
+    bars = []
+
+    def __init__(self, *, total, disable, **options):
+        self.total, self.disable, self.steps = total, disable, []
+        self.bars.append(self)
+
+    def update(self, amount=1):
+        self.steps.append(amount)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_progress_bars_count_bytes_and_runs(accel, monkeypatch, capsys, progress):
+    import host.driver
+    monkeypatch.setattr(host.driver, "tqdm", RecordingBar)
+    monkeypatch.setattr(RecordingBar, "bars", [])
+    monkeypatch.setattr(accel, "progress", progress)
+    rng = np.random.default_rng(7)
+    accel.run(rng.normal(size=(70, 100)), rng.normal(size=(3, 100)), "2:4")
+    sent, runs = RecordingBar.bars
+    assert sent.total == sum(sent.steps) > 0 and sent.disable is not progress
+    assert runs.total == sum(runs.steps) == 3 * accel.last_run.tiles
+    assert accel.last_run.tiles > 1
+
+
+def test_no_progress_output_when_disabled(accel, capsys):
+    accel.progress = False
+    rng = np.random.default_rng(8)
+    accel.run(rng.normal(size=(70, 100)), rng.normal(size=(3, 100)), "2:4")
+    assert capsys.readouterr().err == ""
+
+
+def test_a_counting_link_counts_the_bytes_a_real_one_carries(accel):
+    """:class:`host.link.CountingLink` (the boards' estimates in ``python -m host``): the
+    same frames as the real link, but for the extra status polls of a run the board had not
+    finished at the first."""
+    from hw.link import CRC_BYTES, REQUEST_HEADER_BYTES
+    from host.link import CountingLink, frame_overhead
+    from host.protocol import run_layer
+    from host.tiling import tile_layer
+    rng = np.random.default_rng(9)
+    weights, x = rng.normal(size=(30, 70)), rng.normal(size=(2, 70))
+    link = accel.link
+    before = (link.bytes_sent, link.bytes_received, link.transactions)
+    accel.run(weights, x, "unstructured", sparsity=0.5)
+    sent, received, frames = (link.bytes_sent - before[0], link.bytes_received - before[1],
+                              link.transactions - before[2])
+    q, _ = quantize_weights(prune(weights, "unstructured", sparsity=0.5))
+    xq, _ = quantize_activations(x)
+    counting = CountingLink()
+    for tile in tile_layer(q, SMALL, "unstructured"):
+        width = tile.layer.shape[1]
+        run_layer(counting, SMALL, tile.layer, xq[:, tile.col0:tile.col0 + width], check=False)
+    polls = frames - counting.transactions
+    request = 1 + REQUEST_HEADER_BYTES + CRC_BYTES
+    assert polls >= 0
+    assert sent - counting.bytes_sent == polls * request
+    assert received - counting.bytes_received == polls * (frame_overhead(1) - request)
+    assert counting.bytes_sent > 20 * np.count_nonzero(q) // 8    # 20 bits a weight

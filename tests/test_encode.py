@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -39,6 +41,9 @@ def test_gap_width_is_the_narrowest_within_the_slack_of_the_fewest_beats():
     assert beats[chosen] > min(beats.values())      # this layer trades a few beats for bits
     with pytest.raises(ValueError, match=r"^Gap codes must be 1 to 6 bits, not 7$"):
         encode_unstructured(q, cfg, gap_bits=7)
+    # A memory that holds the fewest beats, not the narrower code's, takes the wider code.
+    tight = encode_unstructured(q, dataclasses.replace(cfg, weight_depth=min(beats.values())))
+    assert tight.n_beats == min(beats.values())
 
 
 @pytest.mark.parametrize("every_row", [False, True])

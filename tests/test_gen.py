@@ -44,6 +44,8 @@ def test_writes_verilog_and_manifest(tmp_path):
     assert manifest["config"] == cfg.to_dict()
     assert manifest["config_hash"] == cfg.config_hash
     assert manifest["latency"] == pipeline_latency(cfg)
+    assert manifest["link"] == {"clock_hz": None, "baud_divisor": 868, "baud_rate": None,
+                                "nominal_baud_rate": None, "baud_error": None}
     assert manifest["registers"]["CYCLES"]["address"] == Reg.CYCLES.value
     assert manifest["layouts"]["beat"]["weight"] == {
         "offset": 0, "width": 8, "signed": True, "per_lane": True}
@@ -171,3 +173,16 @@ def test_host_bus_names_are_checked():
         host_bus(3)
     with pytest.raises(ValueError, match=r"^Unknown bus 'AXI': choose from "):
         generate(AccelConfig(pes=4, max_k=20, max_m=10, weight_depth=8), "unused", bus="AXI")
+
+
+def test_the_manifest_refuses_a_divisor_off_its_rate():
+    from gen.manifest import manifest
+    with pytest.raises(ValueError, match=r"^Baud divisor 868 of 100 MHz makes 115207 baud, "
+                                         r"-96\.2% off 3000000 baud, more than the 2\.5% a "
+                                         r"UART tolerates$"):
+        manifest(AccelConfig(), clock_hz=100e6, baud_rate=3_000_000)
+    with pytest.raises(ValueError, match=r"^A baud rate \(115200\) needs the clock it is made "
+                                         r"from$"):
+        manifest(AccelConfig(), baud_rate=115200)
+    assert manifest(AccelConfig(), clock_hz=100e6, baud_rate=115200)["link"]["baud_error"] == \
+        pytest.approx(0.0000640, abs=1e-6)

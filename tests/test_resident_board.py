@@ -124,6 +124,10 @@ def test_the_network_command_prints_the_layers_and_the_rates():
     lines = result.stdout.splitlines()
     assert "batch 7 in 1 run(s), P = 64" in lines[0]
     assert sum(line.split()[1:2] == ["2:4"] for line in lines) == 3
-    assert any(line.strip().startswith("ulx3s") and "inferences/s estimated" in line
+    assert any(line.strip().startswith("ulx3s") and "inferences/s estimated (3030303 baud"
+               in line for line in lines)
+    assert any(line.split() == ["time", "per", "batch", "compute", "link", "total"]
+               for line in lines)
+    assert any(line.strip().startswith("simulated board") and "measured" in line
                for line in lines)
     assert lines[-1].endswith("bit-exact with the golden model")

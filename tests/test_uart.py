@@ -7,12 +7,12 @@ import random
 import pytest
 from amaranth.hdl import Module
 
-from hw.uart import UARTRx, UARTTx
+from hw.uart import UARTRx, UARTTx, baud_divisor, baud_error
 from tests.sim_streams import drain, pause_cycles, put, simulate
 
 
 @pytest.mark.parametrize("source_pause, sink_pause", [(0.0, 0.0), (0.9, 0.0), (0.6, 0.5)])
-@pytest.mark.parametrize("divisor", [1, 2, 3, 5, 8])
+@pytest.mark.parametrize("divisor", [1, 2, 3, 4, 5, 8, 33])
 def test_loopback_with_random_gaps(divisor, source_pause, sink_pause):
     """Every byte sent arrives once, in order: taken where the sink was ready, reported by
     ``overrun`` where it was not, and never a framing error."""
@@ -53,3 +53,27 @@ def test_loopback_with_random_gaps(divisor, source_pause, sink_pause):
 def test_bad_divisor():
     with pytest.raises(ValueError, match=r"^UART divisor must be a positive integer, not 0$"):
         UARTRx(0)
+
+
+@pytest.mark.parametrize("clock_hz, baud_rate, divisor, error", [
+    (100e6, 3_000_000, 33, 0.0101), (12e6, 3_000_000, 4, 0.0), (100e6, 115200, 868, 0.0001),
+    (12e6, 115200, 104, 0.0016),
+])
+def test_baud_divisor_and_its_error(clock_hz, baud_rate, divisor, error):
+    assert baud_divisor(clock_hz, baud_rate) == divisor
+    assert baud_error(clock_hz, divisor, baud_rate) == pytest.approx(error, abs=1e-4)
+
+
+@pytest.mark.parametrize("clock_hz, baud_rate, error, message", [
+    (12e6, 5_000_000, ValueError, r"^5000000 baud from 12 MHz: the divisor 2 makes 6000000 "
+                                  r"baud, \+20\.0% off, more than the 2\.5% a UART tolerates$"),
+    (50e6, 3_000_000, ValueError, r"^3000000 baud from 50 MHz: the divisor 17 makes 2941176 "
+                                  r"baud, -2\.0% off, more than the 1\.5% a UART tolerates$"),
+    (12e6, 30_000_000, ValueError, r"^A UART at 30000000 baud needs a clock of at least that "
+                                   r"rate, not 12 MHz$"),
+    (0, 115200, ValueError, r"^Clock must be positive, not 0$"),
+    (12e6, "fast", TypeError, r"^Baud rate must be a number, not 'fast'$"),
+])
+def test_baud_divisor_refuses_rates_a_uart_cannot_keep(clock_hz, baud_rate, error, message):
+    with pytest.raises(error, match=message):
+        baud_divisor(clock_hz, baud_rate, **({"max_error": 0.015} if clock_hz == 50e6 else {}))

@@ -1,22 +1,33 @@
 // The simulated board: the Verilated board-level top, its UART served on a local TCP port.
 //
-// Usage: sparse_board DIVISOR PORT. Listens on 127.0.0.1:PORT (0 picks a free port), prints
-// "PORT <n>" on stdout, then serves one client at a time until killed. Bytes from the client
-// are sent bit by bit on the board's rx pin, DIVISOR cycles per bit; bytes the board sends on
-// its tx pin are returned to the client. Simulated time stands still while a frame is
-// arriving from the client, and runs while the board works or the link is idle, so the
-// board's link timeout fires only when a frame really stopped. The accelerator core has a
-// clock of its own, ticked only in the cycles the board marks core_active: the link alone
-// runs between them, many times faster.
+// Usage: sparse_board DIVISOR PORT [TRACE]. Listens on 127.0.0.1:PORT (0 picks a free port),
+// prints "PORT <n>" on stdout, then serves one client at a time until SIGTERM or SIGINT.
+// Bytes from the client are sent bit by bit on the board's rx pin, DIVISOR cycles per bit;
+// bytes the board sends on its tx pin are returned to the client. Simulated time stands still
+// while a frame is arriving from the client, and runs while the board works or the link is
+// idle, so the board's link timeout fires only when a frame really stopped. The accelerator
+// core has a clock of its own, ticked only in the cycles the board marks core_active: the
+// link alone runs between them, many times faster. Built with Verilator's --trace
+// (SIM_TRACE_VCD) or --trace-fst (SIM_TRACE_FST), it writes the board's signals to TRACE
+// every cycle, and closes the file when it ends.
 #include "Vsparse_board.h"
 #include "verilated.h"
+#if defined(SIM_TRACE_FST)
+#include "verilated_fst_c.h"
+using Trace = VerilatedFstC;
+#elif defined(SIM_TRACE_VCD)
+#include "verilated_vcd_c.h"
+using Trace = VerilatedVcdC;
+#endif
 
 #include <arpa/inet.h>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -26,6 +37,10 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+volatile std::sig_atomic_t stopping = 0;
+
+void stop(int) { stopping = 1; }
 
 struct Harness {
     VerilatedContext context;
@@ -45,7 +60,24 @@ struct Harness {
     uint8_t tx_byte = 0;
     uint64_t tx_idle = 0;
 
-    explicit Harness(int divisor) : divisor(divisor) {
+#if defined(SIM_TRACE_FST) || defined(SIM_TRACE_VCD)
+    std::unique_ptr<Trace> trace;
+#endif
+
+    Harness(int divisor, const char* trace_path) : divisor(divisor) {
+#if defined(SIM_TRACE_FST) || defined(SIM_TRACE_VCD)
+        if (trace_path) {
+            context.traceEverOn(true);
+            trace = std::make_unique<Trace>();
+            top.trace(trace.get(), 99);
+            trace->open(trace_path);
+        }
+#else
+        if (trace_path) {
+            std::fprintf(stderr, "sparse_board: built without tracing\n");
+            std::exit(2);
+        }
+#endif
         top.rx = 1;
         top.rst = 1;
         top.core_rst = 1;
@@ -69,9 +101,11 @@ struct Harness {
         top.clk = 0;
         top.core_clk = 0;
         top.eval();
+        dump();
         top.clk = 1;
         top.core_clk = core;
         top.eval();
+        dump();
         if (rx_bit >= 0 && --rx_left == 0) {
             rx_left = divisor;
             if (++rx_bit == 10) rx_bit = -1;
@@ -98,6 +132,19 @@ struct Harness {
         }
     }
 
+    void dump() {
+#if defined(SIM_TRACE_FST) || defined(SIM_TRACE_VCD)
+        if (trace) trace->dump(context.time());
+#endif
+        context.timeInc(1);
+    }
+
+    void close() {
+#if defined(SIM_TRACE_FST) || defined(SIM_TRACE_VCD)
+        if (trace) trace->close();
+#endif
+    }
+
     bool busy() const {
         return !incoming.empty() || rx_bit >= 0 || tx_bit >= 0 || top.busy || tx_idle < 64;
     }
@@ -117,7 +164,7 @@ bool send_all(int fd, std::vector<uint8_t>& bytes) {
 void serve(Harness& board, int fd) {
     auto last_byte = Clock::now();
     uint8_t buffer[65536];
-    for (;;) {
+    while (!stopping) {
         bool working = board.busy();
         auto quiet = Clock::now() - last_byte;
         int wait_ms = 0;
@@ -143,11 +190,15 @@ void serve(Harness& board, int fd) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 3) {
-        std::fprintf(stderr, "usage: %s DIVISOR PORT\n", argv[0]);
+    if (argc != 3 && argc != 4) {
+        std::fprintf(stderr, "usage: %s DIVISOR PORT [TRACE]\n", argv[0]);
         return 2;
     }
-    Harness board(std::atoi(argv[1]));
+    struct sigaction action {};
+    action.sa_handler = stop;
+    sigaction(SIGTERM, &action, nullptr);
+    sigaction(SIGINT, &action, nullptr);
+    Harness board(std::atoi(argv[1]), argc == 4 ? argv[3] : nullptr);
     int listener = socket(AF_INET, SOCK_STREAM, 0);
     int yes = 1;
     setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
@@ -164,7 +215,9 @@ int main(int argc, char** argv) {
     getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length);
     std::printf("PORT %d\n", ntohs(address.sin_port));
     std::fflush(stdout);
-    for (;;) {
+    while (!stopping) {
+        pollfd waiting{listener, POLLIN, 0};
+        if (poll(&waiting, 1, 100) <= 0) continue;
         int client = accept(listener, nullptr, nullptr);
         if (client < 0) continue;
         int nodelay = 1;
@@ -172,4 +225,6 @@ int main(int argc, char** argv) {
         serve(board, client);
         close(client);
     }
+    board.close();
+    return 0;
 }
