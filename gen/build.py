@@ -9,6 +9,7 @@ path's start and end.
 
 import json
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path

@@ -3,7 +3,6 @@ random pauses on every channel: layers in every format and a resident network th
 host's protocols, bit for bit against the golden model; the interrupt; partial writes."""
 
 import numpy as np
-import pytest
 
 from hw.bus import Status
 from hw.config import AccelConfig
