@@ -43,8 +43,8 @@ LAYERS = {
     "384x384 query": "encoder.layer.0.attention.self.query",
     "1536x384 intermediate": "encoder.layer.0.intermediate.dense",
 }
-PATTERNS = ["dense", "unstructured@0.5", "unstructured@0.9", "2:4", "1:4", "4:8",
-            "bank:16@0.5", "bank:16@0.75", "tile:8@0.5"]
+PATTERNS = ["dense", "unstructured@0.5", "unstructured@0.75", "unstructured@0.9", "2:4",
+            "1:4", "4:8", "bank:16@0.5", "bank:16@0.75", "tile:8@0.5"]
 
 
 def split(spec):

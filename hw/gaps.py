@@ -1,6 +1,6 @@
 """The gap decoder: the unstructured format's gap codes turned into columns and row ends."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -23,6 +23,18 @@ def prefix_sums(values, width):
                 for place, total in enumerate(sums)]
         step *= 2
     return sums
+
+
+def _times(value, count):
+    """``value * count`` for a constant ``count`` of at least 1, by shifts and adds: Yosys
+    maps a product by a constant to a DSP block."""
+    # (A shift by 0 makes a zero-width constant, on which Yosys's opt_expr asserts.)
+    terms = [value << bit if bit else value
+             for bit in range(count.bit_length()) if count >> bit & 1]
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
 
 
 class GapDecoder(wiring.Component):
@@ -113,13 +125,13 @@ class GapDecoder(wiring.Component):
 
         # The run's constants: the code's mask and multiples of the row's places.
         mask = Signal(cfg.meta_bits)
-        rows = [Signal(place_width, name=f"rows_{count}")
-                for count in range(ports + 2)]   # count * K
+        rows = [Const(0, place_width), *(Signal(place_width, name=f"rows_{count}")
+                                         for count in range(1, ports + 2))]   # count * K
         gapped = Signal()
         with m.If(self.restart):
             m.d.sync += [mask.eq(Cat(self.index_bits > bit for bit in range(cfg.meta_bits))),
-                         *(multiple.eq(self.columns * count)
-                           for count, multiple in enumerate(rows)),
+                         *(multiple.eq(_times(self.columns, count))
+                           for count, multiple in enumerate(rows) if count),
                          gapped.eq(self.format == Format.UNSTRUCTURED),
                          self.overrun.eq(0)]
 
