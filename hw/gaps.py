@@ -6,22 +6,25 @@ from amaranth.lib.wiring import In, Out
 
 from .config import ceil_log2
 from .layouts import Format, field_offsets, gapped_layout, raw_beat_layout, source_layout
-from .replicas import LANES_PER_COPY
+from .replicas import LANES_PER_COPY, replicas
 
 
 __all__ = ["GapDecoder", "prefix_sums"]
 
 
-def prefix_sums(values, width):
+def prefix_sums(values, width, levels=None):
     """Inclusive prefix sums of ``values`` (Amaranth values), ``width`` bits each: a
-    Sklansky tree, ``ceil(log2(len(values)))`` adders deep."""
-    sums = [value for value in values]
-    step = 1
-    while step < len(sums):
+    Sklansky tree, ``ceil(log2(len(values)))`` adders deep. With ``levels`` (a range), only
+    those levels of the tree, so that a pipeline can put registers between them: level
+    ``j`` adds to each value whose place has bit ``j`` set the value ending the block of
+    ``2**j`` places before it."""
+    sums = list(values)
+    depth = ceil_log2(len(sums))
+    for level in range(depth) if levels is None else levels:
+        step = 1 << level
         sums = [total if (place // step) % 2 == 0 else
                 (total + sums[place // step * step - 1])[:width]
                 for place, total in enumerate(sums)]
-        step *= 2
     return sums
 
 
@@ -51,14 +54,16 @@ class GapDecoder(wiring.Component):
     Beats of every format pass through (``source``); ``column`` and ``last`` are only
     meaningful for the unstructured format.
 
-    The places are a prefix sum over the beat, in four registered stages: each lane's gap
-    and the sums within its group of :data:`~hw.replicas.LANES_PER_COPY` lanes; the
-    groups' offsets within the beat; the offsets of each group from the starts of the rows
-    the beat may reach (the beat's place carried from the beat before, the only loop, one
-    adder deep); each lane's place from those starts, whose signs give the rows it crossed.
-    ``o`` chooses each lane's column among its neighbour's places by those signs.
+    The places are a prefix sum over the beat, in five registered stages of at most two
+    adders each (the ECP5 at 100 MHz): each lane's gap and the sums of pairs of lanes; the
+    sums within each group of :data:`~hw.replicas.LANES_PER_COPY` lanes; two stages of the
+    groups' offsets within the beat and the beat's sum, less 0 to C + 1 rows; the loop (the
+    beat's start, carried from the beat before, plus its sum, one adder) and each lane's
+    place after it from the start of each row the beat may reach, whose signs give the rows
+    it crossed. ``o`` chooses each lane's column among its neighbour's places by those
+    signs.
 
-    Latency (:attr:`latency`) is four cycles; under back-pressure every stage holds and no
+    Latency (:attr:`latency`) is five cycles; under back-pressure every stage holds and no
     beat is accepted.
 
     Members
@@ -94,7 +99,7 @@ class GapDecoder(wiring.Component):
     @property
     def latency(self):
         """Cycles from a beat on ``i`` to the same beat on ``o``."""
-        return 4
+        return 5
 
     def elaborate(self, platform):
         cfg = self.cfg
@@ -102,6 +107,7 @@ class GapDecoder(wiring.Component):
         pes, ports = cfg.pes, cfg.output_ports
         group = min(LANES_PER_COPY, pes)
         groups = pes // group
+        stages = self.latency
 
         gap_width = cfg.meta_bits + 1
         inner_width = gap_width + ceil_log2(group)              # sums within a group
@@ -112,94 +118,97 @@ class GapDecoder(wiring.Component):
 
         advance = Signal()
         m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
-        valid = [Signal(name=f"valid_{stage}") for stage in range(3)]
+        valid = [Signal(name=f"valid_{stage}") for stage in range(stages - 1)]
         with m.If(advance):
-            m.d.sync += [valid[0].eq(self.i.valid), valid[1].eq(valid[0]),
-                         valid[2].eq(valid[1]), self.o.valid.eq(valid[2])]
+            m.d.sync += [valid[0].eq(self.i.valid),
+                         *(later.eq(earlier) for earlier, later in zip(valid, valid[1:])),
+                         self.o.valid.eq(valid[-1])]
         sources = [Signal(source_layout(cfg), name=f"source_{stage}", reset_less=True)
-                   for stage in range(4)]
+                   for stage in range(stages)]
         with m.If(advance):
             m.d.sync += [sources[0].eq(self.i.payload),
                          *(later.eq(earlier) for earlier, later in zip(sources, sources[1:]))]
-        m.d.comb += self.o.payload.source.eq(sources[3])
+        m.d.comb += self.o.payload.source.eq(sources[-1])
+
+        def stage(name, values, shape):
+            """``values`` registered as the beat moves on."""
+            registers = [Signal(shape, name=f"{name}_{index}", reset_less=True)
+                         for index in range(len(values))]
+            with m.If(advance):
+                m.d.sync += [register.eq(value) for register, value in zip(registers, values)]
+            return registers
 
         # The run's constants: the code's mask and multiples of the row's places.
-        mask = Signal(cfg.meta_bits)
+        masks = replicas(cfg.meta_bits, groups, name="mask")   # a copy per group of lanes
         rows = [Const(0, place_width), *(Signal(place_width, name=f"rows_{count}")
                                          for count in range(1, ports + 2))]   # count * K
         gapped = Signal()
         with m.If(self.restart):
-            m.d.sync += [mask.eq(Cat(self.index_bits > bit for bit in range(cfg.meta_bits))),
+            m.d.sync += [*(mask.eq(Cat(self.index_bits > bit for bit in range(cfg.meta_bits)))
+                           for mask in masks),
                          *(multiple.eq(_times(self.columns, count))
                            for count, multiple in enumerate(rows) if count),
                          gapped.eq(self.format == Format.UNSTRUCTURED),
                          self.overrun.eq(0)]
 
-        # Stage 1: each lane's gap, and the sums within its group.
+        # Stage 1: each lane's gap, and the sums of pairs of lanes (the first level of the
+        # sums within each group of lanes).
         beat = Signal(raw_beat_layout(cfg, cfg.meta_bits))
         m.d.comb += beat.as_value().eq(self.i.payload.beat[:len(beat.as_value())])
         planes = field_offsets(raw_beat_layout(cfg, cfg.meta_bits))
         raw = self.i.payload.beat
         gaps = [(Cat(raw[planes[f"index_{bit}"][0] + lane] for bit in range(cfg.meta_bits))
-                 & mask) + (beat.weight[lane] != 0) for lane in range(pes)]
-        inner = [Signal(inner_width, name=f"inner_{lane}", reset_less=True)
-                 for lane in range(pes)]
-        with m.If(advance):
-            for first in range(0, pes, group):
-                sums = prefix_sums(gaps[first:first + group], inner_width)
-                m.d.sync += [signal.eq(total)
-                             for signal, total in zip(inner[first:first + group], sums)]
+                 & masks[lane // group]) + (beat.weight[lane] != 0) for lane in range(pes)]
+        lane_groups = range(0, pes, group)
+        paired = stage("paired", [total for first in lane_groups for total in prefix_sums(
+            gaps[first:first + group], inner_width, range(min(1, ceil_log2(group))))],
+            inner_width)
 
-        # Stage 2: each group's offset within the beat, and the beat's sum.
-        totals = [inner[first + group - 1] for first in range(0, pes, group)]
-        ends = prefix_sums([total.as_unsigned() for total in totals], offset_width)
-        offsets = [Signal(offset_width, name=f"offset_{index}", reset_less=True)
-                   for index in range(groups)]
-        beat_sum = Signal(offset_width, reset_less=True)
-        inner_2 = [Signal.like(signal, name=f"inner_2_{lane}") for lane, signal in
-                   enumerate(inner)]
-        with m.If(advance):
-            m.d.sync += [offsets[0].eq(0),
-                         *(offset.eq(end) for offset, end in zip(offsets[1:], ends)),
-                         beat_sum.eq(ends[-1]),
-                         *(later.eq(earlier) for earlier, later in zip(inner, inner_2))]
+        # Stage 2: the rest of the sums within each group (``inner``: lane i's gap and the
+        # gaps before it in its group).
+        inner = stage("inner", [total for first in lane_groups for total in prefix_sums(
+            paired[first:first + group], inner_width, range(1, ceil_log2(group)))],
+            inner_width)
 
-        # Stage 3: the loop. The beat starts at place ``start`` within the current row (0 for
-        # an input's first beat); ``current[j]`` is that place less j rows, and each group's
-        # offset is moved by it, for each row the beat may reach.
+        # Stages 3 and 4: each group's offset within the beat, and the beat's sum; then
+        # both less 0 to C + 1 rows.
+        half = (ceil_log2(groups) + 1) // 2
+        totals = [inner[first + group - 1].as_unsigned() for first in lane_groups]
+        partial = stage("partial", prefix_sums(totals, offset_width, range(half)),
+                        offset_width)
+        inner = stage("inner_3", inner, inner_width)
+        ends = prefix_sums(partial, offset_width, range(half, ceil_log2(groups)))
+        offsets = [Const(0, offset_width), *ends[:-1]]
+        sums_less = stage("sum_less", [(ends[-1] - multiple)[:place_width].as_signed()
+                                       for multiple in rows], signed(place_width))
+        offsets_less = [stage(f"offset_less_{index}",
+                              [(offset - multiple)[:place_width].as_signed()
+                               for multiple in rows[:ports + 1]], signed(place_width))
+                        for index, offset in enumerate(offsets)]
+        inner = stage("inner_4", inner, inner_width)
+
+        # Stage 5: the loop, and each lane's places. The beat starts at place ``start``
+        # within the current row (0 for an input's first beat); the place after it, less 0
+        # to C + 1 rows, gives the rows the beat crosses by its signs, and the next beat's
+        # start. Each lane's place after it is its group's offset and its sum within the
+        # group from the beat's start, less 0 to C rows.
         start = Signal(signed(place_width))
-        first = sources[1].first
-        current = [(Mux(first, 0, start) - multiple)[:place_width].as_signed()
-                   for multiple in rows]
-        after = [(place + beat_sum)[:place_width].as_signed() for place in current]
-        with m.If(advance & valid[1] & gapped & (after[ports + 1] >= 0)):
+        begin = Mux(sources[stages - 2].first, 0, start)
+        after = [(begin + total)[:place_width].as_signed() for total in sums_less]
+        with m.If(advance & valid[-1] & gapped & (after[ports + 1] >= 0)):
             m.d.sync += self.overrun.eq(1)
-        # Rows the beat's sum crosses: the signs of the place after it, less 1 to C rows.
         choice = after[0]
         for count in range(1, ports + 1):
             choice = Mux(after[count] >= 0, after[count], choice)
-        with m.If(advance & valid[1]):
+        with m.If(advance & valid[-1]):
             m.d.sync += start.eq(choice)
-        moved = [[Signal(signed(place_width), name=f"moved_{index}_{count}", reset_less=True)
-                  for count in range(ports + 1)] for index in range(groups)]
-        inner_3 = [Signal.like(signal, name=f"inner_3_{lane}") for lane, signal in
-                   enumerate(inner)]
-        with m.If(advance):
-            m.d.sync += [moved[index][count].eq(current[count] + offsets[index])
-                         for index in range(groups) for count in range(ports + 1)]
-            m.d.sync += [later.eq(earlier) for earlier, later in zip(inner_2, inner_3)]
-
-        # Stage 4: the place after each lane, from the start of each row it may reach.
-        places = [[Signal(signed(place_width), name=f"place_{lane}_{count}",
-                          reset_less=True) for count in range(ports + 1)]
+        moved = [[(begin + offset)[:place_width].as_signed() for offset in offset_less]
+                 for offset_less in offsets_less]
+        places = [stage(f"place_{lane}", [(inner[lane] + moved[lane // group][count])
+                                          [:place_width].as_signed()
+                                          for count in range(ports + 1)], signed(place_width))
                   for lane in range(pes)]
-        beat_start = Signal(cfg.column_width, reset_less=True)
-        with m.If(advance):
-            m.d.sync += beat_start.eq(moved[0][0])
-            for lane in range(pes):
-                for count in range(ports + 1):
-                    m.d.sync += places[lane][count].eq(
-                        inner_3[lane] + moved[lane // group][count])
+        [beat_start] = stage("beat_start", [begin], cfg.column_width)
 
         # Out: a lane's column is the place after the lane before it, from the start of
         # the last row that place reached; a lane ends its row when its own place after
