@@ -82,7 +82,7 @@ def parser():
 
 def _estimate(cfg, args, say):
     """``--estimate``: synthesize in ``out/estimate`` and write the figures beside the
-    Verilog."""
+    Verilog; returns them."""
     import json
     from .estimate import estimate, estimate_table
     from .tools import ToolError
@@ -98,6 +98,7 @@ def _estimate(cfg, args, say):
     say(f"estimated in {result['seconds']} s; wrote {Path(args.out) / 'estimate.md'}")
     if not args.quiet:
         print(table)
+    return result
 
 
 def main(argv=None):
@@ -139,8 +140,9 @@ def main(argv=None):
              baud_rate=link.get("nominal_baud_rate"))
     say(f"generated: {cfg.pes} PEs, latency {pipeline_latency(cfg)} cycles, "
         f"config hash {cfg.config_hash:#010x}, {args.bus} bus")
-    if args.estimate:
-        _estimate(cfg, args, say)
+    # A build's report breaks the resources down by block (the estimate is an ECP5 one).
+    ecp5 = target is not None and target.platform.device.startswith("LFE5")
+    blocks = _estimate(cfg, args, say) if args.estimate or (args.build and ecp5) else None
     if target is None:
         return
     from .build import ToolError, build_bitstream, extract_sources, write_report
@@ -157,7 +159,7 @@ def main(argv=None):
     except ToolError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
-    write_report(args.out, sparse, dense, link=target.link, progress=say)
+    write_report(args.out, sparse, dense, link=target.link, blocks=blocks, progress=say)
     say(f"wrote {Path(args.out) / 'report.md'}")
     if not args.quiet:
         print((Path(args.out) / "report.md").read_text())

@@ -206,11 +206,13 @@ def _row(label, resources, pes):
     return f"| {label} | " + " | ".join(cells) + " |"
 
 
-def write_report(out, sparse, dense=None, *, link=None, progress=None):
+def write_report(out, sparse, dense=None, *, link=None, blocks=None, progress=None):
     """Writes ``report.json`` and ``report.md`` for a sparse build and its dense baseline,
     and ``resources.png`` beside them (when matplotlib is installed; ``progress(message)``
     is told when it is not). ``link`` is the board's link speed
-    (:func:`gen.manifest.link_rate`)."""
+    (:func:`gen.manifest.link_rate`); ``blocks`` the accelerator's resources per block
+    (:func:`gen.estimate.estimate`), which the report adds as a table."""
+    from .estimate import estimate_table
     from .plots import PlotsUnavailable, resources_plot
     say = progress or (lambda message: None)
     out = Path(out)
@@ -219,7 +221,8 @@ def write_report(out, sparse, dense=None, *, link=None, progress=None):
         ratios = {kind: round(sparse["resources"][kind]["used"] /
                               max(1, dense["resources"][kind]["used"]), 2)
                   for kind in ("luts", "ffs", "dsps", "brams")}
-    document = {"sparse": sparse, "dense": dense, "sparse_over_dense": ratios, "link": link}
+    document = {"sparse": sparse, "dense": dense, "sparse_over_dense": ratios, "link": link,
+                "blocks": blocks}
     (out / "report.json").write_text(json.dumps(document, indent=2) + "\n")
 
     pes = sparse["config"]["pes"]
@@ -259,6 +262,11 @@ def write_report(out, sparse, dense=None, *, link=None, progress=None):
                  "logic cells). The dense MAC array has the same UART, link and memory depths, "
                  "P multipliers, a registered adder tree and one accumulator, and no sparsity "
                  "support (`hw.dense`).")
+    if blocks is not None:
+        lines += ["", "## Resources per block", "",
+                  f"The accelerator's blocks as Yosys synthesizes them alone, before place and "
+                  f"route (`python -m gen --estimate`, {blocks['seconds']} s); nextpnr packs "
+                  f"LUTs into its logic cells differently.", "", estimate_table(blocks)]
     try:
         resources_plot(document, out / "resources.png")
         lines += ["", "![Resources used, in % of the device](resources.png)"]

@@ -48,6 +48,18 @@ def test_the_report_links_its_resources_plot(tmp_path, baseline):
     assert "Link: 3030303 baud (divisor 33, +1.01% off 3000000 baud)." in report.splitlines()
 
 
+def test_the_report_breaks_the_resources_down_per_block(tmp_path):
+    blocks = {"seconds": 38.0, "blocks": [
+        {"name": "sparse_accel", "level": 0, "luts": 900, "ffs": 800, "dsps": 4, "brams": 9,
+         "lutrams": 0},
+        {"name": "sparse_accel/gaps", "level": 1, "luts": 600, "ffs": 500, "dsps": 0,
+         "brams": 0, "lutrams": 0}]}
+    write_report(tmp_path, build("sparse", 94.5, (30000, 40000, 68, 150)), blocks=blocks)
+    report = (tmp_path / "report.md").read_text().splitlines()
+    assert "## Resources per block" in report
+    assert "| &nbsp;&nbsp;gaps | 600 | 500 | 0 | 0 | 0 |" in report
+
+
 def test_the_report_without_matplotlib_says_why_it_has_no_plot(tmp_path, no_matplotlib):
     said = []
     write_report(tmp_path, build("sparse", 94.5, (30000, 40000, 68, 150)), progress=said.append)
