@@ -54,16 +54,16 @@ class GapDecoder(wiring.Component):
     Beats of every format pass through (``source``); ``column`` and ``last`` are only
     meaningful for the unstructured format.
 
-    The places are a prefix sum over the beat, in five registered stages of at most two
+    The places are a prefix sum over the beat, in six registered stages of at most two
     adders each (the ECP5 at 100 MHz): each lane's gap and the sums of pairs of lanes; the
     sums within each group of :data:`~hw.replicas.LANES_PER_COPY` lanes; two stages of the
     groups' offsets within the beat and the beat's sum, less 0 to C + 1 rows; the loop (the
-    beat's start, carried from the beat before, plus its sum, one adder) and each lane's
-    place after it from the start of each row the beat may reach, whose signs give the rows
-    it crossed. ``o`` chooses each lane's column among its neighbour's places by those
-    signs.
+    beat's start, carried from the beat before, plus its sum, one adder) and each group's
+    offset from the start of each row the beat may reach; each lane's place after it from
+    those starts, whose signs give the rows it crossed. ``o`` chooses each lane's column
+    among its neighbour's places by those signs.
 
-    Latency (:attr:`latency`) is five cycles; under back-pressure every stage holds and no
+    Latency (:attr:`latency`) is six cycles; under back-pressure every stage holds and no
     beat is accepted.
 
     Members
@@ -99,7 +99,7 @@ class GapDecoder(wiring.Component):
     @property
     def latency(self):
         """Cycles from a beat on ``i`` to the same beat on ``o``."""
-        return 5
+        return 6
 
     def elaborate(self, platform):
         cfg = self.cfg
@@ -187,28 +187,33 @@ class GapDecoder(wiring.Component):
                         for index, offset in enumerate(offsets)]
         inner = stage("inner_4", inner, inner_width)
 
-        # Stage 5: the loop, and each lane's places. The beat starts at place ``start``
-        # within the current row (0 for an input's first beat); the place after it, less 0
-        # to C + 1 rows, gives the rows the beat crosses by its signs, and the next beat's
-        # start. Each lane's place after it is its group's offset and its sum within the
-        # group from the beat's start, less 0 to C rows.
+        # Stage 5: the loop, and each group's offset from the start of each row the beat may
+        # reach. The beat starts at place ``start`` within the current row (0 for an input's
+        # first beat); the place after it, less 0 to C + 1 rows, gives the rows the beat
+        # crosses by its signs, and the next beat's start.
         start = Signal(signed(place_width))
-        begin = Mux(sources[stages - 2].first, 0, start)
+        begin = Mux(sources[3].first, 0, start)
         after = [(begin + total)[:place_width].as_signed() for total in sums_less]
-        with m.If(advance & valid[-1] & gapped & (after[ports + 1] >= 0)):
+        with m.If(advance & valid[3] & gapped & (after[ports + 1] >= 0)):
             m.d.sync += self.overrun.eq(1)
         choice = after[0]
         for count in range(1, ports + 1):
             choice = Mux(after[count] >= 0, after[count], choice)
-        with m.If(advance & valid[-1]):
+        with m.If(advance & valid[3]):
             m.d.sync += start.eq(choice)
-        moved = [[(begin + offset)[:place_width].as_signed() for offset in offset_less]
-                 for offset_less in offsets_less]
+        moved = [stage(f"moved_{index}", [(begin + offset)[:place_width].as_signed()
+                                          for offset in offset_less], signed(place_width))
+                 for index, offset_less in enumerate(offsets_less)]
+        inner = stage("inner_5", inner, inner_width)
+        [beat_start] = stage("beat_start_5", [begin], cfg.column_width)
+
+        # Stage 6: each lane's place after it, from the start of each row the beat may reach:
+        # its sum within its group and its group's offset.
         places = [stage(f"place_{lane}", [(inner[lane] + moved[lane // group][count])
                                           [:place_width].as_signed()
                                           for count in range(ports + 1)], signed(place_width))
                   for lane in range(pes)]
-        [beat_start] = stage("beat_start", [begin], cfg.column_width)
+        [beat_start] = stage("beat_start", [beat_start], cfg.column_width)
 
         # Out: a lane's column is the place after the lane before it, from the start of
         # the last row that place reached; a lane ends its row when its own place after

@@ -211,4 +211,4 @@ def test_latency():
         ctx.set(dut.restart, 0)
 
     beat = source_beats(cfg, layer, np.random.default_rng(0))[0]
-    assert stream_latency(dut, beat, setup=setup) == dut.latency == 6
+    assert stream_latency(dut, beat, setup=setup) == dut.latency == 7

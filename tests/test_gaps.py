@@ -153,4 +153,4 @@ def test_latency():
         await ctx.tick()
         ctx.set(dut.restart, 0)
 
-    assert stream_latency(dut, beats_of(cfg, layer, 1)[0], setup=setup) == dut.latency == 5
+    assert stream_latency(dut, beats_of(cfg, layer, 1)[0], setup=setup) == dut.latency == 6
