@@ -7,6 +7,7 @@ from amaranth.lib.wiring import In, Out
 from .config import ceil_log2
 from .layouts import Format, field_offsets, gapped_layout, raw_beat_layout, source_layout
 from .replicas import LANES_PER_COPY, replicas
+from .streams import pipeline_stage
 
 
 __all__ = ["GapDecoder", "prefix_sums"]
@@ -131,12 +132,7 @@ class GapDecoder(wiring.Component):
         m.d.comb += self.o.payload.source.eq(sources[-1])
 
         def stage(name, values, shape):
-            """``values`` registered as the beat moves on."""
-            registers = [Signal(shape, name=f"{name}_{index}", reset_less=True)
-                         for index in range(len(values))]
-            with m.If(advance):
-                m.d.sync += [register.eq(value) for register, value in zip(registers, values)]
-            return registers
+            return pipeline_stage(m, advance, values, f"{name}_", shape)
 
         # The run's constants: the code's mask and multiples of the row's places.
         masks = replicas(cfg.meta_bits, groups, name="mask")   # a copy per group of lanes

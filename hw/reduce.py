@@ -6,6 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from .config import ceil_log2
 from .layouts import product_layout, sum_layout
+from .streams import pipeline_stage
 
 
 __all__ = ["ReductionTree"]
@@ -63,12 +64,7 @@ class ReductionTree(wiring.Component):
         m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
 
         def stage(values, name, shape):
-            """``values`` registered, as signals named ``name`` + lane."""
-            registered = [Signal(shape, name=f"{name}{i}", reset_less=True)
-                          for i in range(len(values))]
-            with m.If(advance):
-                m.d.sync += [reg.eq(value) for reg, value in zip(registered, values)]
-            return registered
+            return pipeline_stage(m, advance, values, name, shape)
 
         valid = self.i.valid
         for index in range(cfg.run_count_stages + 1 + levels):

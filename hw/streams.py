@@ -1,11 +1,21 @@
 """Stream helpers shared by the blocks."""
 
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 
-__all__ = ["StreamRegister"]
+__all__ = ["StreamRegister", "pipeline_stage"]
+
+
+def pipeline_stage(m, advance, values, name, shape):
+    """``values`` registered (without reset) while ``advance``: the registers of a stage of
+    a pipeline that moves as one, as signals named ``name`` + index."""
+    registers = [Signal(shape, name=f"{name}{index}", reset_less=True)
+                 for index in range(len(values))]
+    with m.If(advance):
+        m.d.sync += [register.eq(value) for register, value in zip(registers, values)]
+    return registers
 
 
 class StreamRegister(wiring.Component):
