@@ -65,12 +65,12 @@ BOARDS = {
         # The compact buffers are one LUT RAM deep (16 entries: tiles of up to 1024 inputs).
         board_target(ULX3SPlatform, pes=64, max_k=1536, max_m=1536, weight_depth=1024,
                      max_group_width=16, compact_depth=16),
-        # 4 PEs (3171 of the 5280 logic cells, 24 of the 30 block RAMs of 4 kbit): at 8,
-        # one per DSP block of the UP5K, the logic fits (3974 cells) but the memories need
-        # 41 block RAMs (their ports are 16 bits wide, so each 32-bit write takes two).
-        # No resident networks: their memories do not fit beside the link's frame buffer.
+        # 4 PEs (4449 of the 5280 logic cells, 25 of the 30 block RAMs of 4 kbit): at 8,
+        # one per DSP block of the UP5K, the memories need 41 block RAMs (their ports are
+        # 16 bits wide, so each 32-bit write takes two). A frame buffer of 256 words (2 block
+        # RAMs, not 8). No resident networks: their memories do not fit beside the rest.
         board_target(ICEBreakerPlatform, pes=4, max_k=512, max_m=512, weight_depth=256,
-                     max_group_width=16, pattern_depth=256, max_layers=0),
+                     max_group_width=16, pattern_depth=256, max_layers=0, frame_words=256),
     )
 }
 

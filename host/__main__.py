@@ -179,7 +179,7 @@ def _single_estimates(weights, x, pattern, sparsity):
         cfg, link = target.config, target.link
         q, _ = quantize_weights(prune(weights, pattern, sparsity=sparsity), cfg.quant_max)
         xq, _ = quantize_activations(np.atleast_2d(x), cfg.quant_max)
-        counting = CountingLink()
+        counting = CountingLink(cfg.frame_words)
         cycles = 0
         try:
             tiles = list(tile_layer(q, cfg, pattern))

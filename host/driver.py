@@ -138,7 +138,8 @@ class SparseAccel:
                                  "board): pass baudrate=")
         try:
             self._serial = serial.serial_for_url(port, baudrate=round(baudrate), timeout=0.02)
-            self.link = Link(self._serial, timeout=timeout, retries=retries)
+            self.link = Link(self._serial, frame_words=self.cfg.frame_words, timeout=timeout,
+                             retries=retries)
             self.run_timeout = run_timeout
             check_identity(self.link, self.cfg, self.manifest["config_hash"])
         except BaseException:

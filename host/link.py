@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from hw.config import AccelConfig
-from hw.link import (ANSWER_HEADER_BYTES, ANSWER_SYNC, CRC_BYTES, LINK_CRC, MAX_WORDS,
+from hw.link import (ANSWER_HEADER_BYTES, ANSWER_SYNC, CRC_BYTES, LINK_CRC,
                      REQUEST_HEADER_BYTES, REQUEST_SYNC, AnswerHeader, Command, LinkStatus, RequestHeader, header_bytes,
                      header_from_bytes)
 
@@ -44,12 +44,20 @@ class Link:
     Answers to other requests and bytes outside an answer are skipped. A session must start
     with a read (see :class:`hw.link.LinkDecoder`).
 
+    Transfers longer than ``frame_words`` (the board's ``AccelConfig.frame_words``, from its
+    manifest) are split into frames of that many words.
+
     Attributes
     ----------
     bytes_sent, bytes_received, retries_made : int
     """
-    def __init__(self, port, *, timeout=2.0, retries=4):
+    def __init__(self, port, *, frame_words, timeout=2.0, retries=4):
+        if isinstance(frame_words, bool) or not isinstance(frame_words, int):
+            raise TypeError(f"frame_words must be an integer, not {frame_words!r}")
+        if frame_words < 1:
+            raise ValueError(f"frame_words must be at least 1, not {frame_words}")
         self.port = port
+        self.frame_words = frame_words
         self.timeout = timeout
         self.retries = retries
         self.sequence = 0
@@ -66,16 +74,16 @@ class Link:
             return
         breaks = np.flatnonzero(np.diff(addresses) != 1) + 1
         for start, stop in zip(np.r_[0, breaks], np.r_[breaks, len(addresses)]):
-            for first in range(start, stop, MAX_WORDS):
-                last = min(first + MAX_WORDS, stop)
+            for first in range(start, stop, self.frame_words):
+                last = min(first + self.frame_words, stop)
                 self._transact(Command.WRITE, int(addresses[first]), last - first,
                                words[first:last])
 
     def read(self, address, count):
         """Read ``count`` words from consecutive bus addresses."""
         out = []
-        for first in range(0, count, MAX_WORDS):
-            n = min(MAX_WORDS, count - first)
+        for first in range(0, count, self.frame_words):
+            n = min(self.frame_words, count - first)
             out.append(self._transact(Command.READ, address + first, n))
         return np.concatenate(out) if out else np.zeros(0, dtype=np.uint32)
 
@@ -155,8 +163,8 @@ class CountingLink(Link):
     """A :class:`Link` to no board: counts the frames and bytes that requests and their
     answers would take, and answers every read with words of all ones (a status that reads
     as done at the first poll): what a run would cost on a link, without a board."""
-    def __init__(self):
-        super().__init__(port=None)
+    def __init__(self, frame_words):
+        super().__init__(port=None, frame_words=frame_words)
 
     def _transact(self, command, address, count, words=()):
         self.transactions += 1

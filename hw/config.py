@@ -222,6 +222,13 @@ class AccelConfig:
         noun="Baud divisor", summary="clock cycles per bit of the board's UART",
         low=1, high=65535,
         notes="868 is 115200 baud at 100 MHz; the simulated board uses 1.")
+    frame_words: int = _field(1024,
+        noun="frame_words",
+        summary="most bus words one frame of the host link carries: the link decoder's "
+                "frame buffer",
+        low=1, high=65535,
+        notes="The host splits longer transfers into frames of this many words (it reads "
+              "it from the manifest).")
     link_timeout: int = _field(1 << 20,
         noun="Link timeout",
         summary="cycles without a byte after which the link decoder abandons a frame",

@@ -23,15 +23,13 @@ from .bus import BUS_READ_LATENCY, BusSignature
 from .memory import BlockMemory, registered_read
 
 
-__all__ = ["REQUEST_SYNC", "ANSWER_SYNC", "MAX_WORDS", "LINK_CRC", "CRC_BYTES", "Command",
+__all__ = ["REQUEST_SYNC", "ANSWER_SYNC", "LINK_CRC", "CRC_BYTES", "Command",
            "LinkStatus", "RequestHeader", "AnswerHeader", "REQUEST_HEADER_BYTES",
            "ANSWER_HEADER_BYTES", "header_bytes", "header_from_bytes", "LinkDecoder"]
 
 
 REQUEST_SYNC = 0x5A
 ANSWER_SYNC = 0xA5
-#: Most words one frame carries.
-MAX_WORDS = 1024
 #: The frames' checksum: CRC-32/MPEG-2 over bytes (a corrupted frame passes it once in 2**32).
 LINK_CRC = CRC32_MPEG_2(data_width=8)
 #: Bytes of the CRC at the end of every frame.
@@ -48,7 +46,7 @@ class LinkStatus(enum.Enum, shape=8):
     """How a request went. Nothing is written unless the status is ``OK``."""
     OK          = 0
     BAD_CRC     = 1  # the frame's CRC does not match its contents
-    BAD_LENGTH  = 2  # a word count of 0 or more than MAX_WORDS
+    BAD_LENGTH  = 2  # a word count of 0 or more than AccelConfig.frame_words
     BAD_COMMAND = 3  # an unknown command
     TIMEOUT     = 4  # the frame stopped arriving: a byte was lost
 
@@ -138,7 +136,7 @@ class LinkDecoder(wiring.Component):
         f.check = m.submodules.check = LINK_CRC.create()
         f.answer = m.submodules.answer = LINK_CRC.create()
         # Stored while a request comes in, loaded while it is carried out: never both.
-        words = m.submodules.words = BlockMemory(shape=BUS_WIDTH, depth=MAX_WORDS)
+        words = m.submodules.words = BlockMemory(shape=BUS_WIDTH, depth=self.cfg.frame_words)
         f.store = words.write_port()
         f.load = registered_read(m, words, name="load")
 
@@ -147,7 +145,7 @@ class LinkDecoder(wiring.Component):
         f.reply = reply = Signal(AnswerHeader)
         m.d.comb += [reply.sequence.eq(header.sequence), reply.status.eq(f.status),
                      reply.count.eq(header.count)]
-        f.index = Signal(range(4 * MAX_WORDS + 1))
+        f.index = Signal(range(4 * self.cfg.frame_words + 1))
         f.word = Signal(BUS_WIDTH)
         idle = Signal(range(self.timeout + 1))
         f.last_executed = Signal(9, init=0x100)     # no frame executed yet
@@ -206,7 +204,7 @@ class LinkDecoder(wiring.Component):
                           header.eq(Cat(header.as_value()[8:], rx.payload)))
 
         with m.State("CHECK_HEADER"):
-            with m.If((header.count == 0) | (header.count > MAX_WORDS)):
+            with m.If((header.count == 0) | (header.count > self.cfg.frame_words)):
                 m.d.sync += f.status.eq(LinkStatus.BAD_LENGTH)
                 m.next = "ANSWER"
             with m.Elif(header.command == Command.WRITE):

@@ -381,7 +381,7 @@ def test_a_counting_link_counts_the_bytes_a_real_one_carries(accel):
                               link.transactions - before[2])
     q, _ = quantize_weights(prune(weights, "unstructured", sparsity=0.5))
     xq, _ = quantize_activations(x)
-    counting = CountingLink()
+    counting = CountingLink(SMALL.frame_words)
     for tile in tile_layer(q, SMALL, "unstructured"):
         width = tile.layer.shape[1]
         run_layer(counting, SMALL, tile.layer, xq[:, tile.col0:tile.col0 + width], check=False)

@@ -10,14 +10,13 @@ from amaranth.lib import data
 
 from hw.bus import BUS_READ_LATENCY
 from hw.config import AccelConfig
-from hw.link import (ANSWER_HEADER_BYTES, ANSWER_SYNC, CRC_BYTES, MAX_WORDS,
-                     REQUEST_HEADER_BYTES, REQUEST_SYNC, AnswerHeader, Command, LinkDecoder,
+from hw.link import (ANSWER_HEADER_BYTES, ANSWER_SYNC, CRC_BYTES, REQUEST_HEADER_BYTES, REQUEST_SYNC, AnswerHeader, Command, LinkDecoder,
                      LinkStatus, RequestHeader, header_bytes, header_from_bytes)
 from host.link import frame_bytes
 from tests.sim_streams import drain, pause_cycles, put, simulate
 
 
-CFG = AccelConfig(pes=4, max_k=16, max_m=8, weight_depth=8)
+CFG = AccelConfig(pes=4, max_k=16, max_m=8, weight_depth=8, frame_words=40)
 TIMEOUT = 64
 #: The request header with a plain command field, for frames with commands nobody defined.
 RAW_REQUEST_HEADER = data.StructLayout({name: field.width for name, field in RequestHeader})
@@ -85,7 +84,7 @@ class Model:
         if not request.header_arrives:
             return None, LinkStatus.TIMEOUT, ()
         sequence = request.sequence
-        bad_header = (LinkStatus.BAD_LENGTH if not 1 <= request.count <= MAX_WORDS else
+        bad_header = (LinkStatus.BAD_LENGTH if not 1 <= request.count <= CFG.frame_words else
                       LinkStatus.BAD_COMMAND if not isinstance(request.command, Command) else
                       None)
         if bad_header is not None:
@@ -195,7 +194,7 @@ def random_requests(seed, length):
             trailer = len(request.frame()) - PAYLOAD_AT
             match kind:
                 case "length":
-                    request = replace(request, count=rng.choice([0, MAX_WORDS + 1, 0xFFFF]))
+                    request = replace(request, count=rng.choice([0, CFG.frame_words + 1, 0xFFFF]))
                 case "command":
                     request = replace(request, command=rng.choice(BAD_COMMANDS))
                 case "flip":
@@ -239,7 +238,7 @@ def test_a_read_returns_the_bus_words():
     (dict(damage=("flip", 0)), LinkStatus.BAD_CRC),
     (dict(damage=("flip", 8 * 8 + 31)), LinkStatus.BAD_CRC),
     (dict(count=0), LinkStatus.BAD_LENGTH),
-    (dict(count=MAX_WORDS + 1), LinkStatus.BAD_LENGTH),
+    (dict(count=CFG.frame_words + 1), LinkStatus.BAD_LENGTH),
     (dict(command=BAD_COMMANDS[0]), LinkStatus.BAD_COMMAND),
     (dict(damage=("drop", 1)), LinkStatus.TIMEOUT),
     (dict(damage=("cut", 4)), LinkStatus.TIMEOUT),
@@ -262,9 +261,9 @@ def test_a_retried_write_is_executed_again_only_after_a_failure():
 
 
 def test_full_frames_with_stalls():
-    words = tuple(range(0x1000_0000, 0x1000_0000 + MAX_WORDS))
-    check([Request(1, Command.WRITE, 0x80, MAX_WORDS, words),
-           Request(2, Command.READ, 0x80, MAX_WORDS)], pause=0.3, answer_pause=0.6)
+    words = tuple(range(0x1000_0000, 0x1000_0000 + CFG.frame_words))
+    check([Request(1, Command.WRITE, 0x80, CFG.frame_words, words),
+           Request(2, Command.READ, 0x80, CFG.frame_words)], pause=0.3, answer_pause=0.6)
 
 
 @pytest.mark.parametrize("seed, pause, answer_pause", [(1, 0.0, 0.0), (2, 0.5, 0.5),
