@@ -107,6 +107,7 @@ def run_decoder(cfg, runs, *, pause, seed):
             ctx.set(dut.restart, 1)
             await ctx.tick()
             ctx.set(dut.restart, 0)
+            await ctx.tick()    # the gap decoder's constants load in two cycles
             await feed(ctx, dut.i, payloads, pause=pause, seed=seed + number)
 
     async def sink(ctx):
@@ -209,6 +210,7 @@ def test_latency():
         ctx.set(dut.restart, 1)
         await ctx.tick()
         ctx.set(dut.restart, 0)
+        await ctx.tick()
 
     beat = source_beats(cfg, layer, np.random.default_rng(0))[0]
     assert stream_latency(dut, beat, setup=setup) == dut.latency == 7

@@ -47,6 +47,7 @@ def run_gaps(cfg, layer, inputs, *, pause, seed):
         ctx.set(dut.restart, 1)
         await ctx.tick()
         ctx.set(dut.restart, 0)
+        await ctx.tick()        # the run's constants load in two cycles
 
     return run_stream(dut, beats_of(cfg, layer, inputs), pause=pause, seed=seed, setup=setup)
 
@@ -98,6 +99,7 @@ def overrun_after(cfg, layer, format):
         ctx.set(dut.restart, 1)
         await ctx.tick()
         ctx.set(dut.restart, 0)
+        await ctx.tick()        # the run's constants load in two cycles
         ctx.set(dut.o.ready, 1)
         for payload in beats_of(cfg, layer, 1):
             ctx.set(dut.i.payload, payload)
@@ -152,5 +154,6 @@ def test_latency():
         ctx.set(dut.restart, 1)
         await ctx.tick()
         ctx.set(dut.restart, 0)
+        await ctx.tick()        # the run's constants load in two cycles
 
     assert stream_latency(dut, beats_of(cfg, layer, 1)[0], setup=setup) == dut.latency == 6
