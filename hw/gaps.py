@@ -103,6 +103,32 @@ class GapDecoder(wiring.Component):
         """Cycles from a beat on ``i`` to the same beat on ``o``."""
         return 6
 
+    def _constants(self, m, groups, place_width):
+        """The run's constants, loaded as it starts: the gap code's mask (a copy per group
+        of lanes), 0 to C + 1 times the row's places, and whether the format is
+        unstructured."""
+        cfg = self.cfg
+        masks = replicas(cfg.meta_bits, groups, name="mask")
+        rows = [Const(0, place_width), *(Signal(place_width, name=f"rows_{count}")
+                                         for count in range(1, cfg.output_ports + 2))]
+        gapped = Signal()
+        # Loaded in two steps: the run's settings come from far across the chip (the P = 64
+        # critical path ran from them to the masks, 11.8 ns of its 12.8 of wire); a beat
+        # reaches the masks three cycles after the start at the earliest.
+        bits, columns = Signal.like(self.index_bits), Signal.like(self.columns)
+        loading = Signal()
+        m.d.sync += loading.eq(self.restart)
+        with m.If(self.restart):
+            m.d.sync += [bits.eq(self.index_bits), columns.eq(self.columns),
+                         gapped.eq(self.format == Format.UNSTRUCTURED),
+                         self.overrun.eq(0)]
+        with m.If(loading):
+            m.d.sync += [*(mask.eq(Cat(bits > bit for bit in range(cfg.meta_bits)))
+                           for mask in masks),
+                         *(multiple.eq(_times(columns, count))
+                           for count, multiple in enumerate(rows) if count)]
+        return masks, rows, gapped
+
     def elaborate(self, platform):
         cfg = self.cfg
         m = Module()
@@ -135,26 +161,7 @@ class GapDecoder(wiring.Component):
         def stage(name, values, shape):
             return pipeline_stage(m, advance, values, f"{name}_", shape)
 
-        # The run's constants: the code's mask and multiples of the row's places.
-        masks = replicas(cfg.meta_bits, groups, name="mask")   # a copy per group of lanes
-        rows = [Const(0, place_width), *(Signal(place_width, name=f"rows_{count}")
-                                         for count in range(1, ports + 2))]   # count * K
-        gapped = Signal()
-        # Loaded in two steps: the run's settings come from far across the chip (the P = 64
-        # critical path ran from them to the masks, 11.8 ns of its 12.8 of wire); a beat
-        # reaches the masks three cycles after the start at the earliest.
-        bits, columns = Signal.like(self.index_bits), Signal.like(self.columns)
-        loading = Signal()
-        m.d.sync += loading.eq(self.restart)
-        with m.If(self.restart):
-            m.d.sync += [bits.eq(self.index_bits), columns.eq(self.columns),
-                         gapped.eq(self.format == Format.UNSTRUCTURED),
-                         self.overrun.eq(0)]
-        with m.If(loading):
-            m.d.sync += [*(mask.eq(Cat(bits > bit for bit in range(cfg.meta_bits)))
-                           for mask in masks),
-                         *(multiple.eq(_times(columns, count))
-                           for count, multiple in enumerate(rows) if count)]
+        masks, rows, gapped = self._constants(m, groups, place_width)
 
         # Stage 1: each lane's gap, and the sums of pairs of lanes (the first level of the
         # sums within each group of lanes).
