@@ -37,17 +37,22 @@ def beats_of(cfg, layer, inputs):
             for _ in range(inputs) for number, words in enumerate(layer.packed)]
 
 
+async def start_run(ctx, dut, layer, format):
+    """Start a run of ``layer``'s beats read as ``format`` on the gap decoder ``dut``."""
+    ctx.set(dut.format, format)
+    ctx.set(dut.index_bits, layer.settings[Reg.INDEX_BITS])
+    ctx.set(dut.columns, layer.shape[1])
+    ctx.set(dut.restart, 1)
+    await ctx.tick()
+    ctx.set(dut.restart, 0)
+    await ctx.tick()        # the run's constants load in two cycles
+
+
 def run_gaps(cfg, layer, inputs, *, pause, seed):
     dut = GapDecoder(cfg)
 
     async def setup(ctx):
-        ctx.set(dut.format, Format.UNSTRUCTURED)
-        ctx.set(dut.index_bits, layer.settings[Reg.INDEX_BITS])
-        ctx.set(dut.columns, layer.shape[1])
-        ctx.set(dut.restart, 1)
-        await ctx.tick()
-        ctx.set(dut.restart, 0)
-        await ctx.tick()        # the run's constants load in two cycles
+        await start_run(ctx, dut, layer, Format.UNSTRUCTURED)
 
     return run_stream(dut, beats_of(cfg, layer, inputs), pause=pause, seed=seed, setup=setup)
 
@@ -93,13 +98,7 @@ def overrun_after(cfg, layer, format):
     flags = []
 
     async def bench(ctx):
-        ctx.set(dut.format, format)
-        ctx.set(dut.index_bits, layer.settings[Reg.INDEX_BITS])
-        ctx.set(dut.columns, layer.shape[1])
-        ctx.set(dut.restart, 1)
-        await ctx.tick()
-        ctx.set(dut.restart, 0)
-        await ctx.tick()        # the run's constants load in two cycles
+        await start_run(ctx, dut, layer, format)
         ctx.set(dut.o.ready, 1)
         for payload in beats_of(cfg, layer, 1):
             ctx.set(dut.i.payload, payload)
