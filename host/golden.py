@@ -3,7 +3,8 @@
 import numpy as np
 
 
-__all__ = ["wrap", "golden_matvec", "stream_matvec", "padded_inputs", "reduction_model"]
+__all__ = ["wrap", "golden_matvec", "stream_matvec", "padded_inputs", "run_counts",
+           "reduction_model"]
 
 
 def wrap(values, width):
@@ -54,6 +55,15 @@ def stream_matvec(layer, x, acc_width=32):
     keep = row < len(layer.rows)
     np.add.at(sums.T, row[keep], products[..., keep].T)
     return wrap(sums, acc_width)
+
+
+def run_counts(last, group, runs):
+    """What :class:`hw.pe.PEArray` counts for the reduction tree from beats of row ends
+    (..., P): each group of ``group`` lanes' run (the row ends before it) and each beat's row
+    ends, both saturated at ``runs`` = C + 1. A group's row end is its last lane's."""
+    ends = np.asarray(last, dtype=np.int64)[..., group - 1::group]
+    before = np.cumsum(ends, axis=-1) - ends
+    return np.minimum(before, runs), np.minimum(ends.sum(axis=-1), runs)
 
 
 def reduction_model(products, last, runs):

@@ -404,12 +404,6 @@ class AccelConfig:
         """Leaves of each of the reduction tree's adder trees: P / ``row_granularity``."""
         return self.pes // self.row_granularity
 
-    @property
-    def run_count_stages(self):
-        """Cycles the reduction tree takes to count the row ends before each leaf: two
-        levels of log2(leaves) a cycle, and at least one."""
-        return max(1, -(-ceil_log2(self.run_leaves) // 2))
-
     # Identity.
 
     def to_dict(self):

@@ -14,7 +14,8 @@ from .replicas import lane_copies
 __all__ = [
     "Format", "lane_layout", "beat_layout", "fetch_control_layout", "fetch_layout",
     "raw_beat_layout", "pattern_layout", "source_layout", "gapped_layout",
-    "beat_bits", "operand_layout", "product_layout", "sum_layout", "field_offsets",
+    "beat_bits", "operand_layout", "run_count_shape", "product_layout", "sum_layout",
+    "field_offsets",
     "MULTIPLIER_WIDTH", "SHIFT_WIDTH", "layer_layout", "layer_words", "TABLE_WORDS",
 ]
 
@@ -167,12 +168,21 @@ def operand_layout(cfg):
     }), cfg.pes)
 
 
+def run_count_shape(cfg):
+    """A count of a beat's row ends, saturated at C + 1 = ``output_ports + 1``."""
+    return unsigned(ceil_log2(cfg.output_ports + 2))
+
+
 def product_layout(cfg):
-    """P lanes of a product, out of the PE array."""
-    return data.ArrayLayout(data.StructLayout({
-        "product": signed(cfg.product_width),
-        "last":    unsigned(1),
-    }), cfg.pes)
+    """P lanes of a product, out of the PE array, with the row ends counted for the reduction
+    tree: ``runs[g]``, the row ends before group ``g`` of ``cfg.row_granularity`` lanes (the
+    run it belongs to), and ``closes``, the beat's row ends; both saturated at C + 1."""
+    return data.StructLayout({
+        "lanes":  data.ArrayLayout(data.StructLayout({"product": signed(cfg.product_width)}),
+                                   cfg.pes),
+        "runs":   data.ArrayLayout(run_count_shape(cfg), cfg.run_leaves),
+        "closes": run_count_shape(cfg),
+    })
 
 
 def sum_layout(cfg):
@@ -182,10 +192,9 @@ def sum_layout(cfg):
     before them in the beat. Runs ``0 .. closes - 1`` end rows; run ``closes`` is the one the
     beat leaves open. ``closes`` saturates at ``output_ports + 1``.
     """
-    runs = cfg.output_ports + 1
     return data.StructLayout({
-        "sums":   data.ArrayLayout(signed(cfg.sum_width), runs),
-        "closes": unsigned(ceil_log2(runs + 1)),
+        "sums":   data.ArrayLayout(signed(cfg.sum_width), cfg.output_ports + 1),
+        "closes": run_count_shape(cfg),
     })
 
 

@@ -41,7 +41,9 @@ def pack(layout, lane_fields, beat_fields, beat):
              for lane in range(lanes_of(layout).length)]
     if isinstance(layout, data.ArrayLayout):
         return layout.const(lanes).as_value().value
-    fields = {name: int(values[beat]) for name, values in beat_fields.items()}
+    fields = {name: ([int(value) for value in values[beat]] if np.ndim(values) > 1
+                     else int(values[beat]))
+              for name, values in beat_fields.items()}
     if "controls" in dict(layout):
         fields = {"controls": [fields] * layout["controls"].shape.length}
     return layout.const({"lanes": lanes, **fields}).as_value().value

@@ -11,7 +11,7 @@ from hw.config import AccelConfig
 from hw.fetch import FetchUnit
 from hw.reduce import ReductionTree
 from host.bus import activation_words
-from host.golden import reduction_model
+from host.golden import reduction_model, run_counts
 from sim_tb.runner import build, run_bench
 
 
@@ -47,7 +47,9 @@ def test_reduction_tree(pes, ports):
     # Rows end only at the last lane of a group of row_granularity lanes.
     last = run_patterns(rng, pes, beats)
     last &= np.arange(pes) % cfg.row_granularity == cfg.row_granularity - 1
-    out = run_block("reduce", cfg, ReductionTree(cfg), {"product": products, "last": last})
+    runs, closes = run_counts(last, cfg.row_granularity, ports + 1)
+    out = run_block("reduce", cfg, ReductionTree(cfg),
+                    {"product": products, "runs": runs, "closes": closes})
     sums, closes = reduction_model(products, last, ports + 1)
     np.testing.assert_array_equal(out["sums"], sums)
     np.testing.assert_array_equal(out["closes"], closes)

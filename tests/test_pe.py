@@ -3,6 +3,7 @@ import pytest
 
 from hw.config import AccelConfig
 from hw.layouts import operand_layout
+from host.golden import run_counts
 from hw.pe import PEArray
 from tests.sim_streams import run_stream, stream_latency
 
@@ -15,19 +16,22 @@ def operand_beats(cfg, weight, activation, last):
 
 
 def run_products(cfg, weight, activation, last, *, pause, seed):
-    """The products and row ends the array gives for beats of lanes (n_beats, P)."""
+    """The products, runs and row ends the array gives for beats of lanes (n_beats, P)."""
     received = run_stream(PEArray(cfg), operand_beats(cfg, weight, activation, last),
                           pause=pause, seed=seed)
-    products = np.array([[int(lane.product) for lane in beat] for beat in received])
-    ends = np.array([[int(lane.last) for lane in beat] for beat in received])
-    return products.reshape(weight.shape), ends.reshape(last.shape)
+    products = np.array([[int(lane.product) for lane in beat.lanes] for beat in received])
+    runs = np.array([[int(run) for run in beat.runs] for beat in received])
+    closes = np.array([int(beat.closes) for beat in received])
+    return products.reshape(weight.shape), runs, closes
 
 
-@pytest.mark.parametrize("pes, data_width, pause", [
-    (1, 16, 0.3), (4, 4, 0.5), (8, 8, 0.3), (8, 8, 0.0), (16, 8, 0.2),
+@pytest.mark.parametrize("pes, data_width, pause, ports", [
+    (1, 16, 0.3, 2), (4, 4, 0.5, 2), (8, 8, 0.3, 1), (8, 8, 0.0, 2), (16, 8, 0.2, 4),
+    (64, 8, 0.2, 2),
 ])
-def test_products_with_stalls(pes, data_width, pause):
-    cfg = AccelConfig(pes=pes, data_width=data_width, max_k=8, max_m=8, weight_depth=8)
+def test_products_with_stalls(pes, data_width, pause, ports):
+    cfg = AccelConfig(pes=pes, data_width=data_width, max_k=8, max_m=8, weight_depth=8,
+                      output_ports=ports)
     rng = np.random.default_rng(pes * data_width)
     top = 1 << (data_width - 1)
     beats = 24
@@ -37,10 +41,15 @@ def test_products_with_stalls(pes, data_width, pause):
     weight[0], activation[0] = -top, -top
     weight[1], activation[1] = top - 1, -top
     weight[2] = 0                       # padding lanes
-    last = rng.random((beats, pes)) < 0.3
-    products, ends = run_products(cfg, weight, activation, last, pause=pause, seed=pes)
+    # Row ends at random, at every group, and at none (the counts saturate at C + 1).
+    last = rng.random((beats, pes)) < rng.random((beats, 1))
+    last[3], last[4] = True, False
+    products, runs, closes = run_products(cfg, weight, activation, last, pause=pause,
+                                          seed=pes)
     np.testing.assert_array_equal(products, weight * activation)
-    np.testing.assert_array_equal(ends, last)
+    expected_runs, expected_closes = run_counts(last, cfg.row_granularity, ports + 1)
+    np.testing.assert_array_equal(runs, expected_runs)
+    np.testing.assert_array_equal(closes, expected_closes)
 
 
 def test_latency():
