@@ -2,12 +2,14 @@
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .config import ceil_log2
+from .fetch import FAMILIES_WITHOUT_LUT_RAM
 from .layouts import Format, field_offsets, gapped_layout, raw_beat_layout, source_layout
 from .replicas import LANES_PER_COPY, replicas
-from .streams import pipeline_stage
+from .streams import pipeline_stage, pipeline_stages
 
 
 __all__ = ["GapDecoder", "prefix_sums"]
@@ -64,6 +66,10 @@ class GapDecoder(wiring.Component):
     those starts, whose signs give the rows it crossed. ``o`` chooses each lane's column
     among its neighbour's places by those signs.
 
+    The beats wait for their places in a delay line: LUT RAM where the FPGA has it
+    (``lut_ram``, by default all but the families of
+    :data:`~hw.fetch.FAMILIES_WITHOUT_LUT_RAM`), six stages of flip-flops elsewhere.
+
     Latency (:attr:`latency`) is six cycles; under back-pressure every stage holds and no
     beat is accepted.
 
@@ -86,8 +92,9 @@ class GapDecoder(wiring.Component):
     overrun : ``Out(1)``
         An unstructured beat of the run crossed more than C row ends.
     """
-    def __init__(self, cfg):
+    def __init__(self, cfg, *, lut_ram=None):
         self.cfg = cfg
+        self.lut_ram = lut_ram
         super().__init__({
             "i":          In(stream.Signature(source_layout(cfg))),
             "o":          Out(stream.Signature(gapped_layout(cfg))),
@@ -102,6 +109,25 @@ class GapDecoder(wiring.Component):
     def latency(self):
         """Cycles from a beat on ``i`` to the same beat on ``o``."""
         return 6
+
+    def _delayed(self, m, platform, advance, stages):
+        """The input's payload ``stages`` advances later: from a delay line of LUT RAM, a
+        write and a registered read a step apart in a ring of slots, or of flip-flops."""
+        lut_ram = self.lut_ram
+        if lut_ram is None:
+            family = str(getattr(platform, "family", "")).lower()
+            lut_ram = family not in FAMILIES_WITHOUT_LUT_RAM
+        if not lut_ram:
+            return pipeline_stages(m, advance, self.i.payload, stages, "source_")[-1]
+        ring = m.submodules.delay = Memory(shape=source_layout(self.cfg),
+                                           depth=1 << ceil_log2(stages + 1), init=[])
+        slot = Signal(range(ring.depth))
+        write, read = ring.write_port(), ring.read_port()
+        with m.If(advance):
+            m.d.sync += slot.eq(slot + 1)
+        m.d.comb += [write.addr.eq(slot), write.data.eq(self.i.payload), write.en.eq(advance),
+                     read.addr.eq(slot - (stages - 1)), read.en.eq(advance)]
+        return read.data
 
     def _constants(self, m, groups, place_width):
         """The run's constants, loaded as it starts: the gap code's mask (a copy per group
@@ -151,12 +177,9 @@ class GapDecoder(wiring.Component):
             m.d.sync += [valid[0].eq(self.i.valid),
                          *(later.eq(earlier) for earlier, later in zip(valid, valid[1:])),
                          self.o.valid.eq(valid[-1])]
-        sources = [Signal(source_layout(cfg), name=f"source_{stage}", reset_less=True)
-                   for stage in range(stages)]
-        with m.If(advance):
-            m.d.sync += [sources[0].eq(self.i.payload),
-                         *(later.eq(earlier) for earlier, later in zip(sources, sources[1:]))]
-        m.d.comb += self.o.payload.source.eq(sources[-1])
+        firsts = pipeline_stages(m, advance, self.i.payload.first, stages, "first_")
+        m.d.comb += self.o.payload.source.eq(self._delayed(m, platform, advance, stages))
+        m.d.comb += self.o.payload.source.first.eq(firsts[-1])
 
         def stage(name, values, shape):
             return pipeline_stage(m, advance, values, f"{name}_", shape)
@@ -204,7 +227,7 @@ class GapDecoder(wiring.Component):
         # first beat); the place after it, less 0 to C + 1 rows, gives the rows the beat
         # crosses by its signs, and the next beat's start.
         start = Signal(signed(place_width))
-        begin = Mux(sources[3].first, 0, start)
+        begin = Mux(firsts[3], 0, start)
         after = [(begin + total)[:place_width].as_signed() for total in sums_less]
         with m.If(advance & valid[3] & gapped & (after[ports + 1] >= 0)):
             m.d.sync += self.overrun.eq(1)

@@ -9,11 +9,7 @@ from .layouts import product_layout, sum_layout
 from .streams import pipeline_stage
 
 
-__all__ = ["ReductionTree", "count_row_ends", "LEVELS_PER_STAGE"]
-
-
-#: Levels of the adder trees between two registers.
-LEVELS_PER_STAGE = 2
+__all__ = ["ReductionTree", "count_row_ends"]
 
 
 def count_row_ends(ends, runs, levels):
@@ -48,10 +44,9 @@ class ReductionTree(wiring.Component):
     C + 1, which marks a beat the stream should not have held).
 
     Stages: the groups' sums, into each tree's leaf registers, which clear the leaves of
-    other runs (no logic in front of a flip-flop with a synchronous reset); then
-    :data:`LEVELS_PER_STAGE` levels of adders a stage, each as wide as its sums. Latency
-    (:attr:`latency`) is ``1 + ceil(log2(run_leaves) / LEVELS_PER_STAGE)`` cycles; under
-    back-pressure every stage holds.
+    other runs (no logic in front of a flip-flop with a synchronous reset); then a level of
+    adders a stage, each as wide as its sums. Latency (:attr:`latency`) is
+    ``1 + log2(run_leaves)`` cycles; under back-pressure every stage holds.
 
     Members
     -------
@@ -70,7 +65,7 @@ class ReductionTree(wiring.Component):
     @property
     def latency(self):
         """Cycles from a beat's products on ``i`` to its sums on ``o``."""
-        return 1 + -(-ceil_log2(self.cfg.run_leaves) // LEVELS_PER_STAGE)
+        return 1 + ceil_log2(self.cfg.run_leaves)
 
     def elaborate(self, platform):
         cfg = self.cfg
@@ -111,14 +106,13 @@ class ReductionTree(wiring.Component):
             trees.append(masked)
         closes = stage([self.i.payload.closes], "closes", count_shape)[0]
 
-        for first in range(0, levels, LEVELS_PER_STAGE):
-            last = min(first + LEVELS_PER_STAGE, levels)
-            for run, sums in enumerate(trees):
-                for level in range(first, last):
-                    sums = [sums[2 * i] + sums[2 * i + 1] for i in range(len(sums) // 2)]
-                trees[run] = stage(sums, f"run{run}_level{last - 1}_",
-                                   signed(leaf_width + last))
-            closes = stage([closes], f"closes_level{last - 1}_", count_shape)[0]
+        # A level of adders a stage: Yosys maps two chained adders as one of LUTs, not two
+        # carry chains (four times the LUTs at P = 64).
+        for level in range(levels):
+            trees = [stage([sums[2 * i] + sums[2 * i + 1] for i in range(len(sums) // 2)],
+                           f"run{run}_level{level}_", signed(leaf_width + level + 1))
+                     for run, sums in enumerate(trees)]
+            closes = stage([closes], f"closes_level{level}_", count_shape)[0]
 
         m.d.comb += self.o.valid.eq(valid)
         m.d.comb += self.o.payload.closes.eq(closes)

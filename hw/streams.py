@@ -5,7 +5,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 
-__all__ = ["StreamRegister", "pipeline_stage"]
+__all__ = ["StreamRegister", "pipeline_stage", "pipeline_stages"]
 
 
 def pipeline_stage(m, advance, values, name, shape):
@@ -15,6 +15,17 @@ def pipeline_stage(m, advance, values, name, shape):
                  for index in range(len(values))]
     with m.If(advance):
         m.d.sync += [register.eq(value) for register, value in zip(registers, values)]
+    return registers
+
+
+def pipeline_stages(m, advance, value, stages, name):
+    """``value`` through ``stages`` registers (without reset) that move while ``advance``:
+    the list of them, named ``name`` + index, the last ``stages`` cycles late."""
+    registers = [Signal(value.shape(), name=f"{name}{stage}", reset_less=True)
+                 for stage in range(stages)]
+    with m.If(advance):
+        m.d.sync += [later.eq(earlier)
+                     for earlier, later in zip([value, *registers], registers)]
     return registers
 
 

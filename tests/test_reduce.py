@@ -32,7 +32,7 @@ def test_runs_summed_with_stalls(pes, ports):
     assert [[int(s) for s in beat.sums] for beat in received] == sums.tolist()
 
 
-@pytest.mark.parametrize("pes, cycles", [(1, 1), (2, 1), (8, 2), (32, 3), (64, 4)])
+@pytest.mark.parametrize("pes, cycles", [(1, 1), (2, 1), (8, 3), (32, 5), (64, 6)])
 def test_latency(pes, cycles):
     cfg = AccelConfig(pes=pes, max_k=8, max_m=8, weight_depth=8)
     dut = ReductionTree(cfg)
