@@ -17,7 +17,7 @@ def test_defaults_and_derived_values():
     assert cfg.lane_levels == 6
     assert cfg.column_width == 11
     assert cfg.sum_width == 22
-    assert pipeline_latency(cfg) == 24
+    assert pipeline_latency(cfg) == 21
     assert cfg.meta_bits == 6
     assert cfg.beat_bits == 64 * 14
     assert cfg.acts_per_word == 4
