@@ -4,7 +4,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .arith import registered_product
+from .arith import registered_products
 from .layouts import operand_layout, product_layout
 
 
@@ -45,17 +45,16 @@ class PEArray(wiring.Component):
             self.i.ready.eq(advance),
         ]
         # Operands are registered before the multipliers, and products after them (in the
-        # DSP block itself on an ECP5): the multiplier has a whole cycle.
+        # DSP block itself on an ECP5 or an iCE40, two lanes a block on an iCE40): the
+        # multiplier has a whole cycle.
         operands_valid = Signal()
         with m.If(advance):
             m.d.sync += [operands_valid.eq(self.i.valid), self.o.valid.eq(operands_valid)]
-        for lane_in, lane_out in zip(self.i.payload, self.o.payload):
+        products = registered_products(
+            m, platform, [(lane.weight, lane.activation) for lane in self.i.payload], advance)
+        for lane_in, lane_out, product in zip(self.i.payload, self.o.payload, products):
             last = [Signal(reset_less=True) for _ in range(2)]
             with m.If(advance):
                 m.d.sync += [last[0].eq(lane_in.last), last[1].eq(last[0])]
-            m.d.comb += [
-                lane_out.product.eq(registered_product(
-                    m, platform, lane_in.weight, lane_in.activation, advance)),
-                lane_out.last.eq(last[1]),
-            ]
+            m.d.comb += [lane_out.product.eq(product), lane_out.last.eq(last[1])]
         return m

@@ -186,6 +186,69 @@ def test_ice40_multiplier_block_computes_the_product(tmp_path):
     assert [seen[step] for step in (3, 4, 5, 6)] == products[:3] + [products[2]]
 
 
+def test_ice40_multiplier_pairs_compute_their_products(tmp_path):
+    """The iCE40 multiplier blocks in their 8x8 mode (``hw.arith.registered_products``),
+    simulated by Yosys on its cell model: three lanes take two blocks (a pair and one alone),
+    each lane's signed product two cycles after its operands, all held while the enable is
+    low; 4-bit operands are sign-extended into the 8-bit multipliers."""
+    from amaranth.hdl import Module, Signal, signed
+
+    from hw.arith import registered_products
+
+    platform = SimpleNamespace(family="iCE40")
+    widths = (8, 8, 4)
+    a = [Signal(signed(w), name=f"a{lane}") for lane, w in enumerate(widths)]
+    b = [Signal(signed(w), name=f"b{lane}") for lane, w in enumerate(widths)]
+    enable = Signal(name="en")
+    m = Module()
+    products = [Signal(signed(2 * w), name=f"p{lane}") for lane, w in enumerate(widths)]
+    m.d.comb += [p.eq(q) for p, q in zip(
+        products, registered_products(m, platform, list(zip(a, b)), enable))]
+    rng = __import__("numpy").random.default_rng(5)
+    steps = []
+    for step in range(1, 6):
+        values = [(int(rng.integers(-(1 << w - 1), 1 << w - 1)),
+                   int(rng.integers(-(1 << w - 1), 1 << w - 1))) for w in widths]
+        if step == 1:
+            values = [(-128, -128), (127, -128), (-8, -8)]
+        steps.append(values)
+    sets = " ".join(f"-set-at {step} a{lane} {x} -set-at {step} b{lane} {y}"
+                    for step, values in enumerate(steps, start=1)
+                    for lane, (x, y) in enumerate(values))
+    sets += " " + " ".join(f"-set-at {step} en {int(step < 5)}" for step in range(1, 6))
+    shown = " ".join(f"-show p{lane}" for lane in range(len(widths)))
+    table = yosys(tmp_path, m, [*a, *b, enable, *products],
+                  "read_verilog +/ice40/cells_sim.v; hierarchy -top top; proc; flatten; "
+                  f"async2sync; opt_clean; tee -o stat.txt stat; "
+                  f"tee -a sat.txt sat -seq 6 -set-init-zero {sets} {shown}", "sat.txt")
+    seen = {}
+    for line in table.splitlines():
+        words = line.split()
+        if len(words) == 5 and words[1].startswith("\\p"):
+            lane, bits = int(words[1][2:]), words[4]
+            seen[int(words[0]), lane] = int(bits, 2) - (1 << len(bits)) * (bits[0] == "1")
+    stat = (tmp_path / "stat.txt").read_text()
+    assert "SB_MAC16" not in stat     # flattened: the model, not a black box
+    for lane in range(len(widths)):
+        expected = [x * y for x, y in (values[lane] for values in steps)]
+        assert [seen[step, lane] for step in (3, 4, 5, 6)] == expected[:3] + [expected[2]]
+
+
+def test_ice40_pairs_take_half_the_blocks():
+    from amaranth.hdl import Fragment, Module, Signal, signed
+
+    from hw.arith import registered_products
+
+    def blocks(width, lanes):
+        m = Module()
+        pairs = [(Signal(signed(width)), Signal(signed(width))) for _ in range(lanes)]
+        registered_products(m, SimpleNamespace(family="iCE40"), pairs, Signal())
+        return sum(1 for sub, *_ in Fragment.get(m, None).subfragments
+                   if getattr(sub, "type", None) == "SB_MAC16")
+
+    assert [blocks(8, 16), blocks(8, 3), blocks(4, 2), blocks(16, 4)] == [8, 2, 1, 4]
+
+
 def test_a_flow_step_shows_the_tools_lines_and_names_its_log_when_it_fails(tmp_path):
     from tqdm.auto import tqdm
     from gen.build import ToolError, _run
