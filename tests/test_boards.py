@@ -4,6 +4,7 @@ The builds here are small configurations, each well under two minutes (plus YoWA
 one-time compilation of its tools on a fresh machine); the big ones are in ``bench/boards.py``.
 """
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -15,7 +16,21 @@ from boards import BAUD_RATE, BOARDS, board_target
 from hw.uart import baud_divisor
 from hw.accel import multiplier_count
 from hw.config import AccelConfig
+from boards.icebreaker import ice40_pll_dividers
 from boards.ulx3s import ecp5_pll_dividers
+
+
+def test_ice40_pll_dividers():
+    # icepll -i 12 -o 30, and -o 36.
+    assert ice40_pll_dividers(12e6, 30e6) == (0, 79, 5, 1)
+    assert ice40_pll_dividers(12e6, 36e6) == (0, 47, 4, 1)
+    for output_hz in (33e6, 39e6, 48e6):
+        divr, divf, divq, _ = ice40_pll_dividers(12e6, output_hz)
+        assert 12e6 * (divf + 1) / (divr + 1) / 2 ** divq == output_hz
+        assert 533e6 <= 12e6 / (divr + 1) * (divf + 1) <= 1066e6
+    with pytest.raises(ValueError, match=r"^iCE40 PLL cannot make 30\.1 MHz from 12 MHz "
+                                         r"exactly$"):
+        ice40_pll_dividers(12e6, 30.1e6)
 
 
 def test_pll_dividers():
@@ -30,11 +45,12 @@ def test_pll_dividers():
 def test_board_configurations_match_their_clocks():
     for target in BOARDS.values():
         assert target.config.baud_divisor == baud_divisor(target.clock_hz, BAUD_RATE)
-        assert target.config.pes <= target.platform.dsp_blocks
+        assert multiplier_count(target.config, target.platform().family) <= \
+            target.platform.dsp_blocks
 
 
 @pytest.mark.parametrize("board, divisor, rate, error", [
-    ("ulx3s", 33, 3030303, 0.010101), ("icebreaker", 4, 3000000, 0.0),
+    ("ulx3s", 33, 3030303, 0.010101), ("icebreaker", 10, 3000000, 0.0),
 ])
 def test_the_link_runs_at_3_mbaud(board, divisor, rate, error):
     link = BOARDS[board].link
@@ -47,9 +63,9 @@ def test_the_link_runs_at_3_mbaud(board, divisor, rate, error):
 
 def test_a_board_rate_its_clock_cannot_make_is_refused():
     slower = board_target(BOARDS["icebreaker"].platform, baud_rate=1_000_000, pes=4)
-    assert (slower.config.baud_divisor, slower.link["baud_error"]) == (12, 0.0)
-    with pytest.raises(ValueError, match=r"^4500000 baud from 12 MHz: the divisor 3 makes "
-                                         r"4000000 baud, -11\.1% off, more than the 2\.5% a "
+    assert (slower.config.baud_divisor, slower.link["baud_error"]) == (30, 0.0)
+    with pytest.raises(ValueError, match=r"^4500000 baud from 30 MHz: the divisor 7 makes "
+                                         r"4285714 baud, -4\.8% off, more than the 2\.5% a "
                                          r"UART tolerates$"):
         board_target(BOARDS["icebreaker"].platform, baud_rate=4_500_000, pes=4)
 
@@ -67,7 +83,7 @@ def test_board_sources_without_build(tmp_path):
     assert not list(tmp_path.glob("*.bin"))
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["config"] == BOARDS["icebreaker"].config.to_dict()
-    assert manifest["link"] == {"clock_hz": 12e6, "baud_divisor": 4, "baud_rate": 3e6,
+    assert manifest["link"] == {"clock_hz": 30e6, "baud_divisor": 10, "baud_rate": 3e6,
                                 "nominal_baud_rate": 3_000_000, "baud_error": 0.0}
 
 
@@ -85,13 +101,15 @@ def check_report(out, board, pes, baseline):
     resources = sparse["resources"]
     assert 0 < resources["luts"]["used"] <= resources["luts"]["available"]
     cfg = AccelConfig(**sparse["config"])
-    assert resources["dsps"]["used"] == multiplier_count(cfg)
+    family = BOARDS[board].platform().family
+    assert resources["dsps"]["used"] == multiplier_count(cfg, family)
     assert sparse["fmax_mhz"] > 0 and sparse["critical_path"]["delay_ns"] > 0
     markdown = (out / "report.md").read_text()
     assert f"P = {pes}" in markdown and "LUTs" in markdown
     if baseline:
         dense = report["dense"]
-        assert dense["resources"]["dsps"]["used"] == pes
+        assert dense["resources"]["dsps"]["used"] == multiplier_count(
+            dataclasses.replace(cfg, max_layers=0), family)
         ratio = report["sparse_over_dense"]["luts"]
         assert ratio == pytest.approx(resources["luts"]["used"] / dense["resources"]["luts"]
                                       ["used"], abs=0.01)
