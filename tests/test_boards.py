@@ -117,7 +117,7 @@ def check_report(out, board, pes, baseline):
     return sparse
 
 
-# Small configurations, each built in well under two minutes. The iCEBreaker's 12 MHz is met
+# Small configurations, each built in well under two minutes. The iCEBreaker's 30 MHz is met
 # with room to spare; whether the ULX3S meets 100 MHz is for bench.boards to measure, so its
 # build only has to complete, with the dense baseline beside it.
 @pytest.mark.parametrize("board, pes, baseline, options", [
