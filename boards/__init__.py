@@ -65,12 +65,15 @@ BOARDS = {
         # The compact buffers are one LUT RAM deep (16 entries: tiles of up to 1024 inputs).
         board_target(ULX3SPlatform, pes=64, max_k=1536, max_m=1536, weight_depth=1024,
                      max_group_width=16, compact_depth=16),
-        # 4 PEs (4449 of the 5280 logic cells, 25 of the 30 block RAMs of 4 kbit): at 8,
-        # one per DSP block of the UP5K, the memories need 41 block RAMs (their ports are
-        # 16 bits wide, so each 32-bit write takes two). A frame buffer of 256 words (2 block
-        # RAMs, not 8). No resident networks: their memories do not fit beside the rest.
-        board_target(ICEBreakerPlatform, pes=4, max_k=512, max_m=512, weight_depth=256,
-                     max_group_width=16, pattern_depth=256, max_layers=0, frame_words=256),
+        # 4 PEs (P = 8 takes 6036 of the 5280 logic cells and 41 of the 30 block RAMs, P = 16
+        # 10413 and 78: the gap decoder alone is 3808 flip-flops at P = 16), two SB_MAC16
+        # blocks in their 8x8 mode. The weight memory is the four SPRAM blocks (a beat of 4
+        # lanes of 14 bits is 64 bits: 4096 beats, 16 times the block RAMs' 256). A frame
+        # buffer of 256 words (2 block RAMs, not 8). No resident networks: their logic does
+        # not fit beside the rest.
+        board_target(ICEBreakerPlatform, pes=4, max_k=512, max_m=512, weight_depth=4096,
+                     weight_ports=1, max_group_width=16, pattern_depth=256, max_layers=0,
+                     frame_words=256),
     )
 }
 

@@ -101,7 +101,7 @@ _RESOURCES = {
     "ecp5":  {"luts": ["TRELLIS_COMB"], "ffs": ["TRELLIS_FF"], "dsps": ["MULT18X18D"],
               "brams": ["DP16KD"]},
     "iCE40": {"luts": ["ICESTORM_LC"], "ffs": [], "dsps": ["ICESTORM_DSP"],
-              "brams": ["ICESTORM_RAM"]},
+              "brams": ["ICESTORM_RAM"], "sprams": ["ICESTORM_SPRAM"]},
 }
 
 
@@ -247,6 +247,10 @@ def write_report(out, sparse, dense=None, *, link=None, blocks=None, progress=No
         lines.append("| sparse / dense | " + " | ".join(
             f"{ratios[kind]:.2f}x" for kind in ("luts", "ffs", "dsps", "brams")) + " | |")
     lines.append("")
+    if "sprams" in sparse["resources"]:
+        sprams = sparse["resources"]["sprams"]
+        lines += [f"Single-port RAM blocks (SPRAM): {sprams['used']} / {sprams['available']}.",
+                  ""]
     for label, build in (("Sparse accelerator", sparse), ("Dense MAC array", dense)):
         if build is None:
             continue

@@ -9,6 +9,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .accum import OutputAccumulator
+from .arith import ICE40_HALF_WIDTH
 from .bus import (ACCEL_ID, ACCELERATOR_REGISTERS, BUS_WIDTH, BusSignature, Control,
                   MemoryWriteSignature, Region, RegisterBank, Status, bus_addr_width,
                   pattern_word_bits)
@@ -352,11 +353,15 @@ class Accelerator(wiring.Component):
         answers[Region.LAYER_COUNTERS] = sequencer.counter_data
 
 
-def multiplier_count(cfg):
-    """Hardware multipliers (DSP blocks) of ``cfg``'s accelerator: one per lane, and two per
-    output stage of the resident networks' drain (the low and high halves of a sum times
-    its multiplier)."""
-    return cfg.pes + (2 * cfg.output_ports if cfg.chains else 0)
+def multiplier_count(cfg, family=None):
+    """Hardware multipliers (DSP blocks) of ``cfg``'s accelerator on an FPGA ``family``: one
+    per lane (on an iCE40, one per pair of lanes of at most 8 bits:
+    :func:`hw.arith.registered_products`), and two per output stage of the resident
+    networks' drain (the low and high halves of a sum times its multiplier)."""
+    lanes = cfg.pes
+    if str(family).lower() == "ice40" and cfg.data_width <= ICE40_HALF_WIDTH:
+        lanes = -(-cfg.pes // 2)
+    return lanes + (2 * cfg.output_ports if cfg.chains else 0)
 
 
 @functools.cache

@@ -3,7 +3,7 @@
 from amaranth.hdl import Cat, ClockSignal, Instance, Signal, signed
 
 
-__all__ = ["popcount", "registered_product"]
+__all__ = ["popcount", "registered_product", "registered_products"]
 
 
 def popcount(m, bits, *, name):
@@ -82,6 +82,41 @@ def _ice40_product(m, a, b, enable, product):
     m.d.comb += product.eq(full[:len(product)])
 
 
+#: Operand width of each of the two multipliers of an SB_MAC16 in its 8x8 mode.
+ICE40_HALF_WIDTH = 8
+
+
+def _ice40_product_pair(m, pairs, enable, products):
+    # The block's two 8x8 multipliers (MODE_8x8): the top one multiplies A[15:8] by B[15:8],
+    # the bottom one A[7:0] by B[7:0], both signed. Each product is registered in the block
+    # (TOP_8x8_MULT_REG, BOT_8x8_MULT_REG) and leaves through it (OUTPUT_SELECT 2), after
+    # the operand registers (A_REG, B_REG). Those product registers have no hold input: the
+    # whole block is held by its clock enable instead.
+    (a_bot, b_bot), (a_top, b_top) = pairs
+    full = Signal(2 * ICE40_MULTIPLIER_WIDTH)
+    m.submodules += Instance(
+        "SB_MAC16",
+        p_NEG_TRIGGER=0, p_MODE_8x8=1, p_A_SIGNED=1, p_B_SIGNED=1,
+        p_A_REG=1, p_B_REG=1, p_C_REG=0, p_D_REG=0,
+        p_TOP_8x8_MULT_REG=1, p_BOT_8x8_MULT_REG=1,
+        p_PIPELINE_16x16_MULT_REG1=0, p_PIPELINE_16x16_MULT_REG2=0,
+        p_TOPOUTPUT_SELECT=2, p_TOPADDSUB_LOWERINPUT=0, p_TOPADDSUB_UPPERINPUT=0,
+        p_TOPADDSUB_CARRYSELECT=0,
+        p_BOTOUTPUT_SELECT=2, p_BOTADDSUB_LOWERINPUT=0, p_BOTADDSUB_UPPERINPUT=0,
+        p_BOTADDSUB_CARRYSELECT=0,
+        i_CLK=ClockSignal(), i_CE=enable,
+        i_A=Cat(_sign_extended(a_bot, ICE40_HALF_WIDTH), _sign_extended(a_top, ICE40_HALF_WIDTH)),
+        i_B=Cat(_sign_extended(b_bot, ICE40_HALF_WIDTH), _sign_extended(b_top, ICE40_HALF_WIDTH)),
+        i_C=0, i_D=0, i_AHOLD=0, i_BHOLD=0, i_CHOLD=0, i_DHOLD=0,
+        i_OHOLDTOP=0, i_OHOLDBOT=0, i_IRSTTOP=0, i_IRSTBOT=0, i_ORSTTOP=0, i_ORSTBOT=0,
+        i_OLOADTOP=0, i_OLOADBOT=0, i_ADDSUBTOP=0, i_ADDSUBBOT=0,
+        i_CI=0, i_ACCUMCI=0, i_SIGNEXTIN=0,
+        o_O=full)
+    half = ICE40_MULTIPLIER_WIDTH
+    m.d.comb += [products[0].eq(full[:len(products[0])]),
+                 products[1].eq(full[half:half + len(products[1])])]
+
+
 #: The multiplier blocks instantiated for each FPGA family: ``(operand width, builder)``.
 _MULTIPLIER_BLOCKS = {
     "ecp5":  (ECP5_MULTIPLIER_WIDTH, _ecp5_product),
@@ -112,3 +147,28 @@ def registered_product(m, platform, a, b, enable):
         m.d.sync += [operands[0].eq(a), operands[1].eq(b),
                      product.eq(operands[0] * operands[1])]
     return product
+
+
+def registered_products(m, platform, operands, enable):
+    """The signed products of each ``(a, b)`` of ``operands``, as :func:`registered_product`
+    gives them (two cycles late, loading while ``enable`` is high).
+
+    On an iCE40, operands of at most 8 bits go two to a multiplier block: the SB_MAC16 in
+    its 8x8 mode (instantiated, since Yosys infers only its 16x16 mode), so the UP5K's 8
+    blocks make 16 products a cycle; an odd last pair of operands takes a block alone.
+    Elsewhere, and for wider operands, each product is :func:`registered_product`'s.
+    """
+    family = str(getattr(platform, "family", "")).lower()
+    narrow = all(max(len(a), len(b)) <= ICE40_HALF_WIDTH for a, b in operands)
+    if family != "ice40" or not narrow:
+        return [registered_product(m, platform, a, b, enable) for a, b in operands]
+    products = [Signal(signed(len(a) + len(b)), reset_less=True) for a, b in operands]
+    for first in range(0, len(operands), 2):
+        pair = list(operands[first:first + 2])
+        if len(pair) == 1:
+            pair.append((Signal(signed(1)), Signal(signed(1))))
+            outputs = [products[first], Signal(signed(2))]
+        else:
+            outputs = products[first:first + 2]
+        _ice40_product_pair(m, pair, enable, outputs)
+    return products

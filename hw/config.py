@@ -175,6 +175,15 @@ class AccelConfig:
         notes="A kept weight's column is coded as its gap to the next lane's, ``INDEX_BITS`` "
               "wide (chosen per layer by the host, up to this); a longer gap takes filler "
               "lanes. The beat's metadata planes are :attr:`meta_bits`.")
+    weight_ports: int = _field(2,
+        noun="weight_ports",
+        summary="ports of the weight memory: 2 (a write port and a read port: block RAM) "
+                "or 1 (one port the host's writes take between runs)",
+        choices=(1, 2),
+        notes="1 is for single-port RAM: on an iCE40 the weight memory is then the "
+              "UP5K's SPRAM (:class:`hw.memory.SinglePortMemory`, ``SB_SPRAM256KA`` blocks "
+              "of 16K x 16 bits side by side, so at most 16384 beats of 64 bits on the four "
+              "blocks); elsewhere a memory that behaves the same.")
     pattern_depth: int = _field(512,
         noun="pattern_depth",
         summary="entries of the pattern table: the longest cycle of beat phases a grouped "

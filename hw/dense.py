@@ -4,7 +4,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .arith import registered_product
+from .arith import registered_products
 from .bus import (ACCEL_ID, BUS_WIDTH, DENSE_REGISTERS, BusSignature, Region, RegisterBank,
                   Status, dense_row_beats)
 from .config import ConfigError
@@ -113,8 +113,7 @@ class DenseArray(wiring.Component):
         for lane, (weight, activation) in enumerate(read):
             m.d.sync += [weight.eq(weight_read.data.word_select(lane, width)),
                          activation.eq(act_read.data.word_select(lane, width))]
-        sums = [registered_product(m, platform, weight, activation, 1)
-                for weight, activation in read]
+        sums = registered_products(m, platform, read, 1)
         for level in range(levels):
             pairs = [Signal(signed(2 * width + level + 1)) for _ in range(len(sums) // 2)]
             m.d.sync += [pair.eq(sums[2 * i] + sums[2 * i + 1]) for i, pair in enumerate(pairs)]

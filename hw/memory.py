@@ -1,12 +1,15 @@
 """Block memories whose reads never race their writes."""
 
-from amaranth.hdl import Array, Mux, Shape, Signal
+from amaranth.hdl import Array, Cat, ClockSignal, Instance, Module, Mux, Shape, Signal
+from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
 
 from .config import ceil_log2
 
 
-__all__ = ["BlockMemory", "registered_read", "write_copy", "BLOCK_BITS", "BankedMemory"]
+__all__ = ["BlockMemory", "registered_read", "write_copy", "BLOCK_BITS", "BankedMemory",
+           "SPRAM_DEPTH", "SPRAM_WIDTH", "SinglePortMemory"]
 
 
 #: Bits of one block RAM (the ECP5's DP16KD, 18 Kbit with its parity bits): the depth at
@@ -120,3 +123,69 @@ class BankedMemory:
         m.d.sync += answer_bank.eq(read_bank)
         m.d.comb += self.read_data.eq(Array(words)[answer_bank] if self.banks > 1
                                       else words[0])
+
+
+#: Depth and width of one of the iCE40UP5K's single-port RAM blocks (SB_SPRAM256KA).
+SPRAM_DEPTH, SPRAM_WIDTH = 16384, 16
+
+
+class SinglePortMemory(wiring.Component):
+    """A memory of ``depth`` words of ``width`` bits with one port, which either writes or
+    reads: on an iCE40 the UP5K's single-port RAM (``ceil(width / 16)`` SB_SPRAM256KA blocks
+    side by side, instantiated; ``depth`` at most :data:`SPRAM_DEPTH`), elsewhere (simulation,
+    other families) an Amaranth memory that behaves the same.
+
+    In a cycle where ``write_en`` (one bit per :data:`SPRAM_WIDTH` bits of the word) has a bit
+    set, ``write_data`` is written at ``addr``, where ``write_en`` says; otherwise, while
+    ``read_en`` is high, the word at ``addr`` is on ``read_data`` one cycle later. With
+    neither, ``read_data`` holds. After a write ``read_data`` is unspecified until the next
+    read.
+
+    Members
+    -------
+    addr : ``In(range(depth))``
+    write_data : ``In(width)``
+    write_en : ``In(ceil(width / 16))``
+    read_en : ``In(1)``
+    read_data : ``Out(width)``
+    """
+    def __init__(self, *, width, depth):
+        self.width, self.depth = width, depth
+        self.blocks = -(-width // SPRAM_WIDTH)
+        super().__init__({
+            "addr":       In(max(1, ceil_log2(depth))),
+            "write_data": In(width),
+            "write_en":   In(self.blocks),
+            "read_en":    In(1, init=1),
+            "read_data":  Out(width),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        writing = self.write_en.any()
+        padded = self.blocks * SPRAM_WIDTH
+        family = str(getattr(platform, "family", "")).lower()
+        if family == "ice40":
+            if self.depth > SPRAM_DEPTH:
+                raise ValueError(f"An iCE40 single-port memory holds at most {SPRAM_DEPTH} "
+                                 f"words, not {self.depth}")
+            data_in = Signal(padded)
+            data_out = Signal(padded)
+            m.d.comb += [data_in.eq(self.write_data), self.read_data.eq(data_out)]
+            for block in range(self.blocks):
+                m.submodules[f"spram_{block}"] = Instance(
+                    "SB_SPRAM256KA",
+                    i_ADDRESS=self.addr, i_DATAIN=data_in.word_select(block, SPRAM_WIDTH),
+                    i_MASKWREN=0b1111, i_WREN=writing,
+                    i_CHIPSELECT=self.write_en[block] | ~writing & self.read_en,
+                    i_CLOCK=ClockSignal(), i_STANDBY=0, i_SLEEP=0, i_POWEROFF=1,
+                    o_DATAOUT=data_out.word_select(block, SPRAM_WIDTH))
+            return m
+        memory = m.submodules.memory = BlockMemory(shape=padded, depth=self.depth)
+        port = memory.write_port(granularity=SPRAM_WIDTH)
+        m.d.comb += [port.addr.eq(self.addr), port.data.eq(self.write_data),
+                     port.en.eq(self.write_en)]
+        read = registered_read(m, memory, name="read")
+        m.d.comb += [read.addr.eq(self.addr), read.en.eq(~writing & self.read_en),
+                     self.read_data.eq(read.data)]
+        return m

@@ -4,7 +4,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .arith import registered_product
+from .arith import registered_products
 from .config import ceil_log2
 from .layouts import operand_layout, product_layout
 from .reduce import count_row_ends
@@ -54,13 +54,15 @@ class PEArray(wiring.Component):
             self.i.ready.eq(advance),
         ]
         # Operands are registered before the multipliers, and products after them (in the
-        # DSP block itself on an ECP5): the multiplier has a whole cycle.
+        # DSP block itself on an ECP5 or an iCE40, two lanes a block on an iCE40): the
+        # multiplier has a whole cycle.
         operands_valid = Signal()
         with m.If(advance):
             m.d.sync += [operands_valid.eq(self.i.valid), self.o.valid.eq(operands_valid)]
-        for lane_in, lane_out in zip(self.i.payload, self.o.payload.lanes):
-            m.d.comb += lane_out.product.eq(registered_product(
-                m, platform, lane_in.weight, lane_in.activation, advance))
+        products = registered_products(
+            m, platform, [(lane.weight, lane.activation) for lane in self.i.payload], advance)
+        for lane_out, product in zip(self.o.payload.lanes, products):
+            m.d.comb += lane_out.product.eq(product)
 
         group, runs = cfg.row_granularity, cfg.output_ports + 1
         levels = ceil_log2(cfg.run_leaves)

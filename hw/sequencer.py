@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from .config import BUS_WIDTH, ceil_log2
 from .layouts import source_layout
-from .memory import BlockMemory, registered_read, write_copy
+from .memory import SPRAM_WIDTH, BlockMemory, SinglePortMemory, registered_read, write_copy
 from .replicas import replicas, replicate
 
 
@@ -59,6 +59,23 @@ def _word_written_memory(m, name, depth, words, write, address, enable):
     return Cat(data)
 
 
+def _single_port_memory(m, name, depth, words, write, address, enable):
+    """As :func:`_word_written_memory`, in one :class:`~hw.memory.SinglePortMemory`: a write
+    takes the port (the host writes between runs), and the reads use it otherwise."""
+    memory = m.submodules[name] = SinglePortMemory(width=words * BUS_WIDTH, depth=depth)
+    en, copy = write_copy(m, write.en, {"beat": write.beat, "word": write.word,
+                                        "data": write.data}, name=f"{name}_write")
+    halves = BUS_WIDTH // SPRAM_WIDTH
+    m.d.comb += [
+        memory.addr.eq(Mux(en, copy["beat"], address(0))),
+        memory.write_data.eq(copy["data"].replicate(words)),
+        memory.write_en.eq(Cat((en & (copy["word"] == word)).replicate(halves)
+                               for word in range(words))),
+        memory.read_en.eq(enable),
+    ]
+    return memory.read_data
+
+
 class BeatSource(wiring.Component):
     """Holds the encoded layers and streams a layer's beats for each of a run's inputs, in a
     run that starts the cycle after each ``request``.
@@ -82,7 +99,9 @@ class BeatSource(wiring.Component):
     o : ``Out(stream.Signature(source_layout(cfg)))``
         Encoded beats, each with its entry of the pattern table and its input's offset.
     write : ``In(WordWriteSignature(weight_depth, words_per_beat))``
-        Loads the weight memory one bus word at a time; a write lands a cycle later.
+        Loads the weight memory one bus word at a time; a write lands a cycle later. With
+        ``weight_ports`` 1 the memory has one port (:class:`~hw.memory.SinglePortMemory`):
+        writes must not meet a run.
     pattern_write : ``In(WordWriteSignature(pattern_depth, words_per_pattern))``
         Loads the pattern table one bus word at a time; a write lands a cycle later.
     request : ``In(1)``
@@ -189,8 +208,9 @@ class BeatSource(wiring.Component):
                 m.d.sync += address.eq(Mux(group_wraps[group], self.beat_start, address + 1))
             return address
 
-        beat_data = _word_written_memory(m, "weights", cfg.weight_depth, cfg.words_per_beat,
-                                         self.write, beat_address, advance)
+        weight_memory = _single_port_memory if cfg.weight_ports == 1 else _word_written_memory
+        beat_data = weight_memory(m, "weights", cfg.weight_depth, cfg.words_per_beat,
+                                  self.write, beat_address, advance)
         pattern_data = _word_written_memory(m, "patterns", cfg.pattern_depth,
                                             cfg.words_per_pattern, self.pattern_write,
                                             lambda group: phase, advance)

@@ -4,6 +4,7 @@ The builds here are small configurations, each well under two minutes (plus YoWA
 one-time compilation of its tools on a fresh machine); the big ones are in ``bench/boards.py``.
 """
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -15,7 +16,21 @@ from boards import BAUD_RATE, BOARDS, board_target
 from hw.uart import baud_divisor
 from hw.accel import multiplier_count
 from hw.config import AccelConfig
+from boards.icebreaker import ice40_pll_dividers
 from boards.ulx3s import ecp5_pll_dividers
+
+
+def test_ice40_pll_dividers():
+    # icepll -i 12 -o 30, and -o 36.
+    assert ice40_pll_dividers(12e6, 30e6) == (0, 79, 5, 1)
+    assert ice40_pll_dividers(12e6, 36e6) == (0, 47, 4, 1)
+    for output_hz in (33e6, 39e6, 48e6):
+        divr, divf, divq, _ = ice40_pll_dividers(12e6, output_hz)
+        assert 12e6 * (divf + 1) / (divr + 1) / 2 ** divq == output_hz
+        assert 533e6 <= 12e6 / (divr + 1) * (divf + 1) <= 1066e6
+    with pytest.raises(ValueError, match=r"^iCE40 PLL cannot make 30\.1 MHz from 12 MHz "
+                                         r"exactly$"):
+        ice40_pll_dividers(12e6, 30.1e6)
 
 
 def test_pll_dividers():
@@ -30,11 +45,12 @@ def test_pll_dividers():
 def test_board_configurations_match_their_clocks():
     for target in BOARDS.values():
         assert target.config.baud_divisor == baud_divisor(target.clock_hz, BAUD_RATE)
-        assert target.config.pes <= target.platform.dsp_blocks
+        assert multiplier_count(target.config, target.platform().family) <= \
+            target.platform.dsp_blocks
 
 
 @pytest.mark.parametrize("board, divisor, rate, error", [
-    ("ulx3s", 33, 3030303, 0.010101), ("icebreaker", 4, 3000000, 0.0),
+    ("ulx3s", 33, 3030303, 0.010101), ("icebreaker", 10, 3000000, 0.0),
 ])
 def test_the_link_runs_at_3_mbaud(board, divisor, rate, error):
     link = BOARDS[board].link
@@ -47,9 +63,9 @@ def test_the_link_runs_at_3_mbaud(board, divisor, rate, error):
 
 def test_a_board_rate_its_clock_cannot_make_is_refused():
     slower = board_target(BOARDS["icebreaker"].platform, baud_rate=1_000_000, pes=4)
-    assert (slower.config.baud_divisor, slower.link["baud_error"]) == (12, 0.0)
-    with pytest.raises(ValueError, match=r"^4500000 baud from 12 MHz: the divisor 3 makes "
-                                         r"4000000 baud, -11\.1% off, more than the 2\.5% a "
+    assert (slower.config.baud_divisor, slower.link["baud_error"]) == (30, 0.0)
+    with pytest.raises(ValueError, match=r"^4500000 baud from 30 MHz: the divisor 7 makes "
+                                         r"4285714 baud, -4\.8% off, more than the 2\.5% a "
                                          r"UART tolerates$"):
         board_target(BOARDS["icebreaker"].platform, baud_rate=4_500_000, pes=4)
 
@@ -67,7 +83,7 @@ def test_board_sources_without_build(tmp_path):
     assert not list(tmp_path.glob("*.bin"))
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["config"] == BOARDS["icebreaker"].config.to_dict()
-    assert manifest["link"] == {"clock_hz": 12e6, "baud_divisor": 4, "baud_rate": 3e6,
+    assert manifest["link"] == {"clock_hz": 30e6, "baud_divisor": 10, "baud_rate": 3e6,
                                 "nominal_baud_rate": 3_000_000, "baud_error": 0.0}
 
 
@@ -85,13 +101,15 @@ def check_report(out, board, pes, baseline):
     resources = sparse["resources"]
     assert 0 < resources["luts"]["used"] <= resources["luts"]["available"]
     cfg = AccelConfig(**sparse["config"])
-    assert resources["dsps"]["used"] == multiplier_count(cfg)
+    family = BOARDS[board].platform().family
+    assert resources["dsps"]["used"] == multiplier_count(cfg, family)
     assert sparse["fmax_mhz"] > 0 and sparse["critical_path"]["delay_ns"] > 0
     markdown = (out / "report.md").read_text()
     assert f"P = {pes}" in markdown and "LUTs" in markdown
     if baseline:
         dense = report["dense"]
-        assert dense["resources"]["dsps"]["used"] == pes
+        assert dense["resources"]["dsps"]["used"] == multiplier_count(
+            dataclasses.replace(cfg, max_layers=0), family)
         ratio = report["sparse_over_dense"]["luts"]
         assert ratio == pytest.approx(resources["luts"]["used"] / dense["resources"]["luts"]
                                       ["used"], abs=0.01)
@@ -99,7 +117,7 @@ def check_report(out, board, pes, baseline):
     return sparse
 
 
-# Small configurations, each built in well under two minutes. The iCEBreaker's 12 MHz is met
+# Small configurations, each built in well under two minutes. The iCEBreaker's 30 MHz is met
 # with room to spare; whether the ULX3S meets 100 MHz is for bench.boards to measure, so its
 # build only has to complete, with the dense baseline beside it.
 @pytest.mark.parametrize("board, pes, baseline, options", [
@@ -184,6 +202,69 @@ def test_ice40_multiplier_block_computes_the_product(tmp_path):
             seen[int(words[0])] = int(words[4], 2) - (1 << 16) * (words[4][0] == "1")
     products = [x * y for x, y in operands]
     assert [seen[step] for step in (3, 4, 5, 6)] == products[:3] + [products[2]]
+
+
+def test_ice40_multiplier_pairs_compute_their_products(tmp_path):
+    """The iCE40 multiplier blocks in their 8x8 mode (``hw.arith.registered_products``),
+    simulated by Yosys on its cell model: three lanes take two blocks (a pair and one alone),
+    each lane's signed product two cycles after its operands, all held while the enable is
+    low; 4-bit operands are sign-extended into the 8-bit multipliers."""
+    from amaranth.hdl import Module, Signal, signed
+
+    from hw.arith import registered_products
+
+    platform = SimpleNamespace(family="iCE40")
+    widths = (8, 8, 4)
+    a = [Signal(signed(w), name=f"a{lane}") for lane, w in enumerate(widths)]
+    b = [Signal(signed(w), name=f"b{lane}") for lane, w in enumerate(widths)]
+    enable = Signal(name="en")
+    m = Module()
+    products = [Signal(signed(2 * w), name=f"p{lane}") for lane, w in enumerate(widths)]
+    m.d.comb += [p.eq(q) for p, q in zip(
+        products, registered_products(m, platform, list(zip(a, b)), enable))]
+    rng = __import__("numpy").random.default_rng(5)
+    steps = []
+    for step in range(1, 6):
+        values = [(int(rng.integers(-(1 << w - 1), 1 << w - 1)),
+                   int(rng.integers(-(1 << w - 1), 1 << w - 1))) for w in widths]
+        if step == 1:
+            values = [(-128, -128), (127, -128), (-8, -8)]
+        steps.append(values)
+    sets = " ".join(f"-set-at {step} a{lane} {x} -set-at {step} b{lane} {y}"
+                    for step, values in enumerate(steps, start=1)
+                    for lane, (x, y) in enumerate(values))
+    sets += " " + " ".join(f"-set-at {step} en {int(step < 5)}" for step in range(1, 6))
+    shown = " ".join(f"-show p{lane}" for lane in range(len(widths)))
+    table = yosys(tmp_path, m, [*a, *b, enable, *products],
+                  "read_verilog +/ice40/cells_sim.v; hierarchy -top top; proc; flatten; "
+                  f"async2sync; opt_clean; tee -o stat.txt stat; "
+                  f"tee -a sat.txt sat -seq 6 -set-init-zero {sets} {shown}", "sat.txt")
+    seen = {}
+    for line in table.splitlines():
+        words = line.split()
+        if len(words) == 5 and words[1].startswith("\\p"):
+            lane, bits = int(words[1][2:]), words[4]
+            seen[int(words[0]), lane] = int(bits, 2) - (1 << len(bits)) * (bits[0] == "1")
+    stat = (tmp_path / "stat.txt").read_text()
+    assert "SB_MAC16" not in stat     # flattened: the model, not a black box
+    for lane in range(len(widths)):
+        expected = [x * y for x, y in (values[lane] for values in steps)]
+        assert [seen[step, lane] for step in (3, 4, 5, 6)] == expected[:3] + [expected[2]]
+
+
+def test_ice40_pairs_take_half_the_blocks():
+    from amaranth.hdl import Fragment, Module, Signal, signed
+
+    from hw.arith import registered_products
+
+    def blocks(width, lanes):
+        m = Module()
+        pairs = [(Signal(signed(width)), Signal(signed(width))) for _ in range(lanes)]
+        registered_products(m, SimpleNamespace(family="iCE40"), pairs, Signal())
+        return sum(1 for sub, *_ in Fragment.get(m, None).subfragments
+                   if getattr(sub, "type", None) == "SB_MAC16")
+
+    assert [blocks(8, 16), blocks(8, 3), blocks(4, 2), blocks(16, 4)] == [8, 2, 1, 4]
 
 
 def test_a_flow_step_shows_the_tools_lines_and_names_its_log_when_it_fails(tmp_path):

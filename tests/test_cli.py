@@ -35,7 +35,7 @@ def test_host_prints_the_measured_and_estimated_times(tmp_path):
     assert rows["simulated"].endswith("compute at 100 MHz")
     assert "estimated: P = 64," in rows["ulx3s"] and "at 100 MHz" in rows["ulx3s"]
     assert "at 3030303 baud" in rows["ulx3s"]
-    assert "estimated: P = 4," in rows["icebreaker"] and "at 12 MHz" in rows["icebreaker"]
+    assert "estimated: P = 4," in rows["icebreaker"] and "at 30 MHz" in rows["icebreaker"]
     assert "at 3000000 baud" in rows["icebreaker"]
     assert rows["result"] == "result bit-exact with the golden model"
     assert plot.read_bytes().startswith(b"\x89PNG")

@@ -50,22 +50,27 @@ def run_source(cfg, beats, patterns, runs, *, pause, seed):
     return results
 
 
-def source_config(pes, max_k, weight_depth, pattern_depth):
+def source_config(pes, max_k, weight_depth, pattern_depth, weight_ports=2):
     return AccelConfig(pes=pes, max_k=max_k, max_m=8, weight_depth=weight_depth,
-                       pattern_depth=pattern_depth)
+                       pattern_depth=pattern_depth, weight_ports=weight_ports)
 
 
-@pytest.mark.parametrize("pes, max_k, weight_depth, pattern_depth, runs, pause", [
+@pytest.mark.parametrize("pes, max_k, weight_depth, pattern_depth, runs, pause, ports", [
     # Memories whose depths are not powers of two; runs of no beat, one, the whole memory,
     # and pattern cycles that do not divide them.
-    (4, 16, 13, 5, [(13, 5), (0, 1), (1, 1), (7, 3), (13, 1)], 0.3),
-    (8, 64, 9, 4, [(9, 4), (5, 2)], 0.6),
-    (8, 64, 9, 4, [(9, 4), (9, 4)], 0.0),
+    (4, 16, 13, 5, [(13, 5), (0, 1), (1, 1), (7, 3), (13, 1)], 0.3, 2),
+    (8, 64, 9, 4, [(9, 4), (5, 2)], 0.6, 2),
+    (8, 64, 9, 4, [(9, 4), (9, 4)], 0.0, 2),
     # Beats of more than one group of words.
-    (32, 1024, 6, 3, [(6, 3), (4, 2)], 0.3),
+    (32, 1024, 6, 3, [(6, 3), (4, 2)], 0.3, 2),
+    # A single-port weight memory (the iCE40's SPRAM).
+    (4, 16, 13, 5, [(13, 5), (0, 1), (1, 1), (7, 3), (13, 1)], 0.3, 1),
+    (8, 64, 9, 4, [(9, 4), (9, 4)], 0.0, 1),
+    (32, 1024, 6, 3, [(6, 3), (4, 2)], 0.5, 1),
 ])
-def test_beats_and_patterns_with_stalls(pes, max_k, weight_depth, pattern_depth, runs, pause):
-    cfg = source_config(pes, max_k, weight_depth, pattern_depth)
+def test_beats_and_patterns_with_stalls(pes, max_k, weight_depth, pattern_depth, runs, pause,
+                                        ports):
+    cfg = source_config(pes, max_k, weight_depth, pattern_depth, ports)
     rng = np.random.default_rng(pes + weight_depth)
     beats = rng.integers(0, 1 << 32, (weight_depth, cfg.words_per_beat), dtype=np.uint64)
     layout = pattern_layout(cfg)
