@@ -35,6 +35,13 @@ def run_patterns(rng, pes, beats):
                      else rng.random(pes) < rng.random() for beat in range(beats)])
 
 
+def tree_inputs(cfg, products, last):
+    """The reduction tree's inputs: products, and the runs the PE array counts from the row
+    ends ``last``."""
+    runs, closes = run_counts(last, cfg.row_granularity, cfg.output_ports + 1)
+    return {"product": products, "runs": runs, "closes": closes}
+
+
 @pytest.mark.parametrize("pes, ports", [(4, 1), (16, 2), (64, 2), (64, 4)])
 def test_reduction_tree(pes, ports):
     cfg = dataclasses.replace(block_config(pes), output_ports=ports)
@@ -47,9 +54,7 @@ def test_reduction_tree(pes, ports):
     # Rows end only at the last lane of a group of row_granularity lanes.
     last = run_patterns(rng, pes, beats)
     last &= np.arange(pes) % cfg.row_granularity == cfg.row_granularity - 1
-    runs, closes = run_counts(last, cfg.row_granularity, ports + 1)
-    out = run_block("reduce", cfg, ReductionTree(cfg),
-                    {"product": products, "runs": runs, "closes": closes})
+    out = run_block("reduce", cfg, ReductionTree(cfg), tree_inputs(cfg, products, last))
     sums, closes = reduction_model(products, last, ports + 1)
     np.testing.assert_array_equal(out["sums"], sums)
     np.testing.assert_array_equal(out["closes"], closes)

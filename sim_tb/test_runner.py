@@ -8,7 +8,7 @@ import pytest
 from hw.reduce import ReductionTree
 from host.golden import reduction_model
 from sim_tb.runner import build, run_bench, waves
-from sim_tb.test_blocks import block_config, run_block
+from sim_tb.test_blocks import block_config, run_block, tree_inputs
 
 
 def test_waves_come_from_a_traced_build_of_their_own(monkeypatch):
@@ -22,7 +22,7 @@ def test_waves_come_from_a_traced_build_of_their_own(monkeypatch):
     products = np.arange(8 * 4).reshape(8, 4) - 16
     last = np.zeros((8, 4), bool)
     last[:, 3] = True
-    out = run_block("reduce", cfg, ReductionTree(cfg), {"product": products, "last": last})
+    out = run_block("reduce", cfg, ReductionTree(cfg), tree_inputs(cfg, products, last))
     sums, _ = reduction_model(products, last, cfg.output_ports + 1)
     np.testing.assert_array_equal(out["sums"], sums)
     (kept,) = set(traced.glob("waves-bench_blocks-*")) - before
