@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from amaranth.back import rtlil
-from amaranth.hdl import Assume, ClockDomain, Elaboratable, Fragment, Module, Signal
+from amaranth.hdl import Assume, ClockDomain, Elaboratable, Fragment, Module, Signal, Value
 
 
 __all__ = ["Proof", "FormalToolError", "Harness", "prove"]
@@ -73,8 +73,13 @@ class Harness(Elaboratable):
 
     def free(self, shape, *, name):
         """A free input of ``shape``: any value, new every cycle."""
-        value = Signal(shape, name=name)
-        self.inputs.append(value)
+        taken = {signal.name for signal in self.inputs}
+        unique = f"free_{name}"
+        while unique in taken:
+            unique = f"{unique}_"
+        value = Signal(shape, name=unique)
+        if len(Value.cast(value)):      # a port of no bits breaks the traces' writer
+            self.inputs.append(Value.cast(value))
         return value
 
     def free_const(self, m, shape, *, name):

@@ -5,8 +5,13 @@ link decoder, each beside a deliberately broken variant that the same proof must
 import types
 
 import pytest
-from amaranth.hdl import Assert, Assume, Signal, Value
+from amaranth.hdl import Assert, Assume, Cat, Signal, Value
 
+from hw.config import AccelConfig
+from hw.decode import BeatDecoder
+from hw.gaps import GapDecoder
+from hw.layouts import Format
+from hw.output import OutputStage
 from hw.streams import StreamRegister
 from tests.formal import Harness, prove
 
@@ -87,6 +92,16 @@ class StreamHarness(Harness):
                          for invariant in self.invariants(self.dut, state)]
 
 
+def one_register(carried_out=lambda payload: payload):
+    """The invariants of a block that holds one beat, in its output register: the induction
+    of a :class:`StreamHarness` closes with them."""
+    def invariants(dut, state):
+        return [state.inside == dut.o.valid,
+                ~state.following | (Value.cast(carried_out(dut.o.payload))
+                                    == Value.cast(state.followed))]
+    return invariants
+
+
 def takes_while_stalled(cls):
     """``cls`` broken: its input always ready, so that a beat taken while the block is
     stalled is lost."""
@@ -113,8 +128,70 @@ def check(harness, *, mode, depth, broken):
 @pytest.mark.parametrize("broken", [False, True], ids=["", "broken"])
 def test_stream_register(broken):
     cls = takes_while_stalled(StreamRegister) if broken else StreamRegister
-    def invariants(dut, state):
-        return [state.inside == dut.o.valid,
-                ~state.following | (dut.o.payload == state.followed)]
-    check(StreamHarness(cls(8), capacity=1, invariants=invariants), mode="prove", depth=4,
+    check(StreamHarness(cls(8), capacity=1, invariants=one_register()), mode="prove", depth=4,
           broken=broken)
+
+
+#: The smallest configuration: the blocks' logic at P = 2, their memories a few words deep.
+TINY = AccelConfig(pes=2, data_width=4, acc_width=16, max_k=8, max_m=4, weight_depth=4,
+                   max_group_width=2, gap_bits=1, pattern_depth=2, compact_depth=1,
+                   output_ports=1, act_depth=8, max_layers=1, param_depth=2, result_depth=1,
+                   frame_words=1, link_timeout=16)
+
+
+def drive_free(harness, m, dut, names):
+    """Each of the block's inputs ``names`` a free input."""
+    for name in names:
+        port = getattr(dut, name)
+        m.d.comb += port.eq(harness.free(port.shape(), name=name))
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["", "broken"])
+def test_gap_decoder(broken):
+    """Any gap codes, any run constants, restarts at any time."""
+    cls = takes_while_stalled(GapDecoder) if broken else GapDecoder
+    dut = cls(TINY)
+    harness = StreamHarness(dut, capacity=dut.latency, carried_out=lambda payload: payload.source)
+    harness.drive = lambda m, dut: drive_free(harness, m, dut,
+                                              ["index_bits", "columns", "format", "restart"])
+    check(harness, mode="bmc", depth=12, broken=broken)
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["", "broken"])
+def test_beat_decoder(broken):
+    """Any beats of a grouped or unstructured layer (a tile's list lanes carry no weight);
+    each lane's weight is the beat's."""
+    cls = takes_while_stalled(BeatDecoder) if broken else BeatDecoder
+    dut = cls(TINY)
+    weights = lambda payload: Cat(lane.weight for lane in payload.lanes)
+    harness = StreamHarness(
+        dut, capacity=dut.latency, carried_out=weights, invariants=one_register(weights),
+        carried_in=lambda payload: payload.source.beat[:TINY.pes * TINY.data_width])
+
+    def drive(m, dut):
+        drive_free(harness, m, dut, ["index_bits", "list_beats", "tile_beats", "n_lanes",
+                                     "restart"])
+        layer_format = harness.free_const(m, Format, name="format")
+        m.d.comb += [Assume(layer_format != Format.TILE), dut.format.eq(layer_format)]
+    harness.drive = drive
+    check(harness, mode="bmc", depth=10, broken=broken)
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["", "broken"])
+def test_output_stage(broken):
+    """Any rows, any parameter and table writes meanwhile; each row keeps its index."""
+    cls = takes_while_stalled(OutputStage) if broken else OutputStage
+    dut = cls(TINY, param_depth=2, tables=1)
+    harness = StreamHarness(dut, capacity=dut.latency,
+                            carried_in=lambda payload: payload.row,
+                            carried_out=lambda payload: payload.row)
+
+    def drive(m, dut):
+        drive_free(harness, m, dut, ["param_base", "table"])
+        for port_name in ("param_write", "table_write"):
+            port = getattr(dut, port_name)
+            for name in ("beat", "word", "data", "en"):
+                member = getattr(port, name)
+                m.d.comb += member.eq(harness.free(member.shape(), name=f"{port_name}_{name}"))
+    harness.drive = drive
+    check(harness, mode="bmc", depth=16, broken=broken)
