@@ -13,6 +13,7 @@ from hw.gaps import GapDecoder
 from hw.layouts import Format
 from hw.output import OutputStage
 from hw.streams import StreamRegister
+from hw.uart import UARTRx, UARTTx
 from tests.formal import Harness, prove
 
 
@@ -125,7 +126,7 @@ def check(harness, *, mode, depth, broken):
     return proof
 
 
-@pytest.mark.parametrize("broken", [False, True], ids=["", "broken"])
+@pytest.mark.parametrize("broken", [False, True], ids=["ok", "broken"])
 def test_stream_register(broken):
     cls = takes_while_stalled(StreamRegister) if broken else StreamRegister
     check(StreamHarness(cls(8), capacity=1, invariants=one_register()), mode="prove", depth=4,
@@ -146,7 +147,7 @@ def drive_free(harness, m, dut, names):
         m.d.comb += port.eq(harness.free(port.shape(), name=name))
 
 
-@pytest.mark.parametrize("broken", [False, True], ids=["", "broken"])
+@pytest.mark.parametrize("broken", [False, True], ids=["ok", "broken"])
 def test_gap_decoder(broken):
     """Any gap codes, any run constants, restarts at any time."""
     cls = takes_while_stalled(GapDecoder) if broken else GapDecoder
@@ -157,7 +158,7 @@ def test_gap_decoder(broken):
     check(harness, mode="bmc", depth=12, broken=broken)
 
 
-@pytest.mark.parametrize("broken", [False, True], ids=["", "broken"])
+@pytest.mark.parametrize("broken", [False, True], ids=["ok", "broken"])
 def test_beat_decoder(broken):
     """Any beats of a grouped or unstructured layer (a tile's list lanes carry no weight);
     each lane's weight is the beat's."""
@@ -177,7 +178,7 @@ def test_beat_decoder(broken):
     check(harness, mode="bmc", depth=10, broken=broken)
 
 
-@pytest.mark.parametrize("broken", [False, True], ids=["", "broken"])
+@pytest.mark.parametrize("broken", [False, True], ids=["ok", "broken"])
 def test_output_stage(broken):
     """Any rows, any parameter and table writes meanwhile; each row keeps its index."""
     cls = takes_while_stalled(OutputStage) if broken else OutputStage
@@ -195,3 +196,58 @@ def test_output_stage(broken):
                 m.d.comb += member.eq(harness.free(member.shape(), name=f"{port_name}_{name}"))
     harness.drive = drive
     check(harness, mode="bmc", depth=16, broken=broken)
+
+
+UART_RECEIVES = "each byte sent is received once, unchanged, by the time the next is sent"
+UART_FRAMING = "no framing error"
+UART_IN_TIME = "a byte is received within 10 bit times"
+
+
+class UARTHarness(Harness):
+    """A :class:`~hw.uart.UARTTx` into a :class:`~hw.uart.UARTRx` for each of ``divisors``,
+    each pair with a source of its own that offers any byte at any time,
+    and a sink whose ``ready`` is free. Asserted for each: every byte the transmitter takes
+    is offered by the receiver once and unchanged, within ``10 * divisor`` cycles, before
+    the next is taken; no framing error. ``receiver(divisor)`` makes the receiver."""
+    def __init__(self, divisors, receiver=UARTRx):
+        self.divisors = divisors
+        self.receiver = receiver
+
+    def properties(self, m):
+        for divisor in self.divisors:
+            tx, rx = UARTTx(divisor), self.receiver(divisor)
+            m.submodules[f"tx_{divisor}"], m.submodules[f"rx_{divisor}"] = tx, rx
+            m.d.comb += [rx.rx.eq(tx.tx),
+                         tx.i.valid.eq(self.free(1, name=f"valid_{divisor}")),
+                         tx.i.payload.eq(self.free(8, name=f"byte_{divisor}")),
+                         rx.o.ready.eq(self.free(1, name=f"ready_{divisor}"))]
+            flying = Signal(name=f"flying_{divisor}")
+            expected = Signal(8, name=f"expected_{divisor}")
+            age = Signal(range(10 * divisor + 2), name=f"age_{divisor}")
+            sent, offered = tx.i.valid & tx.i.ready, rx.o.valid
+            m.d.comb += [
+                Assert(~sent | ~flying | offered, UART_RECEIVES),
+                Assert(~offered | (flying & (rx.o.payload == expected)), UART_RECEIVES),
+                Assert(~rx.framing_error, UART_FRAMING),
+                Assert(~flying | (age <= 10 * divisor), f"{UART_IN_TIME}, divisor {divisor}"),
+            ]
+            with m.If(flying):
+                m.d.sync += age.eq(age + 1)
+            with m.If(offered):
+                m.d.sync += flying.eq(0)
+            with m.If(sent):
+                m.d.sync += [flying.eq(1), expected.eq(tx.i.payload), age.eq(0)]
+
+
+def slow_receiver(divisor):
+    """A receiver a cycle per bit slower than its transmitter."""
+    return UARTRx(divisor + 1)
+
+
+@pytest.mark.parametrize("divisor, broken", [(1, False), (2, False), (3, False), (2, True)],
+                         ids=["1", "2", "3", "2-broken"])
+def test_uart(divisor, broken):
+    """Divisors 1 to 3, each to a depth of two bytes (a divisor of 4 takes 24 s, all three
+    in one harness 44 s)."""
+    harness = UARTHarness([divisor], slow_receiver if broken else UARTRx)
+    check(harness, mode="bmc", depth=20 * divisor + 6, broken=broken)
