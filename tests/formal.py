@@ -11,6 +11,7 @@ cycles and returns a :class:`Proof`.
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -106,7 +107,7 @@ class Harness(Elaboratable):
         return rtlil.convert(fragment, name="top", emit_src=False, ports=self.inputs)
 
 
-def prove(harness, *, mode, depth, timeout=600):
+def prove(harness, *, mode, depth, timeout=600, engine="smtbmc yices"):
     """Checks the harness's assertions with SymbiYosys; returns a :class:`Proof`.
 
     Raises :class:`FormalToolError` if SymbiYosys gives no verdict (``PASS`` or ``FAIL``),
@@ -124,13 +125,15 @@ def prove(harness, *, mode, depth, timeout=600):
         (folder / "top.il").write_text(text)
         (folder / "job.sby").write_text(
             f"[options]\nmode {mode}\ndepth {depth}\n\n"
-            "[engines]\nsmtbmc yices\n\n"
+            f"[engines]\n{engine}\n\n"
             "[script]\nread_rtlil top.il\nprep -top top\n\n"
             f"[files]\n{folder / 'top.il'}\n")
         started = time.monotonic()
         run = subprocess.run([str(TOOLS / "yowasp-sby"), "-f", "job.sby"], cwd=folder,
                              env=env, capture_output=True, text=True, timeout=timeout)
         seconds = time.monotonic() - started
+        if os.environ.get("PROOF_KEEP"):        # a folder to keep the job in, for its traces
+            shutil.copytree(folder, os.environ["PROOF_KEEP"], dirs_exist_ok=True)
     log = run.stdout + run.stderr
     match = re.search(r"DONE \((\w+), rc=\d+\)", log)
     status = match[1] if match else None
