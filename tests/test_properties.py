@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-from hw.config import AccelConfig
+from hw.config import AccelConfig, ceil_log2
 from hw.link import ANSWER_SYNC, AnswerHeader, Command, LinkStatus
 from host.cycles import run_cycles
 from host.encode import LayerTooBig, encode
@@ -31,8 +31,10 @@ settings.register_profile("bench", max_examples=2000, deadline=None,
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
-def wrap32(values):
-    return (np.asarray(values, dtype=np.int64) + (1 << 31)) % (1 << 32) - (1 << 31)
+def wrapped(values, width=32):
+    """Two's complement wrap to ``width`` bits, by modular arithmetic."""
+    return (np.asarray(values, dtype=np.int64) + (1 << width - 1)) % (1 << width) \
+        - (1 << width - 1)
 
 
 def reference_matvec(q, x):
@@ -65,7 +67,9 @@ def layers(draw):
     """A configuration, a pattern, a layer pruned to it and a batch of INT8 inputs."""
     pes = draw(st.sampled_from([1, 2, 4, 8, 16]))
     rows, columns = draw(st.integers(1, 20)), draw(st.integers(1, 40))
-    cfg = AccelConfig(pes=pes, max_k=64, max_m=32, weight_depth=1024,
+    # The narrowest accumulators a configuration takes, 16 + log2(P) bits, wrap often.
+    acc_width = min(32, 16 + max(1, ceil_log2(pes)) + draw(st.sampled_from([0, 0, 4, 16])))
+    cfg = AccelConfig(pes=pes, max_k=64, max_m=32, weight_depth=1024, acc_width=acc_width,
                       max_group_width=draw(st.sampled_from([2, 4, 16, 64])),
                       gap_bits=draw(st.integers(1, 6)),
                       output_ports=draw(st.sampled_from([1, 2, 4])))
@@ -83,13 +87,14 @@ def layers(draw):
 @given(layers())
 def test_every_encoded_layer_computes_its_sparse_product(case):
     """Encoded in its pattern's format and read back as the hardware reads it, a layer's
-    product is the sparse matrix's, and the golden model's too."""
+    product is the sparse matrix's (wrapped to the accumulators' width), and the golden
+    model's too."""
     cfg, pattern, q, x = case
     try:
         layer = encode(q, cfg, pattern)
     except LayerTooBig:
         assume(False)
-    expected = reference_matvec(q, x)
+    expected = wrapped(reference_matvec(q, x), cfg.acc_width)
     np.testing.assert_array_equal(golden_matvec(q, x, cfg.acc_width), expected)
     np.testing.assert_array_equal(layer.scatter(stream_matvec(layer, x, cfg.acc_width)),
                                   expected)
@@ -119,7 +124,7 @@ def networks(draw):
 def reference_layer(layer, xq):
     """One layer by the README's rule: sums (sparse, int32 operands) plus the bias,
     wrapped; ``(acc * m + 2**(n - 1)) >> n`` clamped to +-127; the table."""
-    acc = wrap32(reference_matvec(layer.q, xq) + layer.bias.astype(np.int64))
+    acc = wrapped(reference_matvec(layer.q, xq) + layer.bias.astype(np.int64))
     m = layer.multiplier.astype(np.int64)
     n = layer.shift.astype(np.int64)
     rounding = np.where(n > 0, np.left_shift(1, np.maximum(n - 1, 0)), 0)
