@@ -26,8 +26,10 @@ from amaranth.hdl import Assume, ClockDomain, Elaboratable, Fragment, Module, Si
 __all__ = ["Proof", "FormalToolError", "Harness", "prove"]
 
 
-#: The tools' folder: the wheels' commands sit beside the Python that runs the tests.
-TOOLS = Path(sys.executable).parent
+#: The tools' folder: the wheels' commands sit beside the Python that runs the tests (in a
+#: virtual environment), or on the ``PATH``.
+TOOLS = (Path(sys.executable).parent if (Path(sys.executable).parent / "yowasp-sby").exists()
+         else Path(shutil.which("yowasp-sby") or sys.executable).parent)
 
 
 class FormalToolError(RuntimeError):
@@ -110,8 +112,8 @@ class Harness(Elaboratable):
 def prove(harness, *, mode, depth, timeout=600, engine="smtbmc yices"):
     """Checks the harness's assertions with SymbiYosys; returns a :class:`Proof`.
 
-    Raises :class:`FormalToolError` if SymbiYosys gives no verdict (``PASS`` or ``FAIL``),
-    or a ``FAIL`` names no assertion (an error, not a counterexample).
+    Raises :class:`FormalToolError` if SymbiYosys gives no verdict (``PASS``, ``FAIL`` or
+    ``UNKNOWN``), or a ``FAIL`` names no assertion (an error, not a counterexample).
     """
     if mode not in ("prove", "bmc"):
         raise ValueError(f"mode must be 'prove' or 'bmc', not {mode!r}")
@@ -139,8 +141,8 @@ def prove(harness, *, mode, depth, timeout=600, engine="smtbmc yices"):
     status = match[1] if match else None
     messages = {f"check_{number}": message for number, message in re.findall(
         r'cell \$check \$(\d+)\n(?:    parameter .*\n)*?    parameter \\FORMAT "(.*)"', text)}
-    failed = sorted({messages.get(name, name) or name for name in
-                     re.findall(r"(?:Assert failed in \S+:|failed assertion) \S*?(check_\d+)", log)})
+    names = re.findall(r"(?:Assert failed in \S+:|failed assertion) \S*?(check_\d+)", log)
+    failed = sorted({messages.get(name, name) or name for name in names})
     if status not in ("PASS", "FAIL", "UNKNOWN") or (status == "FAIL" and not failed):
         raise FormalToolError(f"SymbiYosys gave no verdict ({status}):\n{log[-4000:]}")
     return Proof(status, "induction" if mode == "prove" else "BMC", depth, seconds, failed, log)

@@ -12,13 +12,13 @@ from hw.config import AccelConfig
 from hw.decode import BeatDecoder
 from hw.gaps import GapDecoder
 from hw.layouts import Format
-from hw.link import (ANSWER_HEADER_BYTES, ANSWER_SYNC, CRC_BYTES, LINK_CRC,
+from hw.link import (ANSWER_HEADER_BYTES, ANSWER_SYNC, CRC_BYTES,
                      REQUEST_HEADER_BYTES, REQUEST_SYNC, AnswerHeader, Command, LinkDecoder,
                      LinkStatus, RequestHeader)
 from hw.output import OutputStage
 from hw.streams import StreamRegister
 from hw.uart import UARTRx, UARTTx
-from tests.formal import Harness, prove
+from tests.formal import FormalToolError, Harness, prove
 
 
 HOLDS = "a beat offered holds until taken"
@@ -132,6 +132,12 @@ def check(harness, *, mode, depth, broken, rejects=None):
     else:
         assert proof.status == "PASS", proof.log[-3000:]
     return proof
+
+
+def test_a_tool_error_is_not_a_failed_proof():
+    harness = StreamHarness(StreamRegister(8), capacity=1)
+    with pytest.raises(FormalToolError, match=r"^SymbiYosys gave no verdict \(ERROR\)"):
+        prove(harness, mode="bmc", depth=2, engine="smtbmc no-such-solver")
 
 
 @pytest.mark.parametrize("broken", [False, True], ids=["ok", "broken"])
