@@ -1,6 +1,8 @@
 """The host side of the link: frames, retries, and the simulated board's process."""
 
+import collections
 import json
+import random
 import re
 import subprocess
 import time
@@ -14,7 +16,7 @@ from hw.link import (ANSWER_HEADER_BYTES, ANSWER_SYNC, CRC_BYTES, LINK_CRC,
 
 
 __all__ = ["CountingLink", "LinkError", "Link", "frame_bytes", "frame_overhead",
-           "SimulatedBoard"]
+           "FaultyPort", "SimulatedBoard"]
 
 
 def frame_overhead(read_words):
@@ -172,6 +174,52 @@ class CountingLink(Link):
         data = 4 * count if command == Command.READ else 0
         self.bytes_received += 1 + ANSWER_HEADER_BYTES + data + CRC_BYTES
         return np.full(count, 0xFFFFFFFF, dtype=np.uint32) if command == Command.READ else None
+
+
+class FaultyPort:
+    """A serial port (``port``) that corrupts the bytes crossing it, for tests and the soak:
+    flipped bits, dropped, duplicated and inserted bytes. A request frame is hit with
+    probability ``request_rate``; each byte of an answer with ``answer_rate`` (answers
+    arrive in pieces of any size). ``faults`` counts them by ``(where, kind)``."""
+    KINDS = ("flip", "drop", "duplicate", "garbage")
+
+    def __init__(self, port, seed, request_rate, answer_rate):
+        self.port = port
+        self.random = random.Random(seed)
+        self.rates = {"request": request_rate, "answer": answer_rate}
+        self.faults = collections.Counter()
+
+    @property
+    def in_waiting(self):
+        return self.port.in_waiting
+
+    def reset_input_buffer(self):
+        self.port.reset_input_buffer()
+
+    def write(self, data):
+        self.port.write(self.corrupt(data, "request"))
+
+    def read(self, size):
+        return self.corrupt(self.port.read(size), "answer")
+
+    def corrupt(self, data, where):
+        rate = self.rates[where]
+        hit = 1 - (1 - rate) ** len(data) if where == "answer" else rate
+        if not data or self.random.random() >= hit:
+            return data
+        data = bytearray(data)
+        kind = self.random.choice(self.KINDS)
+        at = self.random.randrange(len(data))
+        if kind == "flip":
+            data[at] ^= 1 << self.random.randrange(8)
+        elif kind == "drop":
+            del data[at]
+        elif kind == "duplicate":
+            data.insert(at, data[at])
+        else:
+            data[at:at] = bytes(self.random.randrange(256) for _ in range(1, 6))
+        self.faults[where, kind] += 1
+        return bytes(data)
 
 
 class SimulatedBoard:

@@ -2,7 +2,6 @@
 included, built with Verilator and served on a local TCP port."""
 
 import collections
-import random
 import types
 
 import numpy as np
@@ -12,7 +11,7 @@ from hw.accel import pipeline_latency
 from hw.config import AccelConfig
 from host.driver import AcceleratorError, SparseAccel
 from host.golden import golden_matvec
-from host.link import LinkError, SimulatedBoard
+from host.link import FaultyPort, LinkError, SimulatedBoard
 from host.patterns import prune
 from host.quant import quantize_activations, quantize_weights
 
@@ -105,51 +104,6 @@ def test_a_board_that_does_not_match_its_manifest_is_refused():
         manifest = dict(board.manifest, config_hash=board.manifest["config_hash"] ^ 1)
         with pytest.raises(AcceleratorError, match=r"^The board's config_hash is 0x"):
             SparseAccel(board.url, manifest=manifest)
-
-
-class FaultyPort:
-    """A serial port that corrupts the bytes crossing it: flipped bits, dropped, duplicated
-    and inserted bytes. A request frame is hit with probability ``request_rate``; each byte
-    of an answer with ``answer_rate`` (answers arrive in pieces of any size)."""
-    KINDS = ("flip", "drop", "duplicate", "garbage")
-
-    def __init__(self, port, seed, request_rate, answer_rate):
-        self.port = port
-        self.random = random.Random(seed)
-        self.rates = {"request": request_rate, "answer": answer_rate}
-        self.faults = collections.Counter()
-
-    @property
-    def in_waiting(self):
-        return self.port.in_waiting
-
-    def reset_input_buffer(self):
-        self.port.reset_input_buffer()
-
-    def write(self, data):
-        self.port.write(self.corrupt(data, "request"))
-
-    def read(self, size):
-        return self.corrupt(self.port.read(size), "answer")
-
-    def corrupt(self, data, where):
-        rate = self.rates[where]
-        hit = 1 - (1 - rate) ** len(data) if where == "answer" else rate
-        if not data or self.random.random() >= hit:
-            return data
-        data = bytearray(data)
-        kind = self.random.choice(self.KINDS)
-        at = self.random.randrange(len(data))
-        if kind == "flip":
-            data[at] ^= 1 << self.random.randrange(8)
-        elif kind == "drop":
-            del data[at]
-        elif kind == "duplicate":
-            data.insert(at, data[at])
-        else:
-            data[at:at] = bytes(self.random.randrange(256) for _ in range(1, 6))
-        self.faults[where, kind] += 1
-        return bytes(data)
 
 
 def test_link_faults_never_give_a_wrong_result():
