@@ -36,6 +36,7 @@ workload drawn; needs matplotlib).
 import argparse
 import csv
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -85,7 +86,11 @@ class Workload:
     def __init__(self, name, pattern, sparsity):
         from host.patterns import parse_pattern
         self.name = name
-        self.pattern = parse_pattern(pattern)
+        try:
+            self.pattern = parse_pattern(pattern)
+        except ValueError as error:
+            raise ValueError(f"workload {self.spec_of(name, pattern, sparsity)!r}: "
+                             f"{error}") from None
         if self.pattern.needs_sparsity and sparsity is None:
             raise ValueError(f"workload {self.spec_of(name, pattern, sparsity)!r}: pattern "
                              f"{pattern!r} needs @SPARSITY")
@@ -363,7 +368,8 @@ def run_point(point, workloads, expected, out, build=None):
         if found != expected:
             differs = [part for part in ("source", "tools") if found[part] != expected[part]]
             record.update(status="error", error=f"the worker's {' and '.join(differs)} "
-                          f"differ from the client's: install the same version on it")
+                          f"{'differ' if len(differs) > 1 else 'differs'} from the client's: "
+                          f"install the same version on it")
             return record
         cfg = point.config
         out = Path(out)
@@ -402,6 +408,13 @@ def run_point(point, workloads, expected, out, build=None):
     return record
 
 
+@functools.lru_cache(maxsize=64)
+def _cycles(cfg, spec):
+    """:meth:`Workload.cycles`, kept for the worker's next point of the same configuration
+    (another seed): tiling an unstructured MiniLM layer for P = 2 takes a minute."""
+    return parse_workload(spec).cycles(cfg)
+
+
 def _worker():
     """The Dask worker's address, or this machine's name outside a worker."""
     from distributed import get_worker
@@ -415,7 +428,7 @@ def _timed(workload, cfg, fmax_mhz):
     from host.encode import LayerTooBig
     result = {"workload": workload.spec, "status": "ok", "error": None}
     try:
-        result.update(workload.cycles(cfg))
+        result.update(_cycles(cfg, workload.spec))
     except LayerTooBig as error:
         result.update(status="does not fit", error=str(error))
         return result
