@@ -257,28 +257,31 @@ def test_the_pareto_front_of_each_workload():
 @contextlib.contextmanager
 def dask_cluster(folder, workers=2):
     """A ``dask scheduler`` and ``workers`` ``dask worker`` processes of one thread on
-    127.0.0.1, on free ports; yields the scheduler's address and the workers' processes."""
+    127.0.0.1, on free ports, their logs in ``folder``; yields the scheduler's address and
+    the workers' addresses. Each process is a session of its own, ended with its group."""
     scheduler_file = folder / "scheduler.json"
     started = []
+
+    def start(name, command):
+        with open(folder / f"{name}.log", "w") as log:
+            started.append(subprocess.Popen(
+                [sys.executable, "-m", "dask", *command], stdout=log, stderr=log,
+                env=_environment(), start_new_session=True))
     try:
-        started.append(subprocess.Popen(
-            [sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
-             "--no-dashboard", "--scheduler-file", str(scheduler_file)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_environment(),
-            start_new_session=True))
+        start("scheduler", ["scheduler", "--host", "127.0.0.1", "--port", "0",
+                            "--no-dashboard", "--scheduler-file", str(scheduler_file)])
         deadline = time.monotonic() + 60
-        while not scheduler_file.exists():
+        address = None
+        while address is None:
             assert started[0].poll() is None, "dask scheduler exited"
             assert time.monotonic() < deadline, "dask scheduler did not start in 60 s"
             time.sleep(0.2)
-        address = json.loads(scheduler_file.read_text())["address"]
+            with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
+                address = json.loads(scheduler_file.read_text())["address"]
         for index in range(workers):
-            started.append(subprocess.Popen(
-                [sys.executable, "-m", "dask", "worker", address, "--host", "127.0.0.1",
-                 "--nthreads", "1", "--no-dashboard", "--name", f"worker-{index}",
-                 "--local-directory", str(folder / f"worker-{index}")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_environment(),
-                start_new_session=True))
+            start(f"worker-{index}", ["worker", address, "--host", "127.0.0.1", "--nthreads",
+                                      "1", "--no-dashboard", "--name", f"worker-{index}",
+                                      "--local-directory", str(folder / f"worker-{index}")])
         from distributed import Client
         with Client(address, timeout=60) as client:
             client.wait_for_workers(workers, timeout=120)
@@ -375,8 +378,7 @@ def test_a_sweep_on_the_default_local_cluster(tmp_path):
                                        ("icebreaker", 2, False, None)]
     assert all(record["status"] == "ok" and record["resources"] is None for record in records)
     assert all(re.match(r"^tcp://127\.0\.0\.1:\d+$", record["worker"]) for record in records)
-    assert (Path(records[0]["key"]) and
-            (out / "points" / records[0]["key"][:16] / "sparse_accel.v").exists())
+    assert (out / "points" / records[0]["key"][:16] / "sparse_accel.v").exists()
     assert (out / "points" / records[2]["key"][:16] / "sparse_icebreaker.il").exists()
     assert records[1]["workloads"][0]["cycles"] < records[0]["workloads"][0]["cycles"]
     assert records[0]["clock_mhz"] is None and records[2]["clock_mhz"] == 12
