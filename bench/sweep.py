@@ -711,4 +711,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    # The tasks must name this module's functions and classes as bench.sweep, not __main__,
+    # which is another module on the scheduler and the workers (dask's own command).
+    from bench.sweep import main as sweep_main
+    sweep_main()
