@@ -40,6 +40,7 @@ import functools
 import hashlib
 import io
 import json
+import os
 import socket
 import sys
 import tempfile
@@ -538,7 +539,6 @@ def sweep(grid, out, *, build=True, scheduler=None, workers=None, cache=None, pr
     the Dask scheduler at ``scheduler`` (an address), or on a local cluster of ``workers``
     processes (by default one per core); returns the records in the grid's order, each
     with ``cached`` saying whether it came from the cache."""
-    import os
     workloads = [parse_workload(spec) for spec in grid.workloads]
     points = grid.points(build)
     prints = fingerprint()
@@ -613,6 +613,7 @@ def write_results(records, out, fields, plot=True):
     (out / "sweep.csv").write_text(csv_text(table))
     markdown = markdown_table(table)
     (out / "sweep.md").write_text(markdown)
+    (out / "pareto.png").unlink(missing_ok=True)
     if plot and any(row["gmacs"] for row in table):
         from gen.plots import pareto_plot
         pareto_plot(table, {resource: pareto_front(table, resource)
