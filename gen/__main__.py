@@ -71,6 +71,9 @@ def parser():
                              "and write report.json and report.md")
     result.add_argument("--no-baseline", action="store_true",
                         help="with --build, skip the dense MAC array the report compares with")
+    result.add_argument("--seed", type=int, metavar="N", default=None,
+                        help="with --build, nextpnr's placement seed, from 0 to 2**31 - 1 "
+                             "(default: 1)")
     result.add_argument("--allow-timing-fail", action="store_true",
                         help="with --build, exit 0 even if the clock's timing is not met")
     result.add_argument("--program", action="store_true",
@@ -110,6 +113,10 @@ def main(argv=None):
                        f"accelerator through its link, on the native bus")
     if args.program and not args.build:
         parser().error("argument --program: needs --build")
+    if args.seed is not None and not args.build:
+        parser().error("argument --seed: needs --build")
+    if args.seed is not None and not 0 <= args.seed < 2**31:
+        parser().error(f"argument --seed: must be from 0 to 2**31 - 1, not {args.seed}")
     target = None
     if args.board is not None:
         boards = _boards(parser())
@@ -145,17 +152,20 @@ def main(argv=None):
     blocks = _estimate(cfg, args, say) if args.estimate or (args.build and ecp5) else None
     if target is None:
         return
-    from .build import ToolError, build_bitstream, extract_sources, write_report
+    from .build import DEFAULT_SEED, ToolError, build_bitstream, extract_sources, write_report
     platform = target.platform()
     if not args.build:
         extract_sources(platform, cfg, args.out)
         say(f"wrote the {args.board} sources; --build makes the bitstream")
         return
+    seed = DEFAULT_SEED if args.seed is None else args.seed
     try:
-        sparse = build_bitstream(platform, cfg, args.out, progress=say, bar=not args.quiet)
+        sparse = build_bitstream(platform, cfg, args.out, seed=seed, progress=say,
+                                 bar=not args.quiet)
         dense = None if args.no_baseline else \
             build_bitstream(target.platform(), cfg, Path(args.out) / "baseline",
-                            engine="dense", progress=say, bar=not args.quiet)
+                            engine="dense", seed=seed, progress=say,
+                            bar=not args.quiet)
     except ToolError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)

@@ -26,8 +26,8 @@ from .compat import nextpnr_device_options, no_zero_memory_init
 from .tools import ToolError, tool as _tool
 
 
-__all__ = ["ENGINES", "ToolError", "build_bitstream", "extract_sources", "resources",
-           "write_report"]
+__all__ = ["DEFAULT_SEED", "ENGINES", "ToolError", "build_bitstream", "extract_sources",
+           "resources", "write_report"]
 
 
 #: What a build can place behind the board's link: the accelerator, or its dense baseline.
@@ -61,8 +61,13 @@ def _run(step, command, cwd, log, bar, heartbeat=5.0):
     return time.monotonic() - started
 
 
-def _flow(platform, name, report):
-    """The commands of the flow of ``platform``'s family, in order: (step, command, log)."""
+#: nextpnr's placement seed when none is given: the builds the README reports used it.
+DEFAULT_SEED = 1
+
+
+def _flow(platform, name, report, seed=DEFAULT_SEED):
+    """The commands of the flow of ``platform``'s family, in order: (step, command, log);
+    nextpnr places with ``seed``."""
     if platform.family == "ecp5":
         return [
             ("synthesis", [_tool("yosys"), "-q", "-l", f"{name}.rpt", f"{name}.ys"],
@@ -74,7 +79,8 @@ def _flow(platform, name, report):
                 "--report", report, "--detailed-timing-report", "--timing-allow-fail",
                 # The static placer's results route, where the heap placer's did not converge;
                 # timing-driven rip-up lets router2 take critical nets off their detours.
-                "--placer", "static", "--router", "router2", "--tmg-ripup", "--seed", "1"],
+                "--placer", "static", "--router", "router2", "--tmg-ripup",
+                "--seed", str(seed)],
              f"{name}.pnr.log"),
             ("packing", [_tool("ecppack"), "--input", f"{name}.config",
                          "--bit", f"{name}.bit"], f"{name}.pack.log"),
@@ -89,7 +95,7 @@ def _flow(platform, name, report):
                 "--report", report, "--detailed-timing-report", "--timing-allow-fail",
                 # router1 looped without end on a small netlist with 543 wires overused;
                 # router2 routed it in 24 s, and gives up rather than loop.
-                "--router", "router2", "--seed", "1"],
+                "--router", "router2", "--seed", str(seed)],
              f"{name}.pnr.log"),
             ("packing", [_tool("icepack"), f"{name}.asc", f"{name}.bin"], f"{name}.pack.log"),
         ], f"{name}.bin"
@@ -153,10 +159,12 @@ def extract_sources(platform, cfg, out, *, engine="sparse"):
     return _prepare(platform, cfg, out, engine)
 
 
-def build_bitstream(platform, cfg, out, *, engine="sparse", progress=None, bar=False):
+def build_bitstream(platform, cfg, out, *, engine="sparse", seed=DEFAULT_SEED,
+                    progress=None, bar=False):
     """Synthesizes, places, routes and packs ``cfg`` for ``platform`` into the folder ``out``.
 
-    ``engine`` is ``"sparse"`` (the accelerator) or ``"dense"`` (the baseline MAC array).
+    ``engine`` is ``"sparse"`` (the accelerator) or ``"dense"`` (the baseline MAC array);
+    ``seed`` is nextpnr's placement seed (the Fmax margin moves with it).
     ``progress(message)`` is told each step; with ``bar``, a progress bar of the steps on
     stderr shows the tool's latest line. Returns the report's dictionary; raises
     :class:`ToolError` if a step fails.
@@ -167,7 +175,7 @@ def build_bitstream(platform, cfg, out, *, engine="sparse", progress=None, bar=F
     say(f"{engine}_{platform.name}: elaborating {cfg.pes} PEs")
     started = time.monotonic()
     name = _prepare(platform, cfg, out, engine)
-    commands, bitstream = _flow(platform, name, f"{name}.report.json")
+    commands, bitstream = _flow(platform, name, f"{name}.report.json", seed)
     seconds = {"elaboration": round(time.monotonic() - started, 1)}
     with tqdm(commands, desc=name, unit="step", disable=not bar, leave=False,
               file=sys.stderr) as steps:
@@ -186,6 +194,7 @@ def build_bitstream(platform, cfg, out, *, engine="sparse", progress=None, bar=F
         "device": "-".join(str(part) for part in (platform.device, platform.package,
                                                      getattr(platform, "speed", None)) if part),
         "engine": engine,
+        "seed": seed,
         "config": cfg.to_dict(),
         "clock_mhz": platform.clock_hz / 1e6,
         "fmax_mhz": fmax,

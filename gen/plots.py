@@ -1,4 +1,4 @@
-"""Plots of the build report, the formats bench and a run's costs, as PNG files.
+"""Plots of the build report, the formats bench, a run's costs and a sweep, as PNG files.
 
 They need matplotlib, the ``plots`` extra (the ``test`` extra pulls it too); without it each
 function raises :class:`PlotsUnavailable` saying how to install it. Figures are drawn
@@ -8,7 +8,8 @@ off-screen on matplotlib's Agg canvas: no display, no pyplot state.
 from pathlib import Path
 
 
-__all__ = ["PlotsUnavailable", "cost_plot", "formats_plot", "require", "resources_plot"]
+__all__ = ["PlotsUnavailable", "cost_plot", "formats_plot", "pareto_plot", "require",
+           "resources_plot"]
 
 
 class PlotsUnavailable(RuntimeError):
@@ -110,4 +111,31 @@ def cost_plot(title, layers, times, path):
     right.set_ylabel("ms")
     right.set_title("time per run: compute and link", fontsize=10)
     right.legend(fontsize=8)
+    return _save(figure, path)
+
+
+def pareto_plot(rows, fronts, path):
+    """Throughput against each resource of ``fronts`` (``{"luts": rows, "brams": rows}``,
+    the Pareto front of each): a panel per resource, a colour per workload, every row of
+    ``rows`` (:func:`bench.sweep.rows`) with a throughput as a point, its front as a line."""
+    labels = {"luts": "LUTs (logic cells)", "ffs": "FFs", "dsps": "DSPs",
+              "brams": "block RAMs"}
+    workloads = list(dict.fromkeys(row["workload"] for row in rows if row.get("gmacs")))
+    figure, panels = _figure(len(fronts), width=4.8, height=3.8)
+    for axes, (resource, front) in zip(panels, fronts.items()):
+        for colour, workload in enumerate(workloads):
+            points = [(row[resource], row["gmacs"]) for row in rows
+                      if row["workload"] == workload and row.get("gmacs") and
+                      row.get(resource) is not None]
+            if not points:
+                continue
+            axes.scatter(*zip(*points), s=14, color=f"C{colour}", alpha=0.6, label=workload)
+            line = sorted((row[resource], row["gmacs"]) for row in front
+                          if row["workload"] == workload)
+            axes.plot(*zip(*line), color=f"C{colour}", drawstyle="steps-post", linewidth=1)
+        axes.set_xlabel(labels.get(resource, resource))
+        axes.set_ylabel("throughput (GMAC/s: Fmax x useful MACs per cycle)")
+        axes.set_title(f"throughput against {labels.get(resource, resource)}", fontsize=10)
+        axes.yaxis.label.set_size(8)
+    panels[0].legend(fontsize=7)
     return _save(figure, path)

@@ -186,3 +186,27 @@ def test_the_manifest_refuses_a_divisor_off_its_rate():
         manifest(AccelConfig(), baud_rate=115200)
     assert manifest(AccelConfig(), clock_hz=100e6, baud_rate=115200)["link"]["baud_error"] == \
         pytest.approx(0.0000640, abs=1e-6)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seed", "3"], "argument --seed: needs --build"),
+    (["--board", "icebreaker", "--build", "--seed", "-1"],
+     "argument --seed: must be from 0 to 2**31 - 1, not -1"),
+])
+def test_a_seed_needs_a_build_and_a_range(args, message, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "gen", *args, "--out", str(tmp_path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith(message)
+
+
+@pytest.mark.parametrize("board", ["ulx3s", "icebreaker"])
+def test_the_seed_reaches_nextpnr(board):
+    from boards import BOARDS
+    from gen.build import DEFAULT_SEED, _flow
+    platform = BOARDS[board].platform()
+    for seed, expected in ((None, str(DEFAULT_SEED)), (7, "7")):
+        commands, _ = _flow(platform, "top", "report.json",
+                            *(() if seed is None else (seed,)))
+        place = dict((step, command) for step, command, _ in commands)["place and route"]
+        assert place[place.index("--seed") + 1] == expected
