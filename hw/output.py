@@ -95,12 +95,12 @@ class OutputStage(wiring.Component):
     def latency(self):
         """Cycles from a row on ``i`` to its value on ``o``: the parameter read and its
         register (2), the bias (1), the multipliers' operand and product registers (2), the
-        product's sum (1), the two shifts, the second with the rounding and the clamp (2),
-        and the table read at the registered entry, and its word registered (2). No block RAM output feeds logic
-        before a register, and no block RAM address comes from logic: a block RAM's
-        clock-to-output is half the cycle at 100 MHz, and the wire to it across the chip
-        most of the other half."""
-        return 10
+        product's sum (1), the two shifts (2), the rounding and the clamp (1), and the table
+        read at the registered entry, and its word registered (2). No block RAM output
+        feeds logic before a register, and no block RAM address comes from logic: a block
+        RAM's clock-to-output is half the cycle at 100 MHz, and the wire to it across the
+        chip most of the other half."""
+        return 11
 
     def _memories(self, m, advance):
         """The parameter and table memories, their write ports and registered reads."""
@@ -166,12 +166,12 @@ class OutputStage(wiring.Component):
         # rest).
         doubled = Cat(0, product).as_signed()
         coarse = stage(doubled >> Cat(0, 0, 0, shift[3:]), "coarse")
-        fine = Signal.like(coarse)
-        m.d.comb += fine.eq(coarse >> stage(shift[:3], "fine_shift"))
-        # 8: the rest of the shift, rounded and clamped to the symmetric range, registered as
-        # the table entry: rounded = (fine + 1) >> 1 is above the limit L exactly when
-        # fine > 2L, below -L when fine < -2L - 1, and otherwise within 10 bits of fine.
-        # 9, 10: the activation table read at the entry (its address straight from the
+        fine = stage(coarse >> stage(shift[:3], "fine_shift"), "fine")
+        # 9: rounded and clamped to the symmetric range, registered as the table entry:
+        # rounded = (fine + 1) >> 1 is above the limit L exactly when fine > 2L, below -L
+        # when fine < -2L - 1, and otherwise within 10 bits of fine. (The shift and the
+        # clamp in one cycle were the critical path of the ULX3S at P = 16.)
+        # 10, 11: the activation table read at the entry (its address straight from the
         # register), and its word registered; the value's entry in the word is chosen from
         # the register.
         limit = cfg.quant_max

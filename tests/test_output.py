@@ -102,7 +102,7 @@ def test_the_extremes_of_the_rule():
 
 def test_latency():
     dut = OutputStage(AccelConfig(pes=4, max_m=8), param_depth=8, tables=1)
-    assert stream_latency(dut, {"row": 0, "sum": 5}) == dut.latency == 10
+    assert stream_latency(dut, {"row": 0, "sum": 5}) == dut.latency == 11
 
 
 def test_chained_layers_need_activations_of_at_most_8_bits():
