@@ -6,16 +6,21 @@ import dataclasses
 import types
 
 import pytest
-from amaranth.hdl import Assert, Assume, Cat, Const, Mux, Signal, Value
+from amaranth.hdl import Assert, Assume, Cat, Const, Mux, Signal, Value, signed
+from amaranth.lib import stream
 
 from hw.config import AccelConfig
 from hw.decode import BeatDecoder
+from hw.fetch import FetchUnit
 from hw.gaps import GapDecoder
 from hw.layouts import Format
 from hw.link import (ANSWER_HEADER_BYTES, ANSWER_SYNC, CRC_BYTES,
                      REQUEST_HEADER_BYTES, REQUEST_SYNC, AnswerHeader, Command, LinkDecoder,
                      LinkStatus, RequestHeader)
 from hw.output import OutputStage
+from hw.pe import PEArray
+from hw.reduce import ReductionTree
+from hw.sequencer import BeatSource
 from hw.streams import StreamRegister
 from hw.uart import UARTRx, UARTTx
 from tests.formal import FormalToolError, Harness, prove
@@ -119,6 +124,24 @@ def takes_while_stalled(cls):
     return Broken
 
 
+def ignores_ready(cls):
+    """``cls`` broken: it moves on whether or not its sink takes the beat (its own output
+    stream's ``ready`` always high), so that a stalled beat changes or vanishes."""
+    class Broken(cls):
+        def elaborate(self, platform):
+            outer = self.o
+            self.o = inner = stream.Signature(outer.payload.shape()).create()
+            try:
+                m = super().elaborate(platform)
+            finally:
+                self.o = outer
+            m.d.comb += [outer.valid.eq(inner.valid), outer.payload.eq(inner.payload),
+                         inner.ready.eq(1)]
+            return m
+    Broken.__name__ = f"{cls.__name__}IgnoresReady"
+    return Broken
+
+
 def check(harness, *, mode, depth, broken, rejects=None):
     """Proves the harness, or, if ``broken``, checks that a counterexample breaks it (one of
     the assertions ``rejects``, if given)."""
@@ -211,6 +234,129 @@ def test_output_stage(broken):
     harness.drive = drive
     check(harness, mode="bmc", depth=16, broken=broken)
 
+
+
+#: The smallest configuration whose reduction tree has a level of adders: P = 4.
+TINY_4 = dataclasses.replace(TINY, pes=4)
+
+
+def row_ends(cfg, lanes):
+    """The row ends before each group of ``cfg.row_granularity`` lanes and in the whole beat,
+    each saturated at C + 1, from the ``last`` of each group's last lane."""
+    group, runs = cfg.row_granularity, cfg.output_ports + 1
+    ends = [lanes[group * leaf + group - 1].last for leaf in range(cfg.run_leaves)]
+    counts = [sum(ends[:leaf], Const(0, 8)) for leaf in range(cfg.run_leaves + 1)]
+    width = len(Value.cast(Const(0, range(runs + 2))))
+    return [Mux(count > runs, runs, count)[:width] for count in counts]
+
+
+class CrossedLanes(PEArray):
+    """Broken: lane 0 gives lane 1's product."""
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        lanes = self.o.payload.lanes
+        m.d.comb += lanes[0].product.eq(lanes[1].product)
+        return m
+
+
+@pytest.mark.parametrize("cfg, cls, rejects", [
+    (TINY, PEArray, None), (TINY_4, PEArray, None),
+    (TINY_4, takes_while_stalled(PEArray), [LOST]), (TINY_4, CrossedLanes, [IN_ORDER]),
+], ids=["P2", "P4", "P4-stall-broken", "P4-lanes-broken"])
+def test_pe_array(cfg, cls, rejects):
+    """Any operands: each lane's product is its weight times its activation, each group's run
+    and the beat's row ends are counted from the lanes' ``last``."""
+    dut = cls(cfg)
+
+    def carried_in(payload):
+        counts = row_ends(cfg, payload)
+        return Cat(*((lane.weight * lane.activation)[:cfg.product_width] for lane in payload),
+                   *counts[1:-1], counts[-1])
+
+    def carried_out(payload):
+        return Cat(*(lane.product for lane in payload.lanes), *list(payload.runs)[1:],
+                   payload.closes)
+    harness = StreamHarness(dut, capacity=dut.latency, carried_in=carried_in,
+                            carried_out=carried_out)
+    check(harness, mode="bmc", depth=8, broken=rejects is not None, rejects=rejects)
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["ok", "broken"])
+def test_reduction_tree(broken):
+    """Any products, runs and row ends (P = 4, a level of adders): each run's sum is the sum
+    of the products of the groups of that run, the row ends are carried through."""
+    cfg = TINY_4
+    cls = takes_while_stalled(ReductionTree) if broken else ReductionTree
+    dut = cls(cfg)
+    group = cfg.row_granularity
+
+    def carried_in(payload):
+        lanes = payload.lanes
+        leaves = [sum(lanes[lane].product for lane in range(group * i, group * i + group))
+                  for i in range(cfg.run_leaves)]
+        sums = [sum(Mux(payload.runs[leaf] == run, value, 0)
+                    for leaf, value in enumerate(leaves))[:cfg.sum_width]
+                for run in range(cfg.output_ports + 1)]
+        return Cat(*sums, payload.closes)
+    harness = StreamHarness(dut, capacity=dut.latency, carried_in=carried_in,
+                            carried_out=lambda payload: Cat(*payload.sums, payload.closes))
+    check(harness, mode="bmc", depth=8, broken=broken)
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["ok", "broken"])
+@pytest.mark.parametrize("lut_ram", [True, False], ids=["lut-ram", "block-ram"])
+def test_fetch_unit(lut_ram, broken):
+    """Any beats, gathers and compact reads (P = 2), no activation writes; each lane's
+    weight and row end are carried through."""
+    cls = takes_while_stalled(FetchUnit) if broken else FetchUnit
+    dut = cls(TINY, lut_ram=lut_ram)
+    harness = StreamHarness(
+        dut, capacity=dut.latency,
+        carried_in=lambda payload: Cat(Cat(lane.weight, lane.last) for lane in payload.lanes),
+        carried_out=lambda payload: Cat(Cat(lane.weight, lane.last) for lane in payload))
+
+    def drive(m, dut):
+        write = dut.act_write
+        m.d.comb += [write.en.eq(0), write.addr.eq(harness.free(write.addr.shape(), name="addr")),
+                     write.data.eq(harness.free(write.data.shape(), name="data")),
+                     write.mask.eq(harness.free(write.mask.shape(), name="mask"))]
+    harness.drive = drive
+    check(harness, mode="bmc", depth=8, broken=broken)
+
+
+class SourceHarness(Harness):
+    """A stream source ``dut`` (``o`` only) into a free sink, its other inputs (``inputs``)
+    free. Asserted: under any back-pressure a beat offered holds until taken."""
+    def __init__(self, dut, inputs):
+        self.dut = dut
+        self.inputs_free = inputs
+
+    def properties(self, m):
+        dut = m.submodules.dut = self.dut
+        o = dut.o
+        for name in self.inputs_free:
+            port = dut
+            for part in name.split("."):
+                port = getattr(port, part)
+            m.d.comb += port.eq(self.free(port.shape(), name=name.replace(".", "_")))
+        m.d.comb += o.ready.eq(self.free(1, name="sink_ready"))
+        waiting = Signal()
+        held = Signal.like(o.payload)
+        m.d.sync += [waiting.eq(o.valid & ~o.ready), held.eq(o.payload)]
+        m.d.comb += Assert(~waiting | (o.valid & (Value.cast(o.payload) == Value.cast(held))),
+                           HOLDS)
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["ok", "broken"])
+def test_beat_source(broken):
+    """Any runs requested at any time, any layer and weight or pattern writes meanwhile."""
+    cls = ignores_ready(BeatSource) if broken else BeatSource
+    dut = cls(TINY)
+    inputs = ["request", "beat_start", "n_beats", "pattern_start", "pattern_beats", "inputs",
+              "offset_base", "offset_stride",
+              *(f"{port}.{name}" for port in ("write", "pattern_write")
+                for name in ("beat", "word", "data", "en"))]
+    check(SourceHarness(dut, inputs), mode="bmc", depth=10, broken=broken, rejects=[HOLDS])
 
 UART_RECEIVES = "each byte sent is received once, unchanged, by the time the next is sent"
 UART_FRAMING = "no framing error"
