@@ -1,7 +1,8 @@
 """Property tests (Hypothesis): random configurations and layers of every pattern, encoded
 and run through the golden model's stream reading against ``scipy.sparse``; random networks
 through the integer model against a NumPy reference of the README's rule; random byte
-streams into the host's answer parser.
+streams into the host's answer parser, and with frames among them into the hardware link
+decoder.
 
 ``HYPOTHESIS_PROFILE=bench`` runs many more examples (``python -m pytest
 tests/test_properties.py`` with it set); the default profile keeps the suite's budget.
@@ -192,3 +193,93 @@ def test_the_answer_parser_takes_only_its_own_intact_answer(before, after, with_
         assert with_answer and frame in bytes(stream)
         assert status == LinkStatus.OK
         assert payload.tolist() == words
+
+
+#: The link decoder's configuration for random byte streams: frames of two words at most,
+#: so that noise's headers often ask for a length the decoder takes.
+LINK_CFG = AccelConfig(pes=4, max_k=16, max_m=8, weight_depth=8, frame_words=2)
+LINK_TIMEOUT = 16
+#: Cycles of silence that end whatever the decoder is doing: a timeout, then an answer.
+QUIET = 4 * LINK_TIMEOUT + 32
+
+
+@st.composite
+def link_streams(draw):
+    """Bytes of noise and frames in between: each frame a READ or a WRITE of one or two words
+    with a sequence number of its own, its CRC intact or a bit after its header flipped."""
+    segments = []
+    for sequence in draw(st.lists(st.integers(0, 255), unique=True, min_size=1, max_size=3)):
+        segments.append(draw(st.binary(max_size=24)))
+        command = draw(st.sampled_from([Command.READ, Command.WRITE]))
+        count = draw(st.integers(1, LINK_CFG.frame_words))
+        words = tuple(draw(st.lists(st.integers(0, 2**32 - 1), min_size=count,
+                                    max_size=count))) if command == Command.WRITE else ()
+        flip = draw(st.one_of(st.none(), st.integers(0, 8 * (4 * len(words) + 4) - 1)))
+        segments.append((sequence, command, draw(st.integers(0, 255)), count, words, flip))
+    segments.append(draw(st.binary(max_size=24)))
+    return segments, draw(st.integers(0, 2**32 - 1))
+
+
+@settings(max_examples=max(4, settings.default.max_examples // 15))
+@given(link_streams())
+def test_the_link_decoder_writes_only_from_intact_frames(case):
+    """Random bytes, and frames among them, into the hardware link decoder (Amaranth's
+    simulator, answers taken with random stalls): every bus write is a word of an intact
+    WRITE, in order, and each frame sent after a silence gets exactly its one answer
+    (``OK`` with a READ's words, or ``BAD_CRC``) before the next bytes."""
+    from hw.bus import BUS_READ_LATENCY
+    from hw.link import REQUEST_HEADER_BYTES, REQUEST_SYNC, LinkDecoder, RequestHeader
+    from tests.sim_streams import drain, put, simulate
+    from tests.test_link import bus_word
+
+    segments, seed = case
+    dut = LinkDecoder(LINK_CFG, LINK_TIMEOUT)
+    writes, answers, windows, expected_writes = [], [], [], []
+    memory = {}
+
+    async def source(ctx):
+        for segment in segments:
+            if isinstance(segment, bytes):
+                for byte in segment:
+                    await put(ctx, dut.rx, byte, wait=1)
+                continue
+            await ctx.tick().repeat(QUIET)
+            sequence, command, address, count, words, flip = segment
+            header = RequestHeader.const({"sequence": sequence, "command": command,
+                                          "count": count, "address": address})
+            frame = bytearray(frame_bytes(REQUEST_SYNC, header, words))
+            if flip is not None:
+                frame[1 + REQUEST_HEADER_BYTES + flip // 8] ^= 1 << flip % 8
+            start = len(answers)
+            for byte in frame:
+                await put(ctx, dut.rx, byte, wait=1)
+            await ctx.tick().repeat(QUIET)
+            addresses = range(address, address + count)
+            if flip is not None:
+                status, read = LinkStatus.BAD_CRC, ()
+            elif command == Command.READ:
+                status, read = LinkStatus.OK, [memory.get(a, bus_word(a)) for a in addresses]
+            else:
+                status, read = LinkStatus.OK, ()
+                memory.update(zip(addresses, words))
+                expected_writes.extend(zip(addresses, words))
+            windows.append((bytes(answers[start:]), answer(sequence, status, count, read)))
+        await ctx.tick().repeat(QUIET)
+
+    async def bus(ctx):
+        stored, reads = {}, [None] * BUS_READ_LATENCY
+        async for _, _, w_en, r_en, addr, w_data in ctx.tick().sample(
+                dut.bus.w_en, dut.bus.r_en, dut.bus.addr, dut.bus.w_data):
+            if w_en:
+                writes.append((addr, w_data))
+                stored[addr] = w_data
+            reads = reads[1:] + [stored.get(addr, bus_word(addr)) if r_en else None]
+            ctx.set(dut.bus.r_data, 0xBAD0_BAD0 if reads[0] is None else reads[0])
+
+    async def sink(ctx):
+        await drain(ctx, dut.tx, answers, pause=0.3, seed=seed)
+
+    simulate(dut, source, background=[bus, sink])
+    assert writes == expected_writes
+    for got, wanted in windows:
+        assert got == wanted
