@@ -10,6 +10,7 @@ from amaranth.hdl import Assert, Assume, Cat, Const, Mux, Signal, Value, signed
 from amaranth.lib import stream
 
 from hw.config import AccelConfig
+from hw.accum import OutputAccumulator
 from hw.decode import BeatDecoder
 from hw.fetch import FetchUnit
 from hw.gaps import GapDecoder
@@ -356,7 +357,105 @@ def test_beat_source(broken):
               "offset_base", "offset_stride",
               *(f"{port}.{name}" for port in ("write", "pattern_write")
                 for name in ("beat", "word", "data", "en"))]
-    check(SourceHarness(dut, inputs), mode="bmc", depth=10, broken=broken, rejects=[HOLDS])
+    check(SourceHarness(dut, inputs), mode="bmc", depth=12, broken=broken, rejects=[HOLDS])
+
+
+ROW_SUM = "a row read back is the sum of its runs, the carry added to its first"
+ROW_COUNT = "the rows counted are the rows the beats closed"
+
+
+class AccumulatorHarness(Harness):
+    """An :class:`~hw.accum.OutputAccumulator` fed any beats (any sums, row ends up to
+    C + 1) and clears between them, read at any time. Asserted: it takes every beat; ``rows``
+    counts the rows the beats close and ``overrun`` marks a beat that closes more than C; a
+    row, chosen by the solver, reads back as the sum of its runs (a run the beats before it
+    left open added to its first), as a model of the contract computes it. Assumed: no
+    beat while ``clear``, the rows fit in the banks, and no write of the chosen row while it
+    is read."""
+    def __init__(self, cfg, accumulator=OutputAccumulator):
+        self.cfg = cfg
+        self.accumulator = accumulator
+
+    def properties(self, m):
+        cfg = self.cfg
+        ports = cfg.output_ports
+        dut = m.submodules.dut = self.accumulator(cfg)
+        i = dut.i
+        free = self.free
+        m.d.comb += [i.valid.eq(free(1, name="valid")),
+                     i.payload.eq(free(i.payload.shape(), name="payload")),
+                     dut.clear.eq(free(1, name="clear")),
+                     dut.read_row.eq(free(dut.read_row.shape(), name="read_row")),
+                     dut.read_en.eq(free(1, name="read_en"))]
+        m.d.comb += [Assert(i.ready, ROW_COUNT), Assume(~(i.valid & dut.clear))]
+
+        capacity = ports * (1 << (cfg.out_depth - 1).bit_length())
+        chosen = self.free_const(m, range(capacity), name="row")
+        m.d.comb += Assume(chosen < capacity)
+        rows = Signal.like(dut.rows)
+        overrun = Signal()
+        carry = Signal(signed(cfg.acc_width))
+        sums, closes = i.payload.sums, i.payload.closes
+        m.d.comb += [Assert(dut.rows == rows, ROW_COUNT), Assert(dut.overrun == overrun,
+                                                                   ROW_COUNT),
+                     Assume(~i.valid | (closes > ports) | (rows + closes <= capacity))]
+        expected = Signal(signed(cfg.acc_width))
+        written = Signal()      # the chosen row's sum is in ``expected``, written or landing
+        age = Signal(2)         # cycles since it was recorded, saturating at 3
+        with m.If(age != 3):
+            m.d.sync += age.eq(age + 1)
+        writing = Signal()
+        with m.If(i.valid & (closes <= ports)):
+            with m.If(closes == 0):
+                m.d.sync += carry.eq(carry + sums[0])
+            with m.Else():
+                m.d.sync += [carry.eq(sums[closes]), rows.eq(rows + closes)]
+            for run in range(ports):
+                with m.If((run < closes) & (rows + run == chosen)):
+                    m.d.comb += writing.eq(1)
+                    m.d.sync += [expected.eq(sums[run] + (carry if run == 0 else 0)),
+                                 written.eq(1), age.eq(0)]
+        with m.If(i.valid & (closes > ports)):
+            m.d.sync += overrun.eq(1)
+        with m.If(dut.clear):
+            m.d.sync += [carry.eq(0), rows.eq(0), overrun.eq(0), written.eq(0)]
+
+        # A read of the chosen row, its word two cycles later.
+        asked = Signal(3)
+        asked_value = Signal.like(expected)
+        asking = dut.read_en & (dut.read_row == chosen) & written & (age >= 2)
+        m.d.sync += asked.eq(Cat(asking, asked[:2]))
+        with m.If(asking):
+            m.d.sync += asked_value.eq(expected)
+        m.d.comb += Assume(~(writing & (asked != 0)))
+        m.d.comb += Assume(~(dut.clear & (asked != 0)))
+        with m.If(asked[1]):
+            m.d.comb += Assert(dut.read_data == asked_value, ROW_SUM)
+
+
+class DropsOpenRun(OutputAccumulator):
+    """Broken: a beat that closes no row loses its sum (the run it leaves open)."""
+    def elaborate(self, platform):
+        outer = self.i
+        self.i = inner = stream.Signature(outer.payload.shape()).create()
+        try:
+            m = super().elaborate(platform)
+        finally:
+            self.i = outer
+        m.d.comb += [inner.valid.eq(outer.valid), inner.payload.eq(outer.payload),
+                     outer.ready.eq(inner.ready)]
+        with m.If(outer.payload.closes == 0):
+            m.d.comb += inner.payload.sums[0].eq(0)
+        return m
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["ok", "broken"])
+def test_output_accumulator(broken):
+    """P = 4, C = 2 (two banks of four rows): at depth 8 the last row, closed by the fourth
+    beat, is read back."""
+    cfg = dataclasses.replace(TINY_4, output_ports=2, max_m=8)
+    check(AccumulatorHarness(cfg, DropsOpenRun if broken else OutputAccumulator), mode="bmc",
+          depth=8, broken=broken, rejects=[ROW_SUM])
 
 UART_RECEIVES = "each byte sent is received once, unchanged, by the time the next is sent"
 UART_FRAMING = "no framing error"
