@@ -457,6 +457,7 @@ def test_output_accumulator(broken):
     check(AccumulatorHarness(cfg, DropsOpenRun if broken else OutputAccumulator), mode="bmc",
           depth=8, broken=broken, rejects=[ROW_SUM])
 
+
 UART_RECEIVES = "each byte sent is received once, unchanged, by the time the next is sent"
 UART_FRAMING = "no framing error"
 UART_IN_TIME = "a byte is received within 10 bit times"
