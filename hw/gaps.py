@@ -43,6 +43,10 @@ def _times(value, count):
     return total
 
 
+#: Bits of each ring of LUT RAM in the gap decoder's delay line (each with its own slot).
+RING_BITS = 128
+
+
 class GapDecoder(wiring.Component):
     """Decodes the places of an unstructured beat's lanes: each lane's column and row end.
 
@@ -119,15 +123,24 @@ class GapDecoder(wiring.Component):
             lut_ram = family not in FAMILIES_WITHOUT_LUT_RAM
         if not lut_ram:
             return pipeline_stages(m, advance, self.i.payload, stages, "source_")[-1]
-        ring = m.submodules.delay = Memory(shape=source_layout(self.cfg),
-                                           depth=1 << ceil_log2(stages + 1), init=[])
-        slot = Signal(range(ring.depth))
-        write, read = ring.write_port(), ring.read_port()
-        with m.If(advance):
-            m.d.sync += slot.eq(slot + 1)
-        m.d.comb += [write.addr.eq(slot), write.data.eq(self.i.payload), write.en.eq(advance),
-                     read.addr.eq(slot - (stages - 1)), read.en.eq(advance)]
-        return read.data
+        # Rings of RING_BITS bits each, each with its own copy of the slot: one slot
+        # register reaching every LUT RAM of the line would be a net across the chip.
+        layout = source_layout(self.cfg)
+        payload, delayed = self.i.payload.as_value(), Signal(layout.size)
+        depth = 1 << ceil_log2(stages + 1)
+        starts = range(0, layout.size, RING_BITS)
+        slots = replicas(range(depth), len(starts), name="delay_slot")
+        for index, (start, slot) in enumerate(zip(starts, slots)):
+            bits = payload[start:start + RING_BITS]
+            ring = m.submodules[f"delay_{index}"] = Memory(shape=len(bits), depth=depth,
+                                                           init=[])
+            write, read = ring.write_port(), ring.read_port()
+            with m.If(advance):
+                m.d.sync += slot.eq(slot + 1)
+            m.d.comb += [write.addr.eq(slot), write.data.eq(bits), write.en.eq(advance),
+                         read.addr.eq(slot - (stages - 1)), read.en.eq(advance),
+                         delayed[start:start + len(bits)].eq(read.data)]
+        return layout(delayed)
 
     def _constants(self, m, groups, place_width):
         """The run's constants, loaded as it starts: the gap code's mask (a copy per group
