@@ -313,8 +313,9 @@ def test_a_sweep_on_a_scheduler_with_two_workers(tmp_path):
     grid.write_text(json.dumps({"config": SMALL, "boards": ["none"], "seeds": [1],
                                 "workloads": WORKLOADS}))
     out = tmp_path / "out"
-    # The command line's --board and --seed replace the file's.
-    options = ["--grid", str(grid), "--board", "none", "icebreaker", "--seed", "5",
+    # The command line's --board and --seed replace the file's. (At seed 5 nextpnr-ice40's
+    # router2 loops on this netlist with two wires overused, past 12,000 iterations.)
+    options = ["--grid", str(grid), "--board", "none", "icebreaker", "--seed", "3",
                "--out", str(out)]
     with dask_cluster(tmp_path) as (address, workers):
         result = run_sweep(*options, "--scheduler", address)
@@ -325,7 +326,7 @@ def test_a_sweep_on_a_scheduler_with_two_workers(tmp_path):
         assert more.returncode == 0, more.stderr
         (_, rebuilt) = _records(out)
     assert [(record["board"], record["config"]["pes"], record["seed"], record["build"])
-            for record in records] == [("none", 1, None, False), ("icebreaker", 1, 5, True)]
+            for record in records] == [("none", 1, None, False), ("icebreaker", 1, 3, True)]
     none, built = records
     assert {none["worker"], built["worker"]} <= workers
     for record in records:
@@ -335,7 +336,7 @@ def test_a_sweep_on_a_scheduler_with_two_workers(tmp_path):
                    for timed in record["workloads"])
     assert none["workloads"] == [dict(timed, gmacs=None) for timed in built["workloads"]]
     assert none["fmax_mhz"] is None and none["resources"] is None
-    assert built["build_report"]["seed"] == 5 and built["timing_met"]
+    assert built["build_report"]["seed"] == 3 and built["timing_met"]
     assert not built["build_cached"] and 12 < built["fmax_mhz"] < 200
     assert 0 < built["resources"]["luts"]["used"] <= 5280
     for timed in built["workloads"]:
