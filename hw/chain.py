@@ -153,16 +153,18 @@ class OutputDrain(wiring.Component):
                      read_tag.eq(issue_tag), words_tag.eq(read_tag)]
 
         stages = self.stages
+        # Slices, not shifts: a shift by a constant of no bits (C = 1) crashes YoWASP Yosys's
+        # opt_expr (0.5x), which the formal proofs run.
         for index, stage in enumerate(stages):
             m.submodules[f"stage_{index}"] = stage
             m.d.comb += [
                 stage.i.valid.eq(words_valid),
                 stage.i.payload.sum.eq(self.read_words[index]),
-                stage.i.payload.row.eq(words_tag.row >> port_bits),
+                stage.i.payload.row.eq(words_tag.row[port_bits:]),
                 stage.o.ready.eq(1),
-                stage.param_base.eq(settings.param_base >> port_bits),
+                stage.param_base.eq(settings.param_base[port_bits:]),
                 stage.table.eq(settings.table),
-                stage.param_write.beat.eq(self.param_write.beat >> port_bits),
+                stage.param_write.beat.eq(self.param_write.beat[port_bits:]),
                 stage.param_write.word.eq(self.param_write.word),
                 stage.param_write.data.eq(self.param_write.data),
                 stage.param_write.en.eq(self.param_write.en & (

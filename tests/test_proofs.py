@@ -11,6 +11,7 @@ from amaranth.lib import stream
 
 from hw.config import AccelConfig
 from hw.accum import OutputAccumulator
+from hw.chain import NetworkSequencer, OutputDrain
 from hw.decode import BeatDecoder
 from hw.fetch import FetchUnit
 from hw.gaps import GapDecoder
@@ -790,4 +791,135 @@ def test_link_decoder(decoder, rejects, hint):
     own; a broken decoder is rejected by a counterexample of the same assertions, searched
     among the frames that break it (``hint``) to find it sooner."""
     check(LinkHarness(decoder, hint=hint), mode="bmc", depth=LINK_DEPTH,
+          broken=rejects is not None, rejects=rejects)
+
+
+DRAIN_READS_LANDED = "the drain reads a group only once the accumulator has counted it"
+DRAIN_READS_IN_ORDER = "the drain reads the groups in order, each once"
+DRAIN_WRITES_PLACE = ("each group is written once, in order, at its place: out_base + "
+                      "b * out_stride + r, to the memory to_results names")
+DRAIN_NONE_LOST = "running falls only once every group is written"
+
+
+class DrainHarness(Harness):
+    """An :class:`~hw.chain.OutputDrain` started at any time it is not running, with any
+    settings (held), whose accumulator counts up to C rows a cycle, any number, up to the
+    layer's ``rows`` (a multiple of C) times ``inputs`` (both at most ``most``), and never
+    more than ``ring`` rows ahead of the drain's reads. Asserted: the drain reads the groups
+    in order, each once, none before it has landed; it writes them in order, each once, at its
+    place and to the memory ``to_results`` names (nothing with ``keep_sums``); ``running``
+    stays high until the last is written."""
+    def __init__(self, cfg, drain, *, most, ring):
+        self.cfg = cfg
+        self.drain = drain
+        self.most = most
+        self.ring = ring
+
+    def properties(self, m):
+        cfg = self.cfg
+        ports = cfg.output_ports
+        dut = m.submodules.dut = self.drain(cfg)
+        settings = self.free_const(m, dut.settings.shape(), name="settings")
+        settings = dut.settings.shape()(settings)
+        inputs = self.free_const(m, dut.inputs.shape(), name="inputs")
+        m.d.comb += [dut.settings.eq(settings), dut.inputs.eq(inputs),
+                     Assume((settings.rows != 0) & (settings.rows % ports == 0)
+                            & (settings.rows <= self.most) & (inputs <= self.most)
+                            & (settings.out_base % 4 == 0) & (settings.out_stride % 4 == 0)
+                            & (settings.out_base + (inputs - 1) * settings.out_stride
+                               + settings.rows <= 1 << len(settings.out_base))),
+                     dut.read_words.eq(self.free(dut.read_words.shape(), name="read_words"))]
+        for port_name in ("param_write", "table_write"):
+            port = getattr(dut, port_name)
+            for name in ("beat", "word", "data", "en"):
+                member = getattr(port, name)
+                m.d.comb += member.eq(self.free(member.shape(), name=f"{port_name}_{name}"))
+        start = self.free(1, name="start")
+        was_running = Signal()
+        m.d.sync += was_running.eq(dut.running)
+        m.d.comb += [dut.start.eq(start), Assume(~start | ~was_running)]
+
+        total = settings.rows * inputs
+        landed = Signal(8)          # rows the accumulator has counted since the start
+        read = Signal(8)            # rows the drain has read
+        written = Signal(8)         # groups written
+        row = Signal(8)             # the next write's row in its input, and its input
+        which = Signal(8)
+        count = self.free(range(ports + 1), name="count")
+        m.d.comb += [Assume(count <= ports), Assume(landed + count <= total),
+                     Assume(landed + count <= read + self.ring), dut.rows_landed.eq(landed)]
+        m.d.sync += landed.eq(landed + count)
+
+        byte_bits = (cfg.acts_per_word - 1).bit_length()
+        place = Signal(16)
+        m.d.comb += place.eq(settings.out_base + which * settings.out_stride + row)
+        act, result = dut.act_write, dut.result_write
+        with m.If(dut.read_en):
+            m.d.comb += [Assert(read + ports <= landed, DRAIN_READS_LANDED),
+                         Assert(dut.read_row == read[:len(dut.read_row)], DRAIN_READS_IN_ORDER)]
+            m.d.sync += read.eq(read + ports)
+        with m.If(act.en | result.en):
+            m.d.comb += [
+                Assert(~(act.en & result.en), DRAIN_WRITES_PLACE),
+                Assert(~settings.keep_sums & (written * ports < total), DRAIN_WRITES_PLACE),
+                Assert(Mux(settings.to_results, result.en, act.en), DRAIN_WRITES_PLACE),
+                Assert((written * ports < read), DRAIN_WRITES_PLACE),
+            ]
+            for port in (act, result):
+                with m.If(port.en):
+                    m.d.comb += [
+                        Assert(port.addr == place[byte_bits:][:len(port.addr)],
+                               DRAIN_WRITES_PLACE),
+                        Assert(port.mask == (((1 << ports) - 1) << place[:byte_bits])
+                               [:cfg.acts_per_word], DRAIN_WRITES_PLACE)]
+            m.d.sync += [written.eq(written + 1), row.eq(row + ports)]
+            with m.If(row + ports == settings.rows):
+                m.d.sync += [row.eq(0), which.eq(which + 1)]
+        started = Signal()
+        with m.If(started & ~dut.running):
+            m.d.comb += [Assert(read == total, DRAIN_NONE_LOST),
+                         Assert(settings.keep_sums | (written * ports == total),
+                                DRAIN_NONE_LOST)]
+        with m.If(start):
+            m.d.sync += [landed.eq(0), read.eq(0), written.eq(0), row.eq(0), which.eq(0),
+                         started.eq(1)]
+
+
+class DrainsEarly(OutputDrain):
+    """Broken: the drain sees a group more than the accumulator has counted."""
+    def elaborate(self, platform):
+        outer = self.rows_landed
+        self.rows_landed = inner = Signal.like(outer)
+        try:
+            m = super().elaborate(platform)
+        finally:
+            self.rows_landed = outer
+        m.d.comb += inner.eq(outer + self.cfg.output_ports)
+        return m
+
+
+class StopsEarly(OutputDrain):
+    """Broken: ``running`` falls once the last group is read, before it is written."""
+    def elaborate(self, platform):
+        outer = self.running
+        self.running = inner = Signal()
+        try:
+            m = super().elaborate(platform)
+        finally:
+            self.running = outer
+        m.d.comb += outer.eq(inner & ~self.act_write.en & ~self.result_write.en)
+        return m
+
+
+@pytest.mark.parametrize("cfg, drain, rejects", [
+    (TINY, OutputDrain, None),
+    (dataclasses.replace(TINY_4, output_ports=2), OutputDrain, None),
+    (TINY, DrainsEarly, [DRAIN_READS_LANDED]),
+    (TINY, StopsEarly, [DRAIN_NONE_LOST]),
+], ids=["C1", "C2", "early-broken", "stops-broken"])
+def test_output_drain(cfg, drain, rejects):
+    """P = 2, C = 1 and P = 4, C = 2: up to 2 C inputs of up to 2 C rows; a run of four groups
+    (15 cycles from a group landing to its write) ends within the depth. The values written
+    are not followed (the output stage has its own proof)."""
+    check(DrainHarness(cfg, drain, most=2 * cfg.output_ports, ring=4), mode="bmc", depth=24,
           broken=rejects is not None, rejects=rejects)
