@@ -2,6 +2,8 @@
 
 from amaranth.hdl import Cat, ClockSignal, Instance, Signal, signed
 
+from .config import platform_family
+
 
 __all__ = ["popcount", "registered_product", "registered_products"]
 
@@ -137,7 +139,7 @@ def registered_product(m, platform, a, b, enable):
     products into one block and dropping the other product (seen with Yosys 0.55).
     """
     product = Signal(signed(len(a) + len(b)), reset_less=True)
-    family = str(getattr(platform, "family", "")).lower()
+    family = platform_family(platform)
     width, build = _MULTIPLIER_BLOCKS.get(family, (0, None))
     if build is not None and max(len(a), len(b)) <= width and len(product) <= 2 * width:
         build(m, a, b, enable, product)
@@ -158,7 +160,7 @@ def registered_products(m, platform, operands, enable):
     blocks make 16 products a cycle; an odd last pair of operands takes a block alone.
     Elsewhere, and for wider operands, each product is :func:`registered_product`'s.
     """
-    family = str(getattr(platform, "family", "")).lower()
+    family = platform_family(platform)
     narrow = all(max(len(a), len(b)) <= ICE40_HALF_WIDTH for a, b in operands)
     if family != "ice40" or not narrow:
         return [registered_product(m, platform, a, b, enable) for a, b in operands]

@@ -8,7 +8,7 @@ import zlib
 from dataclasses import dataclass
 
 
-__all__ = ["FORMAT_VERSION", "BUS_WIDTH", "ConfigError", "FieldSpec", "FIELD_SPECS",
+__all__ = ["FORMAT_VERSION", "BUS_WIDTH", "platform_family", "ConfigError", "FieldSpec", "FIELD_SPECS",
            "AccelConfig", "ceil_log2"]
 
 
@@ -31,6 +31,12 @@ class ConfigError(ValueError):
     def __init__(self, field, message):
         super().__init__(message)
         self.field = field
+
+
+def platform_family(platform):
+    """The FPGA family of an Amaranth ``platform``, lower case (``"ecp5"``, ``"ice40"``), or
+    ``""`` for none (simulation)."""
+    return str(getattr(platform, "family", "")).lower()
 
 
 def ceil_log2(value):

@@ -7,14 +7,12 @@ from amaranth.lib.wiring import In, Out
 
 from .config import BUS_WIDTH, ceil_log2
 from .layouts import beat_layout, fetch_layout, operand_layout
-from .memory import BlockMemory, registered_read, write_copy
+from .memory import BlockMemory, has_lut_ram, registered_read, write_copy
 from .replicas import LANES_PER_COPY, lane_copies, replicas, replicate
 
 
 __all__ = ["ActivationWriteSignature", "FetchUnit"]
 
-#: FPGA families whose logic cannot be memory: the compact buffers go to block RAM there.
-FAMILIES_WITHOUT_LUT_RAM = ("ice40",)
 
 
 class ActivationWriteSignature(wiring.Signature):
@@ -43,7 +41,7 @@ class FetchUnit(wiring.Component):
     buffer at ``slot`` instead of ``x``. A tile's list is at least two beats long, so its
     weights read a slot two beats after its store at the earliest.
     The buffers are LUT RAM where the FPGA has it (``lut_ram``, by default all but the
-    families of :data:`FAMILIES_WITHOUT_LUT_RAM`), block RAM elsewhere.
+    families of :data:`~hw.memory.FAMILIES_WITHOUT_LUT_RAM`), block RAM elsewhere.
 
     Latency (:attr:`latency`) is two cycles: the memories' read, and the registers of what
     they give; the output is chosen from those registers, for the multipliers' operand
@@ -78,8 +76,7 @@ class FetchUnit(wiring.Component):
         cfg = self.cfg
         lut_ram = self.lut_ram
         if lut_ram is None:
-            family = str(getattr(platform, "family", "")).lower()
-            lut_ram = family not in FAMILIES_WITHOUT_LUT_RAM
+            lut_ram = has_lut_ram(platform)
         m = Module()
 
         advance = Signal()

@@ -6,7 +6,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .config import ceil_log2
-from .fetch import FAMILIES_WITHOUT_LUT_RAM
+from .memory import has_lut_ram
 from .layouts import Format, field_offsets, gapped_layout, raw_beat_layout, source_layout
 from .replicas import LANES_PER_COPY, replicas
 from .streams import pipeline_stage, pipeline_stages
@@ -72,7 +72,7 @@ class GapDecoder(wiring.Component):
 
     The beats wait for their places in a delay line: LUT RAM where the FPGA has it
     (``lut_ram``, by default all but the families of
-    :data:`~hw.fetch.FAMILIES_WITHOUT_LUT_RAM`), six stages of flip-flops elsewhere.
+    :data:`~hw.memory.FAMILIES_WITHOUT_LUT_RAM`), six stages of flip-flops elsewhere.
 
     Latency (:attr:`latency`) is six cycles; under back-pressure every stage holds and no
     beat is accepted.
@@ -119,8 +119,7 @@ class GapDecoder(wiring.Component):
         write and a registered read a step apart in a ring of slots, or of flip-flops."""
         lut_ram = self.lut_ram
         if lut_ram is None:
-            family = str(getattr(platform, "family", "")).lower()
-            lut_ram = family not in FAMILIES_WITHOUT_LUT_RAM
+            lut_ram = has_lut_ram(platform)
         if not lut_ram:
             return pipeline_stages(m, advance, self.i.payload, stages, "source_")[-1]
         # Rings of RING_BITS bits each, each with its own copy of the slot: one slot

@@ -5,11 +5,21 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .config import ceil_log2
+from .config import ceil_log2, platform_family
 
 
-__all__ = ["BlockMemory", "registered_read", "write_copy", "BLOCK_BITS", "BankedMemory",
+__all__ = ["FAMILIES_WITHOUT_LUT_RAM", "has_lut_ram", "BlockMemory", "registered_read", "write_copy", "BLOCK_BITS", "BankedMemory",
            "SPRAM_DEPTH", "SPRAM_WIDTH", "SinglePortMemory"]
+
+
+#: FPGA families whose logic cannot be memory.
+FAMILIES_WITHOUT_LUT_RAM = ("ice40",)
+
+
+def has_lut_ram(platform):
+    """Whether ``platform``'s logic can be memory: every family but those of
+    :data:`FAMILIES_WITHOUT_LUT_RAM` (and simulation, with no platform)."""
+    return platform_family(platform) not in FAMILIES_WITHOUT_LUT_RAM
 
 
 #: Bits of one block RAM (the ECP5's DP16KD, 18 Kbit with its parity bits): the depth at
@@ -164,8 +174,7 @@ class SinglePortMemory(wiring.Component):
         m = Module()
         writing = self.write_en.any()
         padded = self.blocks * SPRAM_WIDTH
-        family = str(getattr(platform, "family", "")).lower()
-        if family == "ice40":
+        if platform_family(platform) == "ice40":
             if self.depth > SPRAM_DEPTH:
                 raise ValueError(f"An iCE40 single-port memory holds at most {SPRAM_DEPTH} "
                                  f"words, not {self.depth}")
